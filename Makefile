@@ -1,0 +1,59 @@
+# meshwrt: `make` builds the agent, `make test` runs every test, `make demo` shows it work.
+OUT    := build/out
+CACHE  ?= $(HOME)/.cache/meshwrt
+export CACHE
+
+TS_SOURCES := $(shell find agent/src -name '*.ts' 2>/dev/null)
+
+all: $(OUT)/meshwrt
+	@printf 'meshwrt: %s bytes (%s)\n' "$$(stat -c %s $(OUT)/meshwrt)" "$(OUT)/meshwrt"
+
+# The JavaScript of the agent, one file, for QuickJS.
+$(OUT)/meshwrt.js: $(TS_SOURCES) build/bundle.mjs package-lock.json
+	@mkdir -p $(OUT)
+	node build/bundle.mjs agent/src/main.ts $@
+
+# QuickJS and mbedTLS built with musl, qjsc, and the static link.
+include build/native.mk
+
+# The .ipk files for opkg.
+include build/package.mk
+
+setup:
+	@build/stage.sh setup build/setup.sh
+
+peers:
+	@build/stage.sh peers test/peers/install.sh
+
+typecheck:
+	npx tsc --noEmit -p tsconfig.test.json
+
+test: setup peers
+	@build/stage.sh build $(MAKE) --no-print-directory all
+	@build/stage.sh typecheck $(MAKE) --no-print-directory typecheck
+	@build/stage.sh tests node test/run.mjs
+
+# Long runs: the fuzz suite with many iterations (FUZZ_SEED picks another
+# sequence), and Headscale down for five minutes under a relayed ping.
+FUZZ_ITERATIONS ?= 200000
+soak: soak-fuzz soak-control
+
+soak-fuzz:
+	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) npx vitest run test/fuzz
+
+soak-control: setup peers all
+	OUTAGE_SECONDS=300 npx vitest run test/integration/tailnet.test.ts -t "Headscale is down"
+
+demo: setup peers all
+	@$(OUT)/meshwrt --version
+	@printf 'binary: %s bytes\n' "$$(stat -c %s $(OUT)/meshwrt)"
+	npx vite-node test/demo/demo.ts
+
+# Side by side with kernel WireGuard and tailscaled, in a 1-CPU VM; apart from `make test`.
+bench: setup peers all
+	npx vite-node test/bench/bench.ts
+
+clean:
+	rm -rf $(OUT)
+
+.PHONY: all setup peers typecheck test soak soak-fuzz soak-control demo bench clean

@@ -1,0 +1,427 @@
+/* Sockets: UDP and TCP over IPv4 and IPv6, AF_UNIX streams, raw netlink.
+ * All non-blocking; EAGAIN is "nothing now" (null or 0), never an error. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "runtime.h"
+
+/* The netlink socket ABI (linux/netlink.h), stated here: musl's toolchain
+ * carries no kernel headers. */
+struct sockaddr_nl {
+	sa_family_t nl_family;
+	unsigned short nl_pad;
+	uint32_t nl_pid;
+	uint32_t nl_groups;
+};
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+#define NETLINK_ADD_MEMBERSHIP 1
+#define NETLINK_EXT_ACK 11
+
+static uint8_t rxbuf[65536];
+
+/* Fills `sa` from an IP string and a port; 0, or -1 when the IP does not parse. */
+static int sockaddr_of(const char *ip, int port, struct sockaddr_storage *sa, socklen_t *len)
+{
+	memset(sa, 0, sizeof(*sa));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	return -1;
+}
+
+static JSValue addr_pair(JSContext *ctx, const struct sockaddr_storage *sa, JSValue first)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	int port = 0;
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+	}
+	JSValue a = JS_NewArray(ctx);
+	JS_SetPropertyUint32(ctx, a, 0, first);
+	JS_SetPropertyUint32(ctx, a, 1, JS_NewString(ctx, ip));
+	JS_SetPropertyUint32(ctx, a, 2, JS_NewInt32(ctx, port));
+	return a;
+}
+
+#define ARG_ADDR(call)                                                                   \
+	const char *ip = JS_ToCString(ctx, argv[0]);                                       \
+	int port = 0;                                                                        \
+	struct sockaddr_storage sa;                                                          \
+	socklen_t salen;                                                                     \
+	char what[80];                                                                       \
+	if (!ip || JS_ToInt32(ctx, &port, argv[1])) {                                        \
+		JS_FreeCString(ctx, ip);                                                       \
+		return JS_EXCEPTION;                                                           \
+	}                                                                                    \
+	snprintf(what, sizeof(what), strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);       \
+	if (sockaddr_of(ip, port, &sa, &salen) < 0 || port < 0 || port > 65535) {            \
+		JS_FreeCString(ctx, ip);                                                       \
+		return throw_errno(ctx, call, what, EINVAL);                                   \
+	}                                                                                    \
+	JS_FreeCString(ctx, ip)
+
+static JSValue js_udp_bind(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	(void)this_val; (void)argc;
+	ARG_ADDR("bind udp");
+	int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return throw_errno(ctx, "socket udp", what, errno);
+	if (sa.ss_family == AF_INET6) {
+		int off = 0;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	}
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
+		int e = errno;
+		close(fd);
+		return throw_errno(ctx, "bind udp", what, e);
+	}
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof(got);
+	getsockname(fd, (struct sockaddr *)&got, &glen);
+	return addr_pair(ctx, &got, JS_NewInt32(ctx, fd));
+}
+
+static JSValue js_udp_send(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	size_t len;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	uint8_t *data = get_bytes(ctx, argv[1], &len);
+	if (!data)
+		return JS_EXCEPTION;
+	argv += 2;
+	ARG_ADDR("sendto");
+	if (sendto(fd, data, len, 0, (struct sockaddr *)&sa, salen) < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return JS_FALSE;
+		return throw_errno(ctx, "sendto", what, errno);
+	}
+	return JS_TRUE;
+}
+
+static JSValue js_udp_recv(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	ssize_t n = recvfrom(fd, rxbuf, sizeof(rxbuf), 0, (struct sockaddr *)&sa, &salen);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return JS_NULL;
+		return throw_errno(ctx, "recvfrom", NULL, errno);
+	}
+	return addr_pair(ctx, &sa, new_bytes(ctx, rxbuf, n));
+}
+
+static JSValue js_tcp_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	(void)this_val; (void)argc;
+	ARG_ADDR("connect");
+	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return throw_errno(ctx, "socket tcp", what, errno);
+	/* Control messages are small and answered: no Nagle delay (as Go does). */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, salen) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return throw_errno(ctx, "connect", what, e);
+	}
+	return JS_NewInt32(ctx, fd);
+}
+
+/* The outcome of a non-blocking connect: 0, or the errno it failed with. */
+static JSValue js_sock_error(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd, err = 0;
+	socklen_t len = sizeof(err);
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	return JS_NewInt32(ctx, err);
+}
+
+static int unix_addr(JSContext *ctx, JSValueConst v, struct sockaddr_un *su, char *path, size_t pathlen)
+{
+	const char *p = JS_ToCString(ctx, v);
+	if (!p)
+		return -1;
+	snprintf(path, pathlen, "%s", p);
+	JS_FreeCString(ctx, p);
+	memset(su, 0, sizeof(*su));
+	su->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(su->sun_path))
+		return -2;
+	strcpy(su->sun_path, path);
+	return 0;
+}
+
+static JSValue js_unix_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	struct sockaddr_un su;
+	char path[256];
+	(void)this_val; (void)argc;
+	int r = unix_addr(ctx, argv[0], &su, path, sizeof(path));
+	if (r == -1)
+		return JS_EXCEPTION;
+	if (r == -2)
+		return throw_errno(ctx, "connect unix", path, ENAMETOOLONG);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return throw_errno(ctx, "socket unix", path, errno);
+	if (connect(fd, (struct sockaddr *)&su, sizeof(su)) < 0) {
+		int e = errno;
+		close(fd);
+		return throw_errno(ctx, "connect unix", path, e);
+	}
+	loop_set_nonblock(fd);
+	return JS_NewInt32(ctx, fd);
+}
+
+static JSValue js_unix_listen(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	struct sockaddr_un su;
+	char path[256];
+	(void)this_val; (void)argc;
+	int r = unix_addr(ctx, argv[0], &su, path, sizeof(path));
+	if (r == -1)
+		return JS_EXCEPTION;
+	if (r == -2)
+		return throw_errno(ctx, "listen unix", path, ENAMETOOLONG);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return throw_errno(ctx, "socket unix", path, errno);
+	unlink(path); /* a socket file left by a previous run */
+	if (bind(fd, (struct sockaddr *)&su, sizeof(su)) < 0 || listen(fd, 16) < 0) {
+		int e = errno;
+		close(fd);
+		return throw_errno(ctx, "listen unix", path, e);
+	}
+	return JS_NewInt32(ctx, fd);
+}
+
+static JSValue js_accept(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
+			return JS_NULL;
+		return throw_errno(ctx, "accept", NULL, errno);
+	}
+	return JS_NewInt32(ctx, c);
+}
+
+static JSValue js_read(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd, max;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]) || JS_ToInt32(ctx, &max, argv[1]))
+		return JS_EXCEPTION;
+	if (max <= 0 || max > (int)sizeof(rxbuf))
+		max = sizeof(rxbuf);
+	ssize_t n = read(fd, rxbuf, max);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return JS_NULL;
+		return throw_errno(ctx, "read", NULL, errno);
+	}
+	return new_bytes(ctx, rxbuf, n);
+}
+
+static JSValue js_write(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	size_t len;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	uint8_t *data = get_bytes(ctx, argv[1], &len);
+	if (!data)
+		return JS_EXCEPTION;
+	ssize_t n = write(fd, data, len);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return JS_NewInt32(ctx, 0);
+		return throw_errno(ctx, "write", NULL, errno);
+	}
+	return JS_NewInt64(ctx, n);
+}
+
+static JSValue js_close(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	if (fd >= 0)
+		close(fd);
+	return JS_UNDEFINED;
+}
+
+static JSValue js_netlink_open(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int proto;
+	uint32_t groups;
+	char what[32];
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &proto, argv[0]) || JS_ToUint32(ctx, &groups, argv[1]))
+		return JS_EXCEPTION;
+	snprintf(what, sizeof(what), "protocol %d", proto);
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+	if (fd < 0)
+		return throw_errno(ctx, "socket netlink", what, errno);
+	/* Big enough for a dump of a thousand peers without ENOBUFS. FORCE
+	 * passes net.core.rmem_max (root); otherwise the kernel caps it there. */
+	int one = 1, rcvbuf = 1 << 20;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	struct sockaddr_nl nl = {.nl_family = AF_NETLINK, .nl_groups = groups};
+	if (bind(fd, (struct sockaddr *)&nl, sizeof(nl)) < 0) {
+		int e = errno;
+		close(fd);
+		return throw_errno(ctx, "bind netlink", what, e);
+	}
+	return JS_NewInt32(ctx, fd);
+}
+
+static JSValue js_netlink_join(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd, group;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]) || JS_ToInt32(ctx, &group, argv[1]))
+		return JS_EXCEPTION;
+	if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
+		return throw_errno(ctx, "netlink add membership", NULL, errno);
+	return JS_UNDEFINED;
+}
+
+static JSValue js_netlink_send(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	size_t len;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	uint8_t *data = get_bytes(ctx, argv[1], &len);
+	if (!data)
+		return JS_EXCEPTION;
+	struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
+	if (sendto(fd, data, len, 0, (struct sockaddr *)&nl, sizeof(nl)) < 0)
+		return throw_errno(ctx, "send netlink", NULL, errno);
+	return JS_UNDEFINED;
+}
+
+/* One whole datagram, sized first with MSG_PEEK|MSG_TRUNC: dumps exceed any fixed buffer. */
+static JSValue js_netlink_recv(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	ssize_t n = recv(fd, rxbuf, 1, MSG_PEEK | MSG_TRUNC);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return JS_NULL;
+		int e = errno;
+		if (e == ENOBUFS)
+			return throw_errno(ctx, "recv netlink", "(events were lost)", e);
+		return throw_errno(ctx, "recv netlink", NULL, e);
+	}
+	uint8_t *buf = n <= (ssize_t)sizeof(rxbuf) ? rxbuf : malloc(n);
+	if (!buf)
+		return throw_errno(ctx, "recv netlink", NULL, ENOMEM);
+	ssize_t got = recv(fd, buf, n, 0);
+	JSValue r = got < 0 ? throw_errno(ctx, "recv netlink", NULL, errno) : new_bytes(ctx, buf, got);
+	if (buf != rxbuf)
+		free(buf);
+	return r;
+}
+
+/* Name lookup through the C library (blocking; the control server and the relays are looked up rarely). */
+static JSValue js_resolve(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	const char *host = JS_ToCString(ctx, argv[0]);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	(void)this_val; (void)argc;
+	if (!host)
+		return JS_EXCEPTION;
+	int r = getaddrinfo(host, NULL, &hints, &res);
+	if (r != 0) {
+		JSValue e = JS_ThrowInternalError(ctx, "resolve %s: %s", host, gai_strerror(r));
+		JS_FreeCString(ctx, host);
+		return e;
+	}
+	JS_FreeCString(ctx, host);
+	JSValue out = JS_NewArray(ctx);
+	uint32_t i = 0;
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		char ip[INET6_ADDRSTRLEN];
+		const void *src = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+							 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		if (inet_ntop(a->ai_family, src, ip, sizeof(ip)))
+			JS_SetPropertyUint32(ctx, out, i++, JS_NewString(ctx, ip));
+	}
+	freeaddrinfo(res);
+	return out;
+}
+
+const JSCFunctionListEntry sock_funcs[] = {
+	JS_CFUNC_DEF("udpBind", 2, js_udp_bind),
+	JS_CFUNC_DEF("udpSend", 4, js_udp_send),
+	JS_CFUNC_DEF("udpRecv", 1, js_udp_recv),
+	JS_CFUNC_DEF("tcpConnect", 2, js_tcp_connect),
+	JS_CFUNC_DEF("sockError", 1, js_sock_error),
+	JS_CFUNC_DEF("unixConnect", 1, js_unix_connect),
+	JS_CFUNC_DEF("unixListen", 1, js_unix_listen),
+	JS_CFUNC_DEF("accept", 1, js_accept),
+	JS_CFUNC_DEF("read", 2, js_read),
+	JS_CFUNC_DEF("write", 2, js_write),
+	JS_CFUNC_DEF("close", 1, js_close),
+	JS_CFUNC_DEF("netlinkOpen", 2, js_netlink_open),
+	JS_CFUNC_DEF("netlinkJoin", 2, js_netlink_join),
+	JS_CFUNC_DEF("netlinkSend", 2, js_netlink_send),
+	JS_CFUNC_DEF("netlinkRecv", 1, js_netlink_recv),
+	JS_CFUNC_DEF("resolve", 1, js_resolve),
+};
+const size_t sock_funcs_count = countof(sock_funcs);

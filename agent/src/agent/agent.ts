@@ -1,0 +1,538 @@
+// The agent: control client, kernel WireGuard, relays, the bridge and the
+// gateway put together. Every netmap becomes the smallest change to the
+// kernel (addresses, peers, routes) and to meshwrt's firewall table and
+// MagicDNS names; relayed peers reach the kernel through the bridge. What it
+// added, it removes on stop.
+import { Controller, type ControlState } from "../control/controller.js";
+import { emptyNetMap, homeRegion, type Change, type NetMap } from "../control/netmap.js";
+import type { DERPNode, Hostinfo } from "../control/tailcfg.js";
+import { keyFromText } from "../crypto/keys.js";
+import { DerpManager } from "../derp/manager.js";
+import { isDisco } from "../disco/message.js";
+import { formatIp, formatPrefix, type IpBytes, maskPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
+import { NetlinkClient } from "../netlink/client.js";
+import { parseMessages } from "../netlink/codec.js";
+import { NETWORK_GROUPS, parseNetworkEvent } from "../netlink/events.js";
+import type { Link } from "../netlink/route.js";
+import { Rtnl } from "../netlink/rtnl.js";
+import type { Settings } from "../openwrt/config.js";
+import { RelayBridge } from "../paths/bridge.js";
+import type { Received } from "../paths/peer.js";
+import { latin1, toHex } from "../util/bytes.js";
+import { utf8Decode, utf8Encode } from "../util/utf8.js";
+import type { WireGuardApi } from "../wg/api.js";
+import { KernelWireGuard } from "../wg/kernel.js";
+import { uapiSocketPath, UserspaceWireGuard } from "../wg/userspace.js";
+import type { Peer as WgPeer } from "../wg/model.js";
+import { planPeers } from "../wg/reconcile.js";
+import { wantedPeers } from "../wg/wanted.js";
+import type { Host, NetlinkSocket } from "../host/host.js";
+import type { AgentView } from "../api/replies.js";
+import { hostsFile } from "../dns/hosts.js";
+import { filterStatements } from "../gateway/filter.js";
+import { Gateway } from "../gateway/gateway.js";
+import { lanSubnets } from "../gateway/lan.js";
+import { DirectPaths } from "./direct.js";
+
+export interface AgentOptions {
+  readonly version: string;
+  readonly interfaceName: string;
+  /** Tests only: trust this CA for the control server and the relays. */
+  readonly caFile?: string;
+  /** Tests only: reach relays over plain HTTP. */
+  readonly derpPlainHttp?: boolean;
+}
+
+const NETLINK_ROUTE = 0;
+const NETLINK_GENERIC = 16;
+const MTU = 1280;
+/** A peer whose counters moved this recently is active (Tailscale's sessionActiveTimeout is 45 s). */
+const ACTIVE_MS = 45_000;
+const ACTIVITY_READ_MS = 2_000;
+
+export class Agent {
+  /** Called when the control state or the problems change (the supervisor tells ubus subscribers). */
+  onChange: () => void = () => {};
+  private controller: Controller | undefined;
+  private derp: DerpManager | undefined;
+  private bridge: RelayBridge | undefined;
+  private wg: WireGuardApi | undefined;
+  private rtnl: Rtnl | undefined;
+  private link: Link | undefined;
+  private sockets: NetlinkSocket[] = [];
+  private netmap: NetMap = emptyNetMap();
+  private control: ControlState | undefined;
+  private problems: string[] = [];
+  private wgPeers = new Map<string, WgPeer>();
+  private regionByPeer = new Map<string, number>();
+  private applying: Promise<void> = Promise.resolve();
+  private homeRegion = 0;
+  private readonly warned = new Set<string>();
+  private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
+  private pendingApply = false;
+  private gateway: Gateway | undefined;
+  private direct: DirectPaths | undefined;
+  /** Per peer (node key hex): its traffic counters when last read, and when they last moved. */
+  private activity = new Map<string, { bytes: bigint; rxBytes: bigint; movedAt: number; received?: Received }>();
+  private stopActivity: (() => void) | undefined;
+  /** Our own addresses when last looked at (formatted). */
+  private addresses: string[] | undefined;
+  /** The subnets this router shares: the configured ones, else the LAN's. */
+  private sharedRoutes: Prefix[] = [];
+
+  constructor(
+    private readonly env: Host,
+    private readonly settings: Settings,
+    private readonly opts: AgentOptions,
+  ) {}
+
+  get configured(): boolean {
+    return this.settings.enabled && (this.settings.authKey !== "" || this.settings.loginServer !== "");
+  }
+
+  async start(): Promise<void> {
+    const s = this.settings;
+    this.env.mkdir(s.stateDir, 0o700);
+    const route = this.netlinkClient(NETLINK_ROUTE);
+    this.rtnl = new Rtnl(route, (n) => this.env.errnoName(n));
+    try {
+      ({ wg: this.wg, link: this.link } = await this.openWireGuard());
+    } catch (e) {
+      this.problem((e as Error).message);
+      return;
+    }
+    this.watchNetwork();
+    this.env.log("info", `wireguard: ${this.wg.kind}, interface ${this.opts.interfaceName} (#${this.link.index})`);
+    this.gateway = new Gateway(
+      {
+        run: (argv, input) => this.env.run(argv, input),
+        writeFile: (path, data) => this.env.writeFileAtomic(path, data, 0o644),
+        removeFile: (path) => this.env.unlink(path),
+        exists: (path) => this.env.exists(path),
+        log: (l, m) => this.env.log(l, m),
+      },
+      { iface: this.opts.interfaceName, ...(s.acceptDns ? { hostsFile: s.dnsHostsFile } : {}) },
+    );
+    await this.findSharedRoutes();
+    // Rules before the first peer: until the ACL arrives, nothing from the tailnet gets in.
+    await this.applyGateway();
+
+    await this.followAddresses();
+    const controller = new Controller(
+      {
+        dial: (srv) => this.env.dialTcp(srv.host, srv.port, srv.tls ? { serverName: srv.host, ...(this.opts.caFile ? { caFile: this.opts.caFile } : {}) } : undefined),
+        random: (n) => this.env.random(n),
+        now: () => this.env.now(),
+        setTimer: (ms, fn) => this.env.setTimer(ms, fn),
+        log: (l, m) => this.env.log(l, m),
+        loadKeys: () => {
+          const b = this.env.readFile(`${s.stateDir}/keys.json`);
+          return b ? utf8Decode(b) : null;
+        },
+        saveKeys: (text) => this.env.writeFileAtomic(`${s.stateDir}/keys.json`, utf8Encode(text), 0o600),
+      },
+      { loginServer: s.loginServer, ...(s.authKey ? { authKey: s.authKey } : {}), hostinfo: this.hostinfo() },
+    );
+    this.controller = controller;
+    await this.wg.set({ name: this.opts.interfaceName, privateKey: controller.nodePrivateKey, listenPort: s.listenPort });
+    await this.rtnl.setLink(this.link.index, true);
+
+    this.bridge = new RelayBridge(
+      {
+        openLoopback: () => {
+          const u = this.env.bindUdp("127.0.0.1", 0);
+          const port = { port: u.port, send: (d: Uint8Array, p: number) => u.send(d, "127.0.0.1", p), close: () => u.close(), onMessage: (_d: Uint8Array, _p: number) => {} };
+          u.onMessage = (d, _ip, p) => port.onMessage(d, p);
+          return port;
+        },
+        sendRelayed: (peer, data) => this.derp?.send(this.regionByPeer.get(latin1(peer)) ?? 0, peer, data),
+        log: (l, m) => this.env.log(l, m),
+      },
+      s.listenPort,
+    );
+    this.derp = new DerpManager(
+      {
+        dial: (node) => this.dialDerp(node),
+        random: (n) => this.env.random(n),
+        setTimer: (ms, fn) => this.env.setTimer(ms, fn),
+        now: () => this.env.now(),
+        log: (l, m) => this.env.log(l, m),
+      },
+      controller.nodePrivateKey,
+    );
+    this.derp.onPacket = (src, data, region) => {
+      if (isDisco(data)) return this.direct?.receiveDerp(src, region, data);
+      this.bridge?.deliver(src, data);
+    };
+    await this.startDirect(controller);
+    // Peers find us through our home relay: tell the control server which it is.
+    this.derp.onHomeChange = (region) => {
+      this.homeRegion = region;
+      controller.update(this.endpoints, this.hostinfo());
+    };
+    controller.onState = (st) => {
+      this.control = st;
+      this.env.log("info", `control: ${st.kind}${st.kind === "needs-login" ? ` ${st.authUrl}` : ""}`);
+      this.onChange();
+    };
+    controller.onNetmap = (nm, changes) => this.onNetmap(nm, changes);
+    controller.start();
+  }
+
+  async stop(): Promise<void> {
+    this.controller?.stop();
+    this.stopActivity?.();
+    await this.direct?.stop();
+    this.derp?.stop();
+    this.bridge?.close();
+    await this.applying.catch(() => {});
+    await this.gateway?.stop();
+    if (this.rtnl && this.link) {
+      try {
+        for (const r of await this.rtnl.ownRoutes()) if (r.oif === this.link.index) await this.rtnl.removeRoute({ dst: r.dst, oif: r.oif, table: r.table });
+        await this.rtnl.deleteLink(this.link.index);
+      } catch (e) {
+        this.env.log("warn", `stop: ${(e as Error).message}`);
+      }
+    }
+    for (const s of this.sockets) s.close();
+  }
+
+  view(): AgentView {
+    return {
+      version: this.opts.version,
+      control: this.control,
+      configured: this.configured,
+      problems: this.gateway?.failure ? [...this.problems, this.gateway.failure] : this.problems,
+      netmap: this.netmap,
+      homeRelay: this.derp?.homeRegion ?? 0,
+      ...(this.wg ? { wireguard: this.wg.kind } : {}),
+      interfaceName: this.opts.interfaceName,
+      pathOf: (id) => this.direct?.status(id),
+      ...(this.direct ? { netcheck: this.direct.netcheck, ping: (id: string) => this.direct!.ping(id) } : {}),
+      wgPeerOf: (id) => this.wgPeers.get(id),
+      advertisedRoutes: this.sharedRoutes.map(formatPrefix),
+      exitNode: this.settings.advertiseExitNode,
+      endpoints: this.endpoints.addrs,
+    };
+  }
+
+  /** The router's addresses peers could reach: every one but the tunnel's, loopback and link-local. */
+  private async ownAddresses(): Promise<IpBytes[]> {
+    const own = (await this.rtnl!.addresses()).filter((a) => a.index !== this.link?.index);
+    return own.map((a) => a.prefix.ip).filter((ip) => !(ip.length === 4 ? ip[0] === 127 || (ip[0] === 169 && ip[1] === 254) : ip[0] === 0xfe && (ip[1]! & 0xc0) === 0x80) && !(ip.length === 16 && ip.every((b, i) => b === (i === 15 ? 1 : 0))));
+  }
+
+  /** When an address of ours went away, the control and relay connections may have gone with it. */
+  private async followAddresses(): Promise<void> {
+    let now: string[];
+    try {
+      now = (await this.ownAddresses()).map(formatIp);
+    } catch (e) {
+      return this.env.log("warn", `network changed: ${(e as Error).message}`);
+    }
+    const before = this.addresses;
+    this.addresses = now;
+    const gone = before?.filter((a) => !now.includes(a)) ?? [];
+    if (!gone.length) return;
+    const why = `address ${gone.join(", ")} gone`;
+    this.controller?.reconnect(why);
+    this.derp?.reconnect(why);
+  }
+
+  /** Disco and STUN on the WireGuard port, when nftables lets the agent share it; else relay only. */
+  private async startDirect(controller: Controller): Promise<void> {
+    const name = this.opts.interfaceName;
+    const direct = new DirectPaths({
+      host: this.env,
+      wgPort: (await this.wg!.get(name)).listenPort,
+      nodeKey: controller.publicKeys.node,
+      discoPrivate: controller.discoPrivateKey,
+      discoPublic: controller.publicKeys.disco,
+      sendDerp: (region, peer, packet) => this.derp?.send(region || this.regionByPeer.get(latin1(peer)) || 0, peer, packet),
+      setKernelEndpoint: async (peer, ep) => {
+        await this.wg!.set({ name, peers: [{ publicKey: peer, updateOnly: true, endpoint: ep ?? this.bridge!.endpointFor(peer) }] });
+      },
+      localAddresses: () => this.ownAddresses(),
+      peerActivity: (id) => {
+        const a = this.activity.get(id);
+        return { active: this.activeNow(a), ...(a?.received ? { received: a.received } : {}) };
+      },
+      onEndpoints: (eps) => {
+        this.endpoints = eps;
+        this.controller?.update(this.endpoints, this.hostinfo());
+      },
+    });
+    if (!(await direct.start())) return;
+    this.direct = direct;
+    // Read every second while a peer is active (a dead direct path shows in its received
+    // bytes), every two when all are idle.
+    const watch = () => {
+      const busy = [...this.activity.values()].some((a) => this.activeNow(a));
+      this.stopActivity = this.env.setTimer(busy ? ACTIVITY_READ_MS / 2 : ACTIVITY_READ_MS, () => void this.readActivity().finally(watch));
+    };
+    watch();
+  }
+
+  private activeNow(a: { movedAt: number } | undefined): boolean {
+    return this.env.now() - (a?.movedAt ?? -Infinity) < ACTIVE_MS;
+  }
+
+  /** Which peers carry traffic: an idle peer gets no disco heartbeats, so an idle router sleeps. */
+  private async readActivity(): Promise<void> {
+    if (!this.netmap.peers.size) return;
+    await this.refreshPeers();
+    const now = this.env.now();
+    const next: typeof this.activity = new Map();
+    for (const [id, p] of this.wgPeers) {
+      const bytes = p.rxBytes + p.txBytes;
+      const had = this.activity.get(id);
+      // A peer first seen with nothing carried yet (a node that joined, or one that never
+      // connects) is idle until its counters move: no heartbeats, no CallMeMaybe for it.
+      const movedAt = had ? (had.bytes === bytes ? had.movedAt : now) : bytes > 0n ? now : -Infinity;
+      // The kernel moves a peer's endpoint to where its packets come from: received bytes
+      // that grew, read with that endpoint, came over it.
+      const received = had && p.rxBytes !== had.rxBytes ? { at: now, from: p.endpoint } : had?.received;
+      next.set(id, { bytes, rxBytes: p.rxBytes, movedAt, ...(received ? { received } : {}) });
+    }
+    this.activity = next;
+  }
+
+  /** Reads the kernel's peers again, for answers with current traffic counters and handshakes. */
+  async refreshPeers(): Promise<void> {
+    if (!this.wg || !this.link) return;
+    try {
+      this.wgPeers = new Map((await this.wg.get(this.opts.interfaceName)).peers.map((p) => [toHex(p.publicKey), p]));
+    } catch (e) {
+      this.env.log("warn", `read ${this.opts.interfaceName}'s peers: ${(e as Error).message}`);
+    }
+  }
+
+  /** A warning said once per subject: a netmap re-applied every minute must not flood the log. */
+  private once(subject: string, msg: string): void {
+    const level = this.warned.has(subject) ? "debug" : "warn";
+    this.warned.add(subject);
+    this.env.log(level, msg);
+  }
+
+  private problem(msg: string): void {
+    this.problems.push(msg);
+    this.env.log("error", msg);
+    this.onChange();
+  }
+
+  private netlinkClient(protocol: number): NetlinkClient {
+    const sock = this.env.netlink(protocol, 0);
+    this.sockets.push(sock);
+    const c = new NetlinkClient((d) => sock.send(d), (n) => this.env.describeErrno(n), (this.env.random(2)[0]! << 8) | 1);
+    sock.onMessage = (d) => c.receive(d);
+    sock.onError = (e) => c.failAll(e);
+    return c;
+  }
+
+  /** The kernel's WireGuard when it has one; else wireguard-go, which is slower but works. */
+  private async openWireGuard(): Promise<{ wg: WireGuardApi; link: Link }> {
+    let kernelErr: Error;
+    try {
+      const wg = await KernelWireGuard.open(this.netlinkClient(NETLINK_GENERIC));
+      return { wg, link: await this.ensureLink() };
+    } catch (e) {
+      kernelErr = e as Error;
+    }
+    const name = this.opts.interfaceName;
+    if (!this.env.exists(uapiSocketPath(name))) {
+      const r = await this.env.run(["wireguard-go", name]).catch((e: Error) => ({ code: 127, stderr: e.message }));
+      if (r.code !== 0) throw new Error(`${kernelErr.message}; wireguard-go did not start either (${r.stderr || `exit ${r.code}`})`);
+      for (let i = 0; i < 100 && !this.env.exists(uapiSocketPath(name)); i++) await new Promise<void>((res) => this.env.setTimer(50, res));
+    }
+    const link = await this.rtnl!.link(name);
+    if (!link) throw new Error(`wireguard-go started but interface ${name} is missing`);
+    this.env.log("warn", `wireguard: ${kernelErr.message}; using wireguard-go instead (slower)`);
+    return { wg: new UserspaceWireGuard((p) => this.env.connectUnix(p)), link };
+  }
+
+  /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */
+  private watchNetwork(): void {
+    const sock = this.env.netlink(NETLINK_ROUTE, NETWORK_GROUPS);
+    this.sockets.push(sock);
+    let pending: (() => void) | undefined;
+    const changed = (why: string) => {
+      if (pending) return;
+      // Changes come in bursts (an address, then its routes): act once, a moment later.
+      pending = this.env.setTimer(1000, () => {
+        pending = undefined;
+        this.env.log("info", `network changed (${why}): re-announcing endpoints`);
+        this.direct?.rediscover("network changed");
+        void this.followAddresses();
+        this.findSharedRoutes()
+          .then(() => this.applyGateway())
+          .catch((e: Error) => this.env.log("warn", `network changed: ${e.message}`))
+          .finally(() => this.controller?.update(this.endpoints, this.hostinfo()));
+      });
+    };
+    sock.onError = (e) => changed(e.message);
+    sock.onMessage = (d) => {
+      try {
+        for (const m of parseMessages(d)) {
+          const ev = parseNetworkEvent(m);
+          if (!ev) continue;
+          const onOurs = ev.kind === "link" ? ev.link.index === this.link?.index : ev.kind === "address" ? ev.address.index === this.link?.index : ev.route.oif === this.link?.index;
+          if (!onOurs && ev.kind !== "link") changed(`${ev.kind} ${ev.added ? "added" : "removed"}`);
+        }
+      } catch (e) {
+        this.env.log("warn", `network event: ${(e as Error).message}`);
+      }
+    };
+  }
+
+  /** Adopts our interface if it survived a crash (tunnels kept running), else creates it. */
+  private async ensureLink(): Promise<Link> {
+    const name = this.opts.interfaceName;
+    const have = await this.rtnl!.link(name);
+    if (have) {
+      if (have.kind !== "wireguard") throw new Error(`interface ${name} exists and is not WireGuard (kind ${have.kind ?? "unknown"}): remove it or choose another name`);
+      this.env.log("info", `wireguard: adopting existing interface ${name}`);
+      return have;
+    }
+    return this.rtnl!.createWireGuard(name, MTU);
+  }
+
+  private dialDerp(node: DERPNode) {
+    const host = node.IPv4 || node.HostName;
+    if (this.opts.derpPlainHttp) return this.env.dialTcp(host, node.DERPPort || 80);
+    return this.env.dialTcp(host, node.DERPPort || 443, { serverName: node.HostName, ...(this.opts.caFile ? { caFile: this.opts.caFile } : {}) });
+  }
+
+  private hostinfo(): Hostinfo {
+    const release = this.env.readFile("/etc/openwrt_release");
+    const version = release ? /DISTRIB_RELEASE='([^']*)'/.exec(utf8Decode(release))?.[1] : undefined;
+    const sysname = this.env.readFile("/proc/sys/kernel/hostname");
+    const routes = this.sharedRoutes.map(formatPrefix);
+    if (this.settings.advertiseExitNode) routes.push("0.0.0.0/0", "::/0");
+    return {
+      OS: "linux",
+      ...(version ? { OSVersion: version, Distro: "openwrt", DistroVersion: version } : {}),
+      Hostname: this.settings.hostname || (sysname ? utf8Decode(sysname).trim() : "openwrt"),
+      ...(routes.length ? { RoutableIPs: routes } : {}),
+      ...(this.homeRegion ? { NetInfo: { PreferredDERP: this.homeRegion } } : {}),
+    };
+  }
+
+  private onNetmap(nm: NetMap, changes: ReadonlySet<Change>): void {
+    this.netmap = nm;
+    if (changes.has("derp") && nm.derpMap) this.derp?.setMap(nm.derpMap);
+    if (this.pendingApply) return;
+    this.pendingApply = true;
+    // One apply at a time; deltas that arrive meanwhile are folded into the next.
+    this.applying = this.applying.then(async () => {
+      this.pendingApply = false;
+      try {
+        await this.apply(this.netmap);
+      } catch (e) {
+        this.env.log("error", `apply netmap: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  private async apply(nm: NetMap): Promise<void> {
+    const started = this.env.now();
+    const name = this.opts.interfaceName;
+    const link = this.link!;
+    this.regionByPeer = new Map();
+    for (const n of nm.peers.values()) {
+      try {
+        this.regionByPeer.set(latin1(keyFromText("nodekey", n.Key)), homeRegion(n));
+      } catch {
+        // a malformed key: wantedPeers logs it and leaves the peer out
+      }
+    }
+    if (nm.self) await this.applyAddresses(nm.self.Addresses);
+    this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
+    const wanted = wantedPeers(nm.peers.values(), {
+      acceptRoutes: this.settings.acceptRoutes,
+      endpointFor: (n) => {
+        const k = keyFromText("nodekey", n.Key);
+        return this.direct?.endpointFor(k) ?? this.bridge!.endpointFor(k);
+      },
+      log: (m) => this.env.log("warn", m),
+    });
+    const device = await this.wg!.get(name);
+    const plan = planPeers(device, wanted);
+    if (plan.length) await this.wg!.set({ name, peers: plan });
+    this.bridge!.retain(wanted.map((w) => w.publicKey));
+    this.wgPeers = new Map((await this.wg!.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
+    await this.applyRoutes(wanted.flatMap((w) => w.allowedIps), link.index);
+    await this.applyGateway();
+    this.env.log("debug", `netmap applied: ${nm.peers.size} peers, ${plan.length} changed, in ${Math.round(this.env.now() - started)} ms`);
+  }
+
+  /** The configured routes, or the subnets on the LAN devices; said in the log when they change. */
+  private async findSharedRoutes(): Promise<void> {
+    const s = this.settings;
+    let routes = [...s.advertiseRoutes];
+    if (!routes.length) {
+      const names = new Map((await this.rtnl!.links()).map((l) => [l.index, l.name]));
+      const addrs = (await this.rtnl!.addresses()).map((a) => ({ device: names.get(a.index) ?? "", prefix: a.prefix }));
+      routes = lanSubnets(addrs, s.lanDevices);
+    }
+    const text = routes.map(formatPrefix).join(", ");
+    if (text !== this.sharedRoutes.map(formatPrefix).join(", ")) this.env.log("info", `sharing ${text || "no subnets"}${s.advertiseRoutes.length ? "" : ` (the subnets of ${s.lanDevices.join(", ")})`}${s.advertiseExitNode ? ", and the internet as an exit node" : ""}`);
+    this.sharedRoutes = routes;
+  }
+
+  /** The firewall table and the MagicDNS names for the current netmap and shared routes. */
+  private async applyGateway(): Promise<void> {
+    const nm = this.netmap;
+    const rules = [...nm.filters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, r]) => r);
+    await this.gateway!.setRules({
+      routes: this.sharedRoutes,
+      exitNode: this.settings.advertiseExitNode,
+      snat: this.settings.snatSubnetRoutes,
+      filter: filterStatements(rules, (m) => this.once(m, m)),
+    });
+    if (nm.self) await this.gateway!.setNames(hostsFile(nm, (m) => this.once(m, m)));
+  }
+
+  private async applyAddresses(addrs: readonly string[]): Promise<void> {
+    const link = this.link!;
+    const want = new Map<string, Prefix>();
+    for (const a of addrs) {
+      const p = parsePrefix(a);
+      want.set(formatPrefix(p), p);
+    }
+    const have = await this.rtnl!.addresses(link.index);
+    const haveKeys = new Set(have.map((a) => formatPrefix(a.prefix)));
+    for (const [k, p] of want) {
+      if (haveKeys.has(k)) continue;
+      try {
+        await this.rtnl!.addAddress(link.index, p);
+      } catch (e) {
+        // One address refused (IPv6 disabled on the router, say) must not cost the others.
+        this.once(`address ${k}`, `${(e as Error).message}; the tailnet works without it`);
+      }
+    }
+    for (const a of have) {
+      // fe80:: link-local addresses belong to the kernel.
+      if (!want.has(formatPrefix(a.prefix)) && !(a.prefix.ip[0] === 0xfe && (a.prefix.ip[1]! & 0xc0) === 0x80)) await this.rtnl!.removeAddress(link.index, a.prefix);
+    }
+  }
+
+  private async applyRoutes(prefixes: readonly Prefix[], oif: number): Promise<void> {
+    const want = new Map<string, Prefix>();
+    for (const p of prefixes) {
+      const m = maskPrefix(p);
+      want.set(formatPrefix(m), m);
+    }
+    const have = (await this.rtnl!.ownRoutes()).filter((r) => r.oif === oif);
+    const haveKeys = new Set(have.map((r) => formatPrefix(r.dst)));
+    for (const [k, p] of want) {
+      if (haveKeys.has(k)) continue;
+      try {
+        await this.rtnl!.addRoute({ dst: p, oif });
+      } catch (e) {
+        this.once(`route ${k}`, `${(e as Error).message}; other routes still apply`);
+      }
+    }
+    for (const r of have) if (!want.has(formatPrefix(r.dst))) await this.rtnl!.removeRoute({ dst: r.dst, oif, table: r.table });
+  }
+}

@@ -1,0 +1,264 @@
+// Direct paths for the Agent: the disco socket behind the shared WireGuard
+// port, endpoint discovery over STUN, and the DiscoManager's decisions
+// applied to the kernel's peers. The decisions are made by the pure pieces
+// (paths/, stun/); this file only moves packets, time and results between
+// them and the Host.
+import type { DERPMap, Node } from "../control/tailcfg.js";
+import { portShareScript, removePortShareScript } from "../gateway/portshare.js";
+import type { Host, UdpSocket } from "../host/host.js";
+import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
+import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "../paths/manager.js";
+import type { PathStatus } from "../paths/peer.js";
+import type { PingResult } from "../api/replies.js";
+import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
+import { toHex } from "../util/bytes.js";
+import { utf8Encode } from "../util/utf8.js";
+
+/** tailcfg.EndpointType values the control server relays to peers. */
+const EP_LOCAL = 1, EP_STUN = 2;
+/** STUN again this often, and at every network change. */
+const STUN_EVERY_MS = 30_000;
+const TICK_MS = 1_000;
+const DEFAULT_STUN_PORT = 3478;
+const PING_WAIT_MS = 5_000;
+
+export interface DirectDeps {
+  readonly host: Pick<Host, "bindUdp" | "run" | "setTimer" | "now" | "random" | "log">;
+  readonly wgPort: number;
+  readonly nodeKey: Uint8Array;
+  readonly discoPrivate: Uint8Array;
+  readonly discoPublic: Uint8Array;
+  sendDerp(region: number, peer: Uint8Array, packet: Uint8Array): void;
+  /** Points the kernel peer at a direct endpoint, or back at its relay when undefined. */
+  setKernelEndpoint(peer: Uint8Array, endpoint: Endpoint | undefined): Promise<void>;
+  /** The router's own addresses that peers could reach (LAN and WAN; not the tunnel's). */
+  localAddresses(): Promise<IpBytes[]>;
+  /** Whether the peer with this node key carried traffic lately, and what the kernel received from it. */
+  peerActivity(nodeKeyHex: string): PeerActivity;
+  /** Our endpoints changed: tell the control server. */
+  onEndpoints(eps: { addrs: string[]; types: number[] }): void;
+}
+
+export interface NetcheckFacts {
+  readonly mapping: NatMapping;
+  readonly latencyMs: ReadonlyMap<number, number>;
+}
+
+export class DirectPaths {
+  private sock: UdpSocket | undefined;
+  private readonly disco: DiscoManager;
+  private readonly stun: StunProber;
+  private stunServers: StunServer[] = [];
+  private ours: Endpoint[] = [];
+  private announced = "";
+  private facts: NetcheckFacts = { mapping: "unknown", latencyMs: new Map() };
+  private stopTick: (() => void) | undefined;
+  private stopRound: (() => void) | undefined;
+  private lastStun = -Infinity;
+  private peerCount = 0;
+  /** Our own pings waiting for their pong, by txid (hex). */
+  private readonly waiting = new Map<string, (via: DiscoVia) => void>();
+
+  constructor(private readonly d: DirectDeps) {
+    this.disco = new DiscoManager({
+      random: (n) => d.host.random(n),
+      ourNodeKey: d.nodeKey,
+      ourDiscoPrivate: d.discoPrivate,
+      ourDiscoPublic: d.discoPublic,
+      ourEndpoints: () => this.ours,
+    });
+    this.stun = new StunProber((n) => d.host.random(n));
+    this.disco.onPong = (txid, via) => this.waiting.get(toHex(txid))?.(via);
+  }
+
+  get netcheck(): NetcheckFacts {
+    return this.facts;
+  }
+
+  /** Binds the disco socket and shares the WireGuard port with it; false (and said why) when it cannot: relay only. */
+  async start(): Promise<boolean> {
+    const h = this.d.host;
+    try {
+      this.sock = h.bindUdp("0.0.0.0", 0);
+    } catch (e) {
+      h.log("warn", `direct paths: no disco socket (${(e as Error).message}); peers are reached through the relay only`);
+      return false;
+    }
+    const script = portShareScript(this.d.wgPort, this.sock.port);
+    const r = await h.run(["nft", "-f", "-"], utf8Encode(script)).catch((e: Error) => ({ code: 127, stdout: "", stderr: e.message }));
+    if (r.code !== 0) {
+      h.log("warn", `direct paths: cannot share WireGuard port ${this.d.wgPort} with the agent (nft: ${r.stderr.trim() || `exit ${r.code}`}); install nftables for direct paths: peers are reached through the relay only`);
+      this.sock.close();
+      this.sock = undefined;
+      return false;
+    }
+    this.sock.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
+    h.log("info", `direct paths: disco on WireGuard port ${this.d.wgPort} (agent socket ${this.sock.port})`);
+    this.stopTick = this.every(TICK_MS, () => this.tick());
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopTick?.();
+    this.stopRound?.();
+    if (!this.sock) return;
+    this.sock.close();
+    this.sock = undefined;
+    const r = await this.d.host.run(["nft", "-f", "-"], utf8Encode(removePortShareScript)).catch((e: Error) => ({ code: 127, stderr: e.message }));
+    if (r.code !== 0) this.d.host.log("warn", `direct paths: removing the port-sharing table: ${r.stderr.trim()}`);
+  }
+
+  /** The netmap's peers and relay map. */
+  setPeers(peers: Iterable<Node>, derpMap: DERPMap | undefined, regionOf: (n: Node) => number): void {
+    const list = [...peers];
+    this.peerCount = list.length;
+    this.stunServers = stunServers(derpMap);
+    this.handle(this.disco.setPeers(list, regionOf));
+    if (this.sock && this.lastStun === -Infinity && this.stunServers.length) this.rediscover("first netmap");
+  }
+
+  /** A disco packet that came over the relay. */
+  receiveDerp(src: Uint8Array, region: number, packet: Uint8Array): void {
+    this.handle(this.disco.receive(packet, { derpRegion: region, derpSrc: src }, this.d.host.now()));
+  }
+
+  /** The confirmed direct endpoint of a peer, if it has one. */
+  endpointFor(nodeKey: Uint8Array): Endpoint | undefined {
+    const s = this.disco.status(toHex(nodeKey));
+    return s?.kind === "direct" ? s.endpoint : undefined;
+  }
+
+  status(nodeKeyHex: string): PathStatus | undefined {
+    return this.disco.status(nodeKeyHex);
+  }
+
+  /** A disco ping to a peer and its pong: the path it took and the round trip. */
+  ping(nodeKeyHex: string): Promise<PingResult> {
+    const h = this.d.host;
+    const txid = h.random(12);
+    const out = this.disco.probe(nodeKeyHex, txid);
+    if (!out) return Promise.reject(new Error("the peer has no disco key in the netmap"));
+    const sent = h.now();
+    const id = toHex(txid);
+    return new Promise((resolve, reject) => {
+      const cancel = h.setTimer(PING_WAIT_MS, () => {
+        this.waiting.delete(id);
+        reject(new Error(`no pong within ${PING_WAIT_MS / 1000} s (${out.kind === "udp" ? `direct ${formatEndpoint(out.to)}` : "relay"})`));
+      });
+      this.waiting.set(id, (via) => {
+        this.waiting.delete(id);
+        cancel();
+        resolve({ latencyMs: h.now() - sent, ...("from" in via ? { endpoint: via.from } : { relayRegion: via.derpRegion }) });
+      });
+      this.handle([out]);
+    });
+  }
+
+  /** A STUN round now (the WAN changed, or it is time). */
+  rediscover(why: string): void {
+    if (!this.sock || !this.stunServers.length) return;
+    const now = this.d.host.now();
+    this.lastStun = now;
+    this.d.host.log("debug", `stun: asking ${this.stunServers.length} server(s) (${why})`);
+    for (const r of this.stun.start(this.stunServers, now)) this.sendUdp(r.packet, r.to.ip, r.to.port);
+    this.stopRound?.();
+    this.stopRound = this.d.host.setTimer(3_000, () => void this.finishRound());
+  }
+
+  private async finishRound(): Promise<void> {
+    this.stopRound = undefined;
+    const r = this.stun.result();
+    this.facts = { mapping: r.mapping, latencyMs: r.latencyMs };
+    let local: IpBytes[] = [];
+    try {
+      local = (await this.d.localAddresses()).filter((ip) => ip.length === 4);
+    } catch (e) {
+      this.d.host.log("warn", `direct paths: listing local addresses: ${(e as Error).message}`);
+    }
+    const eps: { ep: Endpoint; type: number }[] = [];
+    const add = (ep: Endpoint, type: number) => {
+      if (!eps.some((x) => formatEndpoint(x.ep) === formatEndpoint(ep))) eps.push({ ep, type });
+    };
+    for (const ep of r.endpoints) add(ep, EP_STUN);
+    for (const ip of local) add({ ip, port: this.d.wgPort }, EP_LOCAL);
+    this.ours = eps.map((x) => x.ep);
+    const addrs = this.ours.map(formatEndpoint);
+    const key = addrs.join(",");
+    if (key === this.announced) return;
+    this.announced = key;
+    this.d.host.log("info", `endpoints: ${addrs.join(", ") || "none"} (NAT mapping ${r.mapping})`);
+    this.d.onEndpoints({ addrs, types: eps.map((x) => x.type) });
+  }
+
+  private onUdp(data: Uint8Array, ip: string, port: number): void {
+    const now = this.d.host.now();
+    if (this.stun.receive(data, now)) {
+      if (this.stun.done(now) && this.stopRound) {
+        this.stopRound();
+        void this.finishRound();
+      }
+      return;
+    }
+    let from: Endpoint;
+    try {
+      from = { ip: parseIp(ip), port };
+    } catch {
+      return;
+    }
+    this.handle(this.disco.receive(data, { from }, now));
+  }
+
+  private tick(): void {
+    const now = this.d.host.now();
+    if (now - this.lastStun >= STUN_EVERY_MS && this.peerCount) this.rediscover("periodic");
+    this.handle(this.disco.tick(now, (id) => this.d.peerActivity(id)));
+  }
+
+  private handle(outs: DiscoOut[]): void {
+    for (const o of outs) {
+      if (o.kind === "udp") this.sendUdp(o.packet, formatIp(o.to.ip), o.to.port);
+      else if (o.kind === "derp") this.d.sendDerp(o.region, o.peer, o.packet);
+      else {
+        this.d.host.log("info", `path to ${toHex(o.peer).slice(0, 8)}: ${o.endpoint ? `direct ${formatEndpoint(o.endpoint)}` : "relay"}`);
+        this.d.setKernelEndpoint(o.peer, o.endpoint).catch((e: Error) => this.d.host.log("warn", `path to ${toHex(o.peer).slice(0, 8)}: ${e.message}`));
+      }
+    }
+  }
+
+  /** A datagram that cannot leave (the WAN is down: ENETUNREACH) is lost like any other; disco and STUN retry. */
+  private sendUdp(packet: Uint8Array, ip: string, port: number): void {
+    try {
+      this.sock?.send(packet, ip, port);
+    } catch (e) {
+      this.d.host.log("debug", `direct paths: ${(e as Error).message}`);
+    }
+  }
+
+  /** Re-armed before `fn` runs, and `fn` failing is said: a periodic job never stops for one bad round. */
+  private every(ms: number, fn: () => void): () => void {
+    let cancel = () => {};
+    const again = () => {
+      cancel = this.d.host.setTimer(ms, again);
+      try {
+        fn();
+      } catch (e) {
+        this.d.host.log("error", `direct paths: ${(e as Error).message}`);
+      }
+    };
+    cancel = this.d.host.setTimer(ms, again);
+    return () => cancel();
+  }
+}
+
+/** The relay map's STUN servers with an IPv4 address: STUNPort 0 means 3478, -1 none. */
+export function stunServers(m: DERPMap | undefined): StunServer[] {
+  const out: StunServer[] = [];
+  for (const r of Object.values(m?.Regions ?? {})) {
+    for (const n of r.Nodes ?? []) {
+      const port = n.STUNPort === undefined || n.STUNPort === 0 ? DEFAULT_STUN_PORT : n.STUNPort;
+      if (port < 0 || !n.IPv4) continue;
+      if (!out.some((s) => s.ip === n.IPv4 && s.port === port)) out.push({ region: r.RegionID, ip: n.IPv4, port });
+    }
+  }
+  return out.slice(0, 8);
+}

@@ -1,0 +1,183 @@
+// What the agent answers to `status`, `peers`, `netcheck` and `ping`, the
+// same over ubus, the local socket and the CLI's --json. Built from the
+// agent's state; never carries a private key or the auth key.
+import type { ControlState } from "../control/controller.js";
+import { homeRegion, type NetMap } from "../control/netmap.js";
+import type { Node } from "../control/tailcfg.js";
+import { keyFromText } from "../crypto/keys.js";
+import { type Endpoint, formatEndpoint } from "../netaddr/ip.js";
+import type { PathStatus } from "../paths/peer.js";
+import { toHex } from "../util/bytes.js";
+import type { Peer as WgPeer } from "../wg/model.js";
+
+export type LoginState = "stopped" | "not-configured" | "connecting" | "needs-login" | "key-expired" | "running";
+
+export interface StatusReply {
+  version: string;
+  state: LoginState;
+  authUrl?: string;
+  /** Plain-words problems: each one a sentence a home user can act on. */
+  health: string[];
+  name?: string;
+  tailnet?: string;
+  addresses: string[];
+  homeRelay?: number;
+  wireguard?: "kernel" | "wireguard-go";
+  interface?: string;
+  peers: { total: number; online: number; direct: number };
+  advertisedRoutes: string[];
+  exitNode: boolean;
+}
+
+export interface PeerReply {
+  name: string;
+  dnsName: string;
+  addresses: string[];
+  os: string;
+  online: boolean;
+  /** "direct 203.0.113.7:41641, 12 ms" or "relay via region 900". */
+  path: string;
+  endpoint?: string;
+  latencyMs?: number;
+  relayRegion?: number;
+  rxBytes: number;
+  txBytes: number;
+  lastHandshake?: string;
+  routes: string[];
+  exitNode: boolean;
+}
+
+export interface NetcheckReply {
+  /** "unknown" until something measures it. */
+  nat: string;
+  /** Our public endpoints as the control server knows them. */
+  endpoints: string[];
+  homeRelay?: number;
+  relays: { region: number; code: string; name: string; home: boolean; latencyMs?: number }[];
+}
+
+/** What a disco ping found out. */
+export interface PingResult {
+  readonly latencyMs: number;
+  /** Set when the pong came directly, else it came through the relay. */
+  readonly endpoint?: Endpoint;
+  readonly relayRegion?: number;
+}
+
+export interface PingReply {
+  peer: string;
+  address: string;
+  /** "direct 203.0.113.7:41641" or "relay via region 900". */
+  path: string;
+  latencyMs: number;
+}
+
+export interface AgentView {
+  readonly version: string;
+  readonly control: ControlState | undefined;
+  readonly configured: boolean;
+  readonly problems: readonly string[];
+  readonly netmap: NetMap;
+  readonly homeRelay: number;
+  readonly wireguard?: "kernel" | "wireguard-go";
+  readonly interfaceName: string;
+  readonly pathOf: (nodeKeyHex: string) => PathStatus | undefined;
+  readonly wgPeerOf: (nodeKeyHex: string) => WgPeer | undefined;
+  readonly advertisedRoutes: readonly string[];
+  readonly exitNode: boolean;
+  /** Our public endpoints, as told to the control server. */
+  readonly endpoints: readonly string[];
+  /** What STUN found out, once the agent has direct paths. */
+  readonly netcheck?: { readonly mapping: string; readonly latencyMs: ReadonlyMap<number, number> };
+  /** A disco ping to the peer with this node key; absent while the agent has no disco pinger. */
+  readonly ping?: (nodeKeyHex: string) => Promise<PingResult>;
+}
+
+function loginState(v: AgentView): LoginState {
+  if (!v.configured) return "not-configured";
+  return v.control?.kind ?? "stopped";
+}
+
+export const nodeKeyHex = (n: Node): string => {
+  try {
+    return toHex(keyFromText("nodekey", n.Key));
+  } catch {
+    return "";
+  }
+};
+
+export function statusReply(v: AgentView): StatusReply {
+  const health = [...v.problems];
+  const c = v.control;
+  if (c?.kind === "connecting" && c.lastError) health.push(`Cannot reach the control server: ${c.lastError}`);
+  if (c?.kind === "key-expired") health.push("The router's key expired: approve it again in the control server, or log in again.");
+  if (c?.kind === "needs-login") health.push("Waiting for approval: open the login link to add this router to the tailnet.");
+  let online = 0, direct = 0;
+  for (const n of v.netmap.peers.values()) {
+    if (n.Online) online++;
+    if (v.pathOf(nodeKeyHex(n))?.kind === "direct") direct++;
+  }
+  const self = v.netmap.self;
+  return {
+    version: v.version,
+    state: loginState(v),
+    ...(c?.kind === "needs-login" ? { authUrl: c.authUrl } : {}),
+    health,
+    ...(self ? { name: self.Name.split(".")[0]!, tailnet: v.netmap.domain ?? self.Name.split(".").slice(1).join(".").replace(/\.$/, "") } : {}),
+    addresses: self?.Addresses.map((a) => a.split("/")[0]!) ?? [],
+    ...(v.homeRelay ? { homeRelay: v.homeRelay } : {}),
+    ...(v.wireguard ? { wireguard: v.wireguard, interface: v.interfaceName } : {}),
+    peers: { total: v.netmap.peers.size, online, direct },
+    advertisedRoutes: [...v.advertisedRoutes],
+    exitNode: v.exitNode,
+  };
+}
+
+export function peersReply(v: AgentView): PeerReply[] {
+  const out: PeerReply[] = [];
+  for (const n of v.netmap.peers.values()) {
+    const id = nodeKeyHex(n);
+    const path = v.pathOf(id);
+    const wg = v.wgPeerOf(id);
+    const routes = (n.PrimaryRoutes ?? []).filter((r) => !r.endsWith("/0"));
+    const region = homeRegion(n) || v.homeRelay;
+    out.push({
+      name: n.Name.split(".")[0] ?? n.Name,
+      dnsName: n.Name.replace(/\.$/, ""),
+      addresses: n.Addresses.map((a) => a.split("/")[0]!),
+      os: n.Hostinfo?.OS ?? "",
+      online: n.Online === true,
+      path: path?.kind === "direct" ? `direct ${formatEndpoint(path.endpoint)}, ${Math.round(path.latencyMs)} ms` : `relay via region ${region}`,
+      ...(path?.kind === "direct" ? { endpoint: formatEndpoint(path.endpoint), latencyMs: Math.round(path.latencyMs) } : { relayRegion: region }),
+      rxBytes: wg ? Number(wg.rxBytes) : 0,
+      txBytes: wg ? Number(wg.txBytes) : 0,
+      ...(wg && wg.lastHandshakeMs ? { lastHandshake: new Date(wg.lastHandshakeMs).toISOString() } : {}),
+      routes,
+      exitNode: (n.PrimaryRoutes ?? n.AllowedIPs ?? []).some((r) => r === "0.0.0.0/0" || r === "::/0"),
+    });
+  }
+  // Code-point order: the runtime leaves out localeCompare (String normalization) to stay small.
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export function netcheckReply(v: AgentView): NetcheckReply {
+  const regions = Object.values(v.netmap.derpMap?.Regions ?? {}).sort((a, b) => a.RegionID - b.RegionID);
+  return {
+    nat: v.netcheck?.mapping ?? "unknown",
+    endpoints: [...v.endpoints],
+    ...(v.homeRelay ? { homeRelay: v.homeRelay } : {}),
+    relays: regions.map((r) => {
+      const ms = v.netcheck?.latencyMs.get(r.RegionID);
+      return { region: r.RegionID, code: r.RegionCode, name: r.RegionName, home: r.RegionID === v.homeRelay, ...(ms !== undefined ? { latencyMs: Math.round(ms) } : {}) };
+    }),
+  };
+}
+
+export function pingReply(peer: Node, r: PingResult): PingReply {
+  return {
+    peer: peer.Name.split(".")[0] ?? peer.Name,
+    address: peer.Addresses[0]?.split("/")[0] ?? "",
+    path: r.endpoint ? `direct ${formatEndpoint(r.endpoint)}` : `relay via region ${r.relayRegion ?? homeRegion(peer)}`,
+    latencyMs: Math.round(r.latencyMs * 10) / 10,
+  };
+}

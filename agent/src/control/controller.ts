@@ -1,0 +1,297 @@
+// The control client's life: find the server's key, open ts2021, register
+// (pre-auth key, or interactive login with an AuthURL), keep the map long
+// poll running and hand each netmap on, and reconnect with jittered backoff
+// whenever any of it fails. Effects come in through ControlDeps.
+import { keyToText } from "../crypto/keys.js";
+import { CAPABILITY_VERSION } from "./capver.js";
+import { decodeKeys, encodeKeys, type Keys, newKeys, rotateNodeKey } from "./keys.js";
+import { applyMapResponse, type Change, emptyNetMap, type NetMap } from "./netmap.js";
+import { fetchServerKey, parseLoginServer, type ServerAddress } from "./server.js";
+import { mapPoll, type MapPoll, register } from "./session.js";
+import type { ByteStream } from "../util/stream.js";
+import type { Hostinfo, MapRequest, RegisterRequest } from "./tailcfg.js";
+import { openTs2021, type Ts2021Channel } from "./ts2021.js";
+
+export interface ControlDeps {
+  dial(server: ServerAddress): Promise<ByteStream>;
+  random(n: number): Uint8Array;
+  /** Wall clock, milliseconds since the epoch. */
+  now(): number;
+  setTimer(ms: number, fn: () => void): () => void;
+  log(level: "debug" | "info" | "warn" | "error", msg: string): void;
+  loadKeys(): string | null;
+  saveKeys(text: string): void;
+}
+
+export interface ControlConfig {
+  readonly loginServer: string;
+  readonly authKey?: string;
+  readonly ephemeral?: boolean;
+  readonly hostinfo: Hostinfo;
+}
+
+export type ControlState =
+  | { readonly kind: "stopped" }
+  | { readonly kind: "connecting"; readonly lastError?: string }
+  | { readonly kind: "needs-login"; readonly authUrl: string }
+  | { readonly kind: "key-expired" }
+  | { readonly kind: "running" };
+
+const ZERO_NODE_KEY = `nodekey:${"0".repeat(64)}`;
+const BACKOFF_MIN_MS = 1_000;
+const BACKOFF_MAX_MS = 60_000;
+/** Headscale and Tailscale send a keep-alive about every minute; silence for this long means the poll is dead. */
+const MAP_SILENCE_MS = 150_000;
+/** Dialing, GET /key and the Noise handshake each finish within this. */
+const CONNECT_TIMEOUT_MS = 20_000;
+
+export class Controller {
+  onState: (s: ControlState) => void = () => {};
+  onNetmap: (nm: NetMap, changes: ReadonlySet<Change>) => void = () => {};
+
+  private state: ControlState = { kind: "stopped" };
+  private keys: Keys;
+  private server: ServerAddress;
+  private netmap = emptyNetMap();
+  private stopped = true;
+  private channel: Ts2021Channel | undefined;
+  private poll: MapPoll | undefined;
+  private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
+  private hostinfo: Hostinfo;
+  private wake: (() => void) | undefined;
+  private cancelSleep: (() => void) | undefined;
+  private cancelWatchdog: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: ControlDeps,
+    private readonly config: ControlConfig,
+  ) {
+    this.server = parseLoginServer(config.loginServer);
+    this.hostinfo = config.hostinfo;
+    this.keys = this.loadOrCreateKeys();
+  }
+
+  get current(): ControlState {
+    return this.state;
+  }
+
+  get publicKeys(): { node: Uint8Array; disco: Uint8Array } {
+    return { node: this.keys.node.publicKey, disco: this.keys.disco.publicKey };
+  }
+
+  get nodePrivateKey(): Uint8Array {
+    return this.keys.node.privateKey;
+  }
+
+  get discoPrivateKey(): Uint8Array {
+    return this.keys.disco.privateKey;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.poll?.cancel();
+    this.channel?.h2.failAll(new Error("control: stopped"));
+    this.cancelSleep?.();
+    this.cancelWatchdog?.();
+    this.wake?.();
+    this.setState({ kind: "stopped" });
+  }
+
+  /** The router's own addresses changed: the connection may ride one that is gone, so make a new one now. */
+  reconnect(why: string): void {
+    if (this.stopped || !this.channel) return;
+    this.deps.log("info", `control: reconnecting (${why})`);
+    this.poll?.cancel();
+    this.channel.h2.failAll(new Error(`reconnecting (${why})`));
+  }
+
+  /** New local endpoints or host facts: told to the server now, and in every later poll. */
+  update(endpoints: { addrs: string[]; types: number[] }, hostinfo?: Hostinfo): void {
+    this.endpoints = endpoints;
+    if (hostinfo) this.hostinfo = hostinfo;
+    if (this.state.kind !== "running" || !this.channel) return;
+    // A "lite" request: not streamed, no peers back, only our news.
+    mapPoll(this.channel.h2, this.server.authority, { ...this.mapRequest(), Stream: false, OmitPeers: true }, () => {}, (err) => {
+      if (!/map stream ended/.test(err.message)) this.deps.log("warn", `control: endpoint update: ${err.message}`);
+    });
+  }
+
+  private setState(s: ControlState): void {
+    this.state = s;
+    this.onState(s);
+  }
+
+  private loadOrCreateKeys(): Keys {
+    const text = this.deps.loadKeys();
+    if (text !== null) {
+      try {
+        return decodeKeys(text);
+      } catch (e) {
+        this.deps.log("error", `control: keys file unreadable (${(e as Error).message}); making new keys, the router will be a new node`);
+      }
+    }
+    const k = newKeys(this.deps.random);
+    this.deps.saveKeys(encodeKeys(k));
+    return k;
+  }
+
+  private async run(): Promise<void> {
+    let backoff = BACKOFF_MIN_MS;
+    while (!this.stopped) {
+      if (this.state.kind !== "needs-login" && this.state.kind !== "key-expired") this.setState({ kind: "connecting" });
+      try {
+        await this.connectOnce();
+        backoff = BACKOFF_MIN_MS;
+      } catch (e) {
+        if (this.stopped) break;
+        const msg = (e as Error).message;
+        this.deps.log("warn", `control: ${msg}; retrying in about ${Math.round(backoff / 1000)} s`);
+        if (this.state.kind !== "key-expired") this.setState({ kind: "connecting", lastError: msg });
+      }
+      if (this.stopped) break;
+      // Full jitter keeps a whole fleet from reconnecting in step after an outage.
+      await this.sleep(backoff / 2 + (this.deps.random(1)[0]! / 255) * (backoff / 2));
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.cancelSleep = this.deps.setTimer(ms, resolve);
+    });
+  }
+
+  /** Bounds a step that a silent server would otherwise hold forever: on time-out its stream is closed. */
+  private deadline<T>(what: string, step: (dial: () => Promise<ByteStream>) => Promise<T>): Promise<T> {
+    let stream: ByteStream | undefined;
+    let timedOut = false;
+    const cancel = this.deps.setTimer(CONNECT_TIMEOUT_MS, () => {
+      timedOut = true;
+      stream?.close();
+    });
+    const dial = async () => (stream = await this.deps.dial(this.server));
+    return step(dial).then(
+      (v) => {
+        cancel();
+        return v;
+      },
+      (e: Error) => {
+        cancel();
+        throw timedOut ? new Error(`${what}: no answer in ${CONNECT_TIMEOUT_MS / 1000} s`) : e;
+      },
+    );
+  }
+
+  private async connectOnce(): Promise<void> {
+    const serverKey = await this.deadline("control: /key", async (dial) => fetchServerKey(await dial(), this.server, CAPABILITY_VERSION));
+    const ch = await this.deadline("control: ts2021 handshake", async (dial) =>
+      openTs2021(await dial(), {
+        host: this.server.authority,
+        machinePrivate: this.keys.machine.privateKey,
+        serverPublic: serverKey,
+        ephemeralSeed: this.deps.random(32),
+        capver: CAPABILITY_VERSION,
+      }),
+    );
+    this.channel = ch;
+    try {
+      await this.login(ch);
+      if (this.stopped) return;
+      this.setState({ kind: "running" });
+      await this.streamMap(ch);
+    } finally {
+      this.channel = undefined;
+      ch.h2.failAll(new Error("control: channel closed"));
+    }
+  }
+
+  private registerRequest(followup = ""): RegisterRequest {
+    return {
+      Version: CAPABILITY_VERSION,
+      NodeKey: keyToText("nodekey", this.keys.node.publicKey),
+      OldNodeKey: this.keys.oldNodePublic ? keyToText("nodekey", this.keys.oldNodePublic) : ZERO_NODE_KEY,
+      ...(this.config.authKey && !followup ? { Auth: { AuthKey: this.config.authKey } } : {}),
+      Expiry: "0001-01-01T00:00:00Z",
+      Followup: followup,
+      Hostinfo: this.hostinfo,
+      ...(this.config.ephemeral ? { Ephemeral: true } : {}),
+    };
+  }
+
+  private async login(ch: Ts2021Channel): Promise<void> {
+    let resp = await register(ch.h2, this.server.authority, this.registerRequest());
+    for (;;) {
+      if (resp.Error) throw new Error(`register refused: ${resp.Error}`);
+      if (resp.NodeKeyExpired) {
+        this.deps.log("warn", "control: node key expired; registering a new one");
+        this.setState({ kind: "key-expired" });
+        this.keys = rotateNodeKey(this.keys, this.deps.random);
+        this.deps.saveKeys(encodeKeys(this.keys));
+        resp = await register(ch.h2, this.server.authority, this.registerRequest());
+        continue;
+      }
+      if (resp.MachineAuthorized) break;
+      if (!resp.AuthURL) throw new Error("register: neither authorized nor a login URL in the answer");
+      this.deps.log("info", `control: to add this router to the tailnet, visit ${resp.AuthURL}`);
+      this.setState({ kind: "needs-login", authUrl: resp.AuthURL });
+      // The follow-up request waits at the server until the login is approved.
+      resp = await register(ch.h2, this.server.authority, this.registerRequest(resp.AuthURL));
+    }
+    if (this.keys.oldNodePublic) {
+      const { oldNodePublic: _done, ...rest } = this.keys;
+      this.keys = rest;
+      this.deps.saveKeys(encodeKeys(this.keys));
+    }
+  }
+
+  private mapRequest(): MapRequest {
+    return {
+      Version: CAPABILITY_VERSION,
+      Compress: "",
+      KeepAlive: true,
+      NodeKey: keyToText("nodekey", this.keys.node.publicKey),
+      DiscoKey: keyToText("discokey", this.keys.disco.publicKey),
+      Stream: true,
+      Hostinfo: this.hostinfo,
+      ...(this.endpoints.addrs.length ? { Endpoints: this.endpoints.addrs, EndpointTypes: this.endpoints.types } : {}),
+    };
+  }
+
+  private streamMap(ch: Ts2021Channel): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const arm = () => {
+        this.cancelWatchdog?.();
+        this.cancelWatchdog = this.deps.setTimer(MAP_SILENCE_MS, () => {
+          this.poll?.cancel();
+          reject(new Error(`map stream silent for ${MAP_SILENCE_MS / 1000} s`));
+        });
+      };
+      arm();
+      ch.onClose = (e) => reject(e);
+      this.poll = mapPoll(
+        ch.h2,
+        this.server.authority,
+        this.mapRequest(),
+        (m) => {
+          arm();
+          const { netmap, changes } = applyMapResponse(this.netmap, m, new Date(this.deps.now()).toISOString());
+          this.netmap = netmap;
+          if (netmap.self?.Expired) this.setState({ kind: "key-expired" });
+          if (changes.size) this.onNetmap(netmap, changes);
+        },
+        (err) => {
+          this.cancelWatchdog?.();
+          if (this.stopped) resolve();
+          else reject(err);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,114 @@
+// The network map: the first full MapResponse, then each delta of the map
+// stream applied on top, as Tailscale's map session does (nil/absent means
+// unchanged). Pure: responses and the time in, a new state and what changed out.
+import type { DERPMap, DNSConfig, FilterRule, MapResponse, Node, UserProfile } from "./tailcfg.js";
+
+export interface NetMap {
+  readonly self?: Node;
+  readonly peers: ReadonlyMap<number, Node>;
+  readonly derpMap?: DERPMap;
+  readonly dns?: DNSConfig;
+  readonly domain?: string;
+  /** Named packet filter chunks; the filter in force is all of them in key order. */
+  readonly filters: ReadonlyMap<string, readonly FilterRule[]>;
+  readonly userProfiles: ReadonlyMap<number, UserProfile>;
+}
+
+export type Change = "self" | "peers" | "derp" | "dns" | "filter";
+
+export const emptyNetMap = (): NetMap => ({ peers: new Map(), filters: new Map(), userProfiles: new Map() });
+
+export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { netmap: NetMap; changes: Set<Change> } {
+  const changes = new Set<Change>();
+  let { self, derpMap, dns, domain } = nm;
+  let peers = nm.peers as Map<number, Node>;
+  let filters = nm.filters as Map<string, readonly FilterRule[]>;
+  let userProfiles = nm.userProfiles as Map<number, UserProfile>;
+  const editPeers = () => {
+    if (peers === nm.peers) peers = new Map(nm.peers);
+    changes.add("peers");
+    return peers;
+  };
+
+  if (r.Node) {
+    self = r.Node;
+    changes.add("self");
+  }
+  if (r.DERPMap) {
+    derpMap = r.DERPMap;
+    changes.add("derp");
+  }
+  if (r.DNSConfig) {
+    dns = r.DNSConfig;
+    changes.add("dns");
+  }
+  if (r.Domain) domain = r.Domain;
+  if (r.Peers) {
+    peers = new Map(r.Peers.map((p) => [p.ID, p]));
+    changes.add("peers");
+  }
+  for (const p of r.PeersChanged ?? []) editPeers().set(p.ID, p);
+  for (const id of r.PeersRemoved ?? []) if (peers.has(id)) editPeers().delete(id);
+  for (const c of r.PeersChangedPatch ?? []) {
+    const p = peers.get(c.NodeID);
+    if (!p) continue;
+    editPeers().set(c.NodeID, {
+      ...p,
+      ...(c.DERPRegion !== undefined ? { HomeDERP: c.DERPRegion } : {}),
+      ...(c.Endpoints !== undefined ? { Endpoints: c.Endpoints } : {}),
+      ...(c.Key !== undefined ? { Key: c.Key } : {}),
+      ...(c.DiscoKey !== undefined ? { DiscoKey: c.DiscoKey } : {}),
+      ...(c.Online !== undefined ? { Online: c.Online } : {}),
+      ...(c.LastSeen !== undefined ? { LastSeen: c.LastSeen } : {}),
+      ...(c.KeyExpiry !== undefined ? { KeyExpiry: c.KeyExpiry } : {}),
+    });
+  }
+  for (const [id, online] of Object.entries(r.OnlineChange ?? {})) {
+    const p = peers.get(Number(id));
+    if (p && p.Online !== online) editPeers().set(p.ID, { ...p, Online: online });
+  }
+  for (const [id, seen] of Object.entries(r.PeerSeenChange ?? {})) {
+    const p = peers.get(Number(id));
+    if (!p) continue;
+    const { LastSeen: _drop, ...rest } = p;
+    editPeers().set(p.ID, seen ? { ...p, LastSeen: nowIso } : rest);
+  }
+  if (r.PacketFilters) {
+    filters = new Map(Object.prototype.hasOwnProperty.call(r.PacketFilters, "*") ? [] : filters);
+    for (const [k, rules] of Object.entries(r.PacketFilters)) {
+      if (k === "*") continue;
+      if (rules) filters.set(k, rules);
+      else filters.delete(k);
+    }
+    changes.add("filter");
+  } else if (r.PacketFilter) {
+    filters = new Map([["base", r.PacketFilter]]);
+    changes.add("filter");
+  }
+  if (r.UserProfiles?.length) {
+    userProfiles = new Map(userProfiles);
+    for (const u of r.UserProfiles) userProfiles.set(u.ID, u);
+  }
+  const netmap: NetMap = {
+    peers,
+    filters,
+    userProfiles,
+    ...(self ? { self } : {}),
+    ...(derpMap ? { derpMap } : {}),
+    ...(dns ? { dns } : {}),
+    ...(domain ? { domain } : {}),
+  };
+  return { netmap, changes };
+}
+
+/** The packet filter in force: every chunk, in key order. */
+export function packetFilter(nm: NetMap): FilterRule[] {
+  return [...nm.filters.keys()].sort().flatMap((k) => [...nm.filters.get(k)!]);
+}
+
+/** A peer's home DERP region: HomeDERP, or the legacy "127.3.3.40:N" form. */
+export function homeRegion(n: Node): number {
+  if (n.HomeDERP) return n.HomeDERP;
+  const m = /^127\.3\.3\.40:(\d+)$/.exec(n.DERP ?? "");
+  return m ? Number(m[1]) : 0;
+}

@@ -1,0 +1,63 @@
+// Opening a DERP connection on a byte stream: the HTTP/1.1 upgrade to
+// "DERP", then the session's handshake. Resolves once the relay accepted us.
+import { requestHead, ResponseHeadReader } from "../http1/upgrade.js";
+import type { ByteStream } from "../util/stream.js";
+import { type DerpEvent, DerpSession } from "./session.js";
+
+export interface DerpConnection {
+  readonly session: DerpSession;
+  readonly serverKey: Uint8Array;
+  /** Set by the user: events after the handshake, and the end of the connection. */
+  onEvent: (e: DerpEvent) => void;
+  onClose: (err: Error) => void;
+  close(): void;
+}
+
+export function connectDerp(stream: ByteStream, host: string, nodePrivate: Uint8Array, nonce: () => Uint8Array): Promise<DerpConnection> {
+  return new Promise((resolve, reject) => {
+    const head = new ResponseHeadReader();
+    let upgraded = false;
+    let conn: DerpConnection | undefined;
+    let closed = false;
+    const session = new DerpSession(nodePrivate, nonce, (b) => stream.write(b));
+    const fail = (err: Error) => {
+      if (closed) return;
+      closed = true;
+      stream.close();
+      if (conn) conn.onClose(err);
+      else reject(err);
+    };
+    stream.onClose = (err) => fail(err ?? new Error("derp: connection closed"));
+    stream.onData = (bytes) => {
+      try {
+        if (!upgraded) {
+          const r = head.push(bytes);
+          if (!r) return;
+          if (r.head.status !== 101) throw new Error(`derp: upgrade refused: HTTP ${r.head.status} ${r.head.reason}`);
+          upgraded = true;
+          bytes = r.rest;
+        }
+        for (const e of session.receive(bytes)) {
+          if (e.kind === "ready" && !conn) {
+            conn = {
+              session,
+              serverKey: e.serverKey,
+              onEvent: () => {},
+              onClose: () => {},
+              close: () => {
+                closed = true;
+                stream.close();
+              },
+            };
+            resolve(conn);
+          } else if (conn) {
+            conn.onEvent(e);
+          }
+        }
+      } catch (e) {
+        fail(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    stream.write(requestHead("GET", "/derp", host, [["Upgrade", "DERP"], ["Connection", "Upgrade"], ["User-Agent", "meshwrt"]]));
+  });
+}

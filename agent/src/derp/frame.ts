@@ -1,0 +1,71 @@
+// DERP frames (Tailscale's derp package): a type byte, a big-endian u32
+// length, the payload. The relay addresses peers by node key.
+export const FRAME_SERVER_KEY = 0x01;
+export const FRAME_CLIENT_INFO = 0x02;
+export const FRAME_SERVER_INFO = 0x03;
+export const FRAME_SEND_PACKET = 0x04;
+export const FRAME_RECV_PACKET = 0x05;
+export const FRAME_KEEP_ALIVE = 0x06;
+export const FRAME_NOTE_PREFERRED = 0x07;
+export const FRAME_PEER_GONE = 0x08;
+export const FRAME_PEER_PRESENT = 0x09;
+export const FRAME_PING = 0x12;
+export const FRAME_PONG = 0x13;
+export const FRAME_HEALTH = 0x14;
+export const FRAME_RESTARTING = 0x15;
+
+export const MAGIC = Uint8Array.of(0x44, 0x45, 0x52, 0x50, 0xf0, 0x9f, 0x94, 0x91); // "DERP🔑"
+export const PROTOCOL_VERSION = 2;
+export const KEY_LEN = 32;
+export const NONCE_LEN = 24;
+export const MAX_PACKET = 64 << 10;
+export const FRAME_HEADER_LEN = 5;
+/** Larger than any frame a relay sends (a packet plus its key). */
+export const MAX_FRAME = MAX_PACKET + KEY_LEN + 1024;
+
+export interface Frame {
+  readonly type: number;
+  readonly payload: Uint8Array;
+}
+
+export function encodeFrame(type: number, ...parts: Uint8Array[]): Uint8Array {
+  const len = parts.reduce((n, p) => n + p.length, 0);
+  const f = new Uint8Array(FRAME_HEADER_LEN + len);
+  f[0] = type;
+  new DataView(f.buffer).setUint32(1, len, false);
+  let o = FRAME_HEADER_LEN;
+  for (const p of parts) {
+    f.set(p, o);
+    o += p.length;
+  }
+  return f;
+}
+
+export class DerpFrameError extends Error {}
+
+/** Splits a byte stream into frames. */
+export class FrameReader {
+  private buf: Uint8Array = new Uint8Array(0);
+
+  push(bytes: Uint8Array): Frame[] {
+    if (this.buf.length) {
+      const b = new Uint8Array(this.buf.length + bytes.length);
+      b.set(this.buf);
+      b.set(bytes, this.buf.length);
+      this.buf = b;
+    } else {
+      this.buf = bytes;
+    }
+    const out: Frame[] = [];
+    let off = 0;
+    while (this.buf.length - off >= FRAME_HEADER_LEN) {
+      const len = new DataView(this.buf.buffer, this.buf.byteOffset + off + 1, 4).getUint32(0, false);
+      if (len > MAX_FRAME) throw new DerpFrameError(`derp: frame type ${this.buf[off]} of ${len} bytes, above ${MAX_FRAME}`);
+      if (this.buf.length - off < FRAME_HEADER_LEN + len) break;
+      out.push({ type: this.buf[off]!, payload: this.buf.slice(off + FRAME_HEADER_LEN, off + FRAME_HEADER_LEN + len) });
+      off += FRAME_HEADER_LEN + len;
+    }
+    this.buf = this.buf.slice(off);
+    return out;
+  }
+}

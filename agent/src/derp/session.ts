@@ -1,0 +1,134 @@
+// One DERP connection after the HTTP upgrade, as a pure state machine: the
+// server key, our boxed ClientInfo, the server's info, then packets both
+// ways, keep-alives and pings. Bytes in, events and bytes out.
+import { boxOpen, boxSeal, boxSharedKey, BOX_NONCE_LEN } from "../crypto/box.js";
+import { publicKeyOf } from "../crypto/keys.js";
+import { ascii, bytesEqual, latin1 } from "../util/bytes.js";
+import {
+  DerpFrameError,
+  encodeFrame,
+  FRAME_CLIENT_INFO,
+  FRAME_HEALTH,
+  FRAME_KEEP_ALIVE,
+  FRAME_NOTE_PREFERRED,
+  FRAME_PEER_GONE,
+  FRAME_PEER_PRESENT,
+  FRAME_PING,
+  FRAME_PONG,
+  FRAME_RECV_PACKET,
+  FRAME_RESTARTING,
+  FRAME_SEND_PACKET,
+  FRAME_SERVER_INFO,
+  FRAME_SERVER_KEY,
+  FrameReader,
+  KEY_LEN,
+  MAGIC,
+  MAX_PACKET,
+  PROTOCOL_VERSION,
+} from "./frame.js";
+
+export type DerpEvent =
+  | { readonly kind: "ready"; readonly serverKey: Uint8Array }
+  | { readonly kind: "packet"; readonly src: Uint8Array; readonly data: Uint8Array }
+  | { readonly kind: "peer-gone"; readonly peer: Uint8Array; readonly reason: number }
+  | { readonly kind: "pong"; readonly data: Uint8Array }
+  | { readonly kind: "health"; readonly problem: string }
+  | { readonly kind: "restarting"; readonly reconnectInMs: number; readonly tryForMs: number };
+
+export class DerpSession {
+  private readonly reader = new FrameReader();
+  private serverKey: Uint8Array | undefined;
+  private shared: Uint8Array | undefined;
+  private ready = false;
+  private readonly publicKey: Uint8Array;
+
+  constructor(
+    private readonly nodePrivate: Uint8Array,
+    private readonly nonce: () => Uint8Array,
+    private readonly send: (bytes: Uint8Array) => void,
+  ) {
+    this.publicKey = publicKeyOf(nodePrivate);
+  }
+
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /** Feeds bytes from the relay; returns what happened. Throws DerpFrameError on a protocol violation. */
+  receive(bytes: Uint8Array): DerpEvent[] {
+    const events: DerpEvent[] = [];
+    for (const f of this.reader.push(bytes)) {
+      const p = f.payload;
+      if (!this.serverKey) {
+        if (f.type !== FRAME_SERVER_KEY || p.length < MAGIC.length + KEY_LEN || !bytesEqual(p.subarray(0, MAGIC.length), MAGIC)) {
+          throw new DerpFrameError(`derp: want the server key first, got frame type ${f.type} of ${p.length} bytes`);
+        }
+        this.serverKey = p.slice(MAGIC.length, MAGIC.length + KEY_LEN);
+        this.shared = boxSharedKey(this.nodePrivate, this.serverKey);
+        const n = this.nonce();
+        const info = ascii(JSON.stringify({ version: PROTOCOL_VERSION, CanAckPings: true }));
+        this.send(encodeFrame(FRAME_CLIENT_INFO, this.publicKey, n, boxSeal(this.shared, n, info)));
+        continue;
+      }
+      switch (f.type) {
+        case FRAME_SERVER_INFO: {
+          if (p.length < BOX_NONCE_LEN || !boxOpen(this.shared!, p.subarray(0, BOX_NONCE_LEN), p.subarray(BOX_NONCE_LEN))) {
+            throw new DerpFrameError("derp: server info does not open with the server's key");
+          }
+          if (!this.ready) {
+            this.ready = true;
+            events.push({ kind: "ready", serverKey: this.serverKey });
+          }
+          break;
+        }
+        case FRAME_RECV_PACKET:
+          if (p.length < KEY_LEN) throw new DerpFrameError(`derp: received packet of ${p.length} bytes, shorter than a key`);
+          events.push({ kind: "packet", src: p.slice(0, KEY_LEN), data: p.subarray(KEY_LEN) });
+          break;
+        case FRAME_PEER_GONE:
+          if (p.length < KEY_LEN) throw new DerpFrameError("derp: peer-gone frame shorter than a key");
+          events.push({ kind: "peer-gone", peer: p.slice(0, KEY_LEN), reason: p.length > KEY_LEN ? p[KEY_LEN]! : 0 });
+          break;
+        case FRAME_PING:
+          if (p.length !== 8) throw new DerpFrameError(`derp: ping of ${p.length} bytes`);
+          this.send(encodeFrame(FRAME_PONG, p));
+          break;
+        case FRAME_PONG:
+          if (p.length !== 8) throw new DerpFrameError(`derp: pong of ${p.length} bytes`);
+          events.push({ kind: "pong", data: p });
+          break;
+        case FRAME_HEALTH:
+          events.push({ kind: "health", problem: latin1(p) });
+          break;
+        case FRAME_RESTARTING: {
+          if (p.length < 8) throw new DerpFrameError("derp: restarting frame cut short");
+          const v = new DataView(p.buffer, p.byteOffset, 8);
+          events.push({ kind: "restarting", reconnectInMs: v.getUint32(0, false), tryForMs: v.getUint32(4, false) });
+          break;
+        }
+        case FRAME_KEEP_ALIVE:
+        case FRAME_PEER_PRESENT:
+          break;
+        default:
+          break; // newer frame types are skipped, as Tailscale's client does
+      }
+    }
+    return events;
+  }
+
+  sendPacket(dst: Uint8Array, data: Uint8Array): void {
+    if (!this.ready) throw new Error("derp: not connected yet");
+    if (dst.length !== KEY_LEN) throw new Error(`derp: destination key of ${dst.length} bytes`);
+    if (data.length > MAX_PACKET) throw new Error(`derp: packet of ${data.length} bytes, above ${MAX_PACKET}`);
+    this.send(encodeFrame(FRAME_SEND_PACKET, dst, data));
+  }
+
+  /** Tells the relay whether this is our home region (it keeps our packets here). */
+  notePreferred(preferred: boolean): void {
+    this.send(encodeFrame(FRAME_NOTE_PREFERRED, Uint8Array.of(preferred ? 1 : 0)));
+  }
+
+  ping(data: Uint8Array): void {
+    this.send(encodeFrame(FRAME_PING, data));
+  }
+}

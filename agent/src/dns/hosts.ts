@@ -1,0 +1,42 @@
+// MagicDNS names for dnsmasq: a hosts file with every node of the tailnet
+// (and the DNS config's extra records), which dnsmasq reads from its
+// addn-hosts directory. LAN clients then resolve phone.<tailnet> to its
+// tailnet address through the router. Names and addresses are checked:
+// the file is written from what the control server sent.
+import type { NetMap } from "../control/netmap.js";
+import { formatIp, parseIp } from "../netaddr/ip.js";
+
+const NAME = /^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
+
+function entry(name: string, addr: string, log: (msg: string) => void, what: string): string | undefined {
+  const n = name.replace(/\.$/, "").toLowerCase();
+  if (!NAME.test(n)) {
+    log(`${what}: name ${JSON.stringify(name)} is not a DNS name; left out`);
+    return undefined;
+  }
+  try {
+    return `${formatIp(parseIp(addr.split("/")[0]!))} ${n}`;
+  } catch (e) {
+    log(`${what}: address ${JSON.stringify(addr)}: ${(e as Error).message}; left out`);
+    return undefined;
+  }
+}
+
+/** The hosts file for the netmap; log says what was left out and why. */
+export function hostsFile(nm: NetMap, log: (msg: string) => void): string {
+  const lines = new Set<string>();
+  const nodes = nm.self ? [nm.self, ...nm.peers.values()] : [...nm.peers.values()];
+  for (const n of nodes) {
+    if (!n.Name) continue;
+    for (const a of n.Addresses) {
+      const e = entry(n.Name, a, log, `node ${n.ID}`);
+      if (e) lines.add(e);
+    }
+  }
+  for (const r of nm.dns?.ExtraRecords ?? []) {
+    if (r.Type && r.Type !== "A" && r.Type !== "AAAA") continue;
+    const e = entry(r.Name, r.Value, log, "extra record");
+    if (e) lines.add(e);
+  }
+  return `# meshwrt: the tailnet's names (MagicDNS), rewritten on every change\n${[...lines].join("\n")}\n`;
+}

@@ -1,0 +1,89 @@
+// meshwrt's own nftables table, written whole each time: one `nft -f`
+// transaction deletes the old table and adds the new one, so there is never
+// a moment without rules, and the user's (and fw4's) tables are never
+// touched. Traffic from the tailnet, to the router or through it, is allowed
+// only as the control server's packet filter says; forwarded traffic only to
+// the advertised routes (anywhere, when the router is an exit node).
+import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+
+export const TABLE = "meshwrt";
+
+export interface GatewayRules {
+  /** The WireGuard interface. */
+  readonly iface: string;
+  /** The subnets the router shares (never /0: that is exitNode). */
+  readonly routes: readonly Prefix[];
+  readonly exitNode: boolean;
+  /** Source NAT to the router's own address for traffic between the tailnet and the LAN. */
+  readonly snat: boolean;
+  /** From filterStatements(): each ends in accept. */
+  readonly filter: readonly string[];
+}
+
+const quote = (name: string) => {
+  if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(name)) throw new Error(`interface name ${JSON.stringify(name)} is not one nft can take`);
+  return `"${name}"`;
+};
+
+function set(family: 4 | 16, routes: readonly Prefix[]): string | undefined {
+  const list = routes.filter((p) => p.ip.length === family).map(formatPrefix);
+  return list.length ? `{ ${list.join(", ")} }` : undefined;
+}
+
+/** The script for `nft -f -`: replaces the table atomically (creating it first makes the delete safe). */
+export function rulesetScript(r: GatewayRules): string {
+  const wg = quote(r.iface);
+  const v4 = set(4, r.routes);
+  const v6 = set(16, r.routes);
+  // The tunnel's MTU is smaller than the LAN's: clamp TCP's MSS both ways,
+  // before the verdicts below end the chain.
+  const forward = [
+    `iifname ${wg} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
+    `oifname ${wg} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
+  ];
+  if (!r.exitNode) {
+    // Not an exit node: forward to the shared subnets and nowhere else.
+    forward.push(v4 ? `iifname ${wg} ip daddr != ${v4} drop` : `iifname ${wg} meta nfproto ipv4 drop`);
+    forward.push(v6 ? `iifname ${wg} ip6 daddr != ${v6} drop` : `iifname ${wg} meta nfproto ipv6 drop`);
+  }
+  forward.push(`iifname ${wg} jump from_tailnet`);
+  const nat: string[] = [];
+  if (r.snat) {
+    // LAN devices answer the router, and tailnet peers need no route to the LAN.
+    if (v4) nat.push(`iifname ${wg} oifname != ${wg} ip daddr ${v4} masquerade`);
+    if (v6) nat.push(`iifname ${wg} oifname != ${wg} ip6 daddr ${v6} masquerade`);
+    // Forwarded only: a packet the router sends itself has no input interface, so this does not match it.
+    nat.push(`oifname ${wg} iifname != ${wg} masquerade`);
+  }
+  if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
+  const lines = [
+    `table inet ${TABLE} {}`,
+    `delete table inet ${TABLE}`,
+    `table inet ${TABLE} {`,
+    `  chain from_tailnet {`,
+    `    ct state established,related accept`,
+    `    ct state invalid drop`,
+    ...r.filter.map((s) => `    ${s}`),
+    `    drop`,
+    `  }`,
+    `  chain input {`,
+    `    type filter hook input priority filter - 1; policy accept;`,
+    `    iifname ${wg} jump from_tailnet`,
+    `  }`,
+    `  chain forward {`,
+    `    type filter hook forward priority filter - 1; policy accept;`,
+    ...forward.map((s) => `    ${s}`),
+    `  }`,
+    `  chain postrouting {`,
+    `    type nat hook postrouting priority srcnat - 1; policy accept;`,
+    ...nat.map((s) => `    ${s}`),
+    `  }`,
+    `}`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** The script that removes the table (and is harmless when it is already gone). */
+export function removeScript(): string {
+  return `table inet ${TABLE} {}\ndelete table inet ${TABLE}\n`;
+}

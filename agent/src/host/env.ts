@@ -1,0 +1,368 @@
+// The Host on the meshwrt runtime: non-blocking streams
+// (TCP, TLS, unix), UDP and netlink sockets driven by the runtime's poll
+// loop, timers, files, processes, signals and the clocks.
+import type { ChildProcess, Host, LogLevel, NetlinkSocket, TlsOptions, UdpSocket, UnixListener } from "./host.js";
+import type { ByteStream } from "../util/stream.js";
+import { utf8Decode } from "../util/utf8.js";
+import { ERROR, type Native, native, READ, WRITE } from "./native.js";
+
+const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+const isIp = (h: string) => /^[0-9.]+$/.test(h) || h.includes(":");
+
+/** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
+function fdStream(n: Native, fd: number, tls?: number): ByteStream {
+  const queue: Uint8Array[] = [];
+  let closed = false;
+  const s: ByteStream = {
+    onData: () => {},
+    onClose: () => {},
+    write(bytes) {
+      if (closed) return;
+      queue.push(bytes);
+      flush();
+    },
+    close() {
+      finish();
+    },
+  };
+  const finish = (err?: Error) => {
+    if (closed) return;
+    closed = true;
+    n.unwatch(fd);
+    if (tls !== undefined) n.tlsClose(tls);
+    n.close(fd);
+    s.onClose(err);
+  };
+  const rearm = () => {
+    if (!closed) n.watch(fd, READ | (queue.length ? WRITE : 0), onReady);
+  };
+  const flush = () => {
+    try {
+      while (queue.length) {
+        const head = queue[0]!;
+        const w = tls !== undefined ? n.tlsWrite(tls, head) : n.write(fd, head);
+        if (w === 0) break;
+        if (w < head.length) queue[0] = head.subarray(w);
+        else queue.shift();
+      }
+    } catch (e) {
+      return finish(e as Error);
+    }
+    rearm();
+  };
+  const onReady = (ev: number) => {
+    if (ev & WRITE) flush();
+    if (!(ev & (READ | ERROR))) return;
+    try {
+      for (;;) {
+        const b = tls !== undefined ? n.tlsRead(tls) : n.read(fd, 65536);
+        if (b === null) break;
+        if (b.length === 0) return finish();
+        s.onData(b);
+        if (closed) return;
+      }
+    } catch (e) {
+      return finish(e as Error);
+    }
+  };
+  rearm();
+  return s;
+}
+
+export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: LogLevel): void } {
+  const n = native();
+  let level = minLevel;
+  // The runtime reports every child's exit to one callback.
+  const children = new Map<number, (code: number) => void>();
+  n.onChild((pid, code) => {
+    children.get(pid)?.(code);
+    children.delete(pid);
+  });
+
+  const connectFd = (fd: number, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      n.watch(fd, WRITE, () => {
+        n.unwatch(fd);
+        const err = n.sockError(fd);
+        if (err) {
+          n.close(fd);
+          reject(new Error(`connect ${what}: ${n.strerror(err)}`));
+        } else {
+          resolve();
+        }
+      });
+    });
+
+  const handshake = (fd: number, h: number, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const step = () => {
+        let r: number;
+        try {
+          r = n.tlsHandshake(h);
+        } catch (e) {
+          n.unwatch(fd);
+          n.tlsClose(h);
+          n.close(fd);
+          const err = new Error(`${(e as Error).message} (${what})`) as Error & { code?: string };
+          err.code = (e as { code?: string }).code;
+          return reject(err);
+        }
+        if (r === 0) {
+          n.unwatch(fd);
+          return resolve();
+        }
+        n.watch(fd, r === 1 ? READ : WRITE, step);
+      };
+      step();
+    });
+
+  const host: Host & { setLogLevel(l: LogLevel): void } = {
+    setLogLevel(l) {
+      level = l;
+    },
+    log(l, msg) {
+      if (LEVELS[l] >= LEVELS[level]) n.log(l, msg);
+    },
+    now: () => n.now(),
+    monotonic: () => n.mono(),
+    random: (k) => n.random(k),
+    onSignal: (name, fn) => n.onSignal(name, fn),
+    setTimer(ms, fn) {
+      const id = n.setTimer(ms, fn);
+      return () => n.clearTimer(id);
+    },
+    async dialTcp(host: string, port: number, tls?: TlsOptions): Promise<ByteStream> {
+      const ips = isIp(host) ? [host] : n.resolve(host);
+      if (!ips.length) throw new Error(`resolve ${host}: no address`);
+      const what = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+      // Each address in turn (an AAAA record is no use without an IPv6 route).
+      const connect = async (): Promise<number> => {
+        let last: unknown;
+        for (const ip of ips) {
+          try {
+            const fd = n.tcpConnect(ip, port);
+            await connectFd(fd, ips.length > 1 ? `${what} (${ip})` : what);
+            return fd;
+          } catch (e) {
+            last = e;
+          }
+        }
+        throw last;
+      };
+      const dial = async (tls12: boolean): Promise<ByteStream> => {
+        const fd = await connect();
+        if (!tls) return fdStream(n, fd);
+        const h = n.tlsOpen(fd, tls.serverName, tls.caFile ?? null, tls12);
+        await handshake(fd, h, what);
+        return fdStream(n, fd, h);
+      };
+      try {
+        return await dial(false);
+      } catch (e) {
+        // A TLS 1.2 server that signs with RSA-PSS, or a chain that only TLS 1.2
+        // lets through (see tls.c): once more, TLS 1.2 without offering PSS.
+        const code = (e as { code?: string }).code;
+        if (code !== "TLS12_PSS" && code !== "TLS13_UNKNOWN_SIG_ALG") throw e;
+        return dial(true);
+      }
+    },
+    async connectUnix(path: string): Promise<ByteStream> {
+      return fdStream(n, n.unixConnect(path));
+    },
+    listenUnix(path: string, mode: number): UnixListener {
+      const fd = n.unixListen(path);
+      let closed = false;
+      const l: UnixListener = {
+        onConnection: () => {},
+        close: () => {
+          if (closed) return;
+          closed = true;
+          n.unwatch(fd);
+          n.close(fd);
+          n.unlink(path);
+        },
+      };
+      try {
+        n.chmod(path, mode);
+      } catch (e) {
+        l.close();
+        throw e;
+      }
+      n.watch(fd, READ, () => {
+        for (;;) {
+          let c: number | null;
+          try {
+            c = n.accept(fd);
+          } catch (e) {
+            // EMFILE and the like: the pending connection stays queued; say so and wait for the next turn.
+            n.log("warn", (e as Error).message);
+            return;
+          }
+          if (c === null || closed) return;
+          l.onConnection(fdStream(n, c));
+        }
+      });
+      return l;
+    },
+    bindUdp(ip: string, port: number): UdpSocket {
+      const [fd, , bound] = n.udpBind(ip, port);
+      let closed = false;
+      const u: UdpSocket = {
+        port: bound,
+        onMessage: () => {},
+        send: (data, to, toPort) => void n.udpSend(fd, data, to, toPort),
+        close: () => {
+          if (closed) return;
+          closed = true;
+          n.unwatch(fd);
+          n.close(fd);
+        },
+      };
+      n.watch(fd, READ, () => {
+        // At most 64 datagrams a turn, so one busy socket cannot starve the rest.
+        for (let i = 0; i < 64 && !closed; i++) {
+          let d: [Uint8Array, string, number] | null;
+          try {
+            d = n.udpRecv(fd);
+          } catch (e) {
+            n.log("warn", (e as Error).message);
+            return;
+          }
+          if (!d) return;
+          u.onMessage(d[0], d[1], d[2]);
+        }
+      });
+      return u;
+    },
+    netlink(protocol: number, groups: number): NetlinkSocket {
+      const fd = n.netlinkOpen(protocol, groups);
+      let closed = false;
+      const s: NetlinkSocket = {
+        onMessage: () => {},
+        onError: () => {},
+        send: (d) => n.netlinkSend(fd, d),
+        close: () => {
+          if (closed) return;
+          closed = true;
+          n.unwatch(fd);
+          n.close(fd);
+        },
+      };
+      n.watch(fd, READ, () => {
+        while (!closed) {
+          let d: Uint8Array | null;
+          try {
+            d = n.netlinkRecv(fd);
+          } catch (e) {
+            s.onError(e as Error);
+            return;
+          }
+          if (!d) return;
+          s.onMessage(d);
+        }
+      });
+      return s;
+    },
+    readFile: (p) => n.readFile(p),
+    writeFileAtomic: (p, d, mode) => n.writeFileAtomic(p, d, mode),
+    mkdir: (p, mode) => n.mkdir(p, mode),
+    unlink: (p) => n.unlink(p),
+    errnoName: (e) => n.errnoName(e),
+    describeErrno: (e) => n.strerror(e),
+    exists: (p) => n.stat(p) !== null,
+    spawn(argv: string[]): ChildProcess {
+      const [pid, stdin, stdout, stderr] = n.spawn(argv);
+      // onExit waits for the exit and for the end of both pipes, so every byte of output comes first.
+      let pending = 3, code = -1;
+      const done = () => {
+        if (--pending === 0) c.onExit(code);
+      };
+      children.set(pid, (status) => {
+        code = status;
+        done();
+      });
+      const drain = (fd: number, deliver: (b: Uint8Array) => void) =>
+        n.watch(fd, READ, () => {
+          for (;;) {
+            let b: Uint8Array | null;
+            try {
+              b = n.read(fd, 65536);
+            } catch {
+              b = new Uint8Array(0);
+            }
+            if (b === null) return;
+            if (b.length === 0) {
+              n.unwatch(fd);
+              n.close(fd);
+              return done();
+            }
+            deliver(b);
+          }
+        });
+      drain(stdout, (b) => c.onStdout(b));
+      drain(stderr, (b) => c.onStderr(b));
+      const queue: Uint8Array[] = [];
+      let inputOpen = true, ending = false;
+      const closeInput = () => {
+        if (!inputOpen) return;
+        inputOpen = false;
+        queue.length = 0;
+        n.unwatch(stdin);
+        n.close(stdin);
+      };
+      const flush = () => {
+        try {
+          while (queue.length) {
+            const head = queue[0]!;
+            const w = n.write(stdin, head);
+            if (w === 0) break;
+            if (w < head.length) queue[0] = head.subarray(w);
+            else queue.shift();
+          }
+        } catch {
+          return closeInput(); // EPIPE: the child stopped reading
+        }
+        if (!queue.length && ending) return closeInput();
+        if (queue.length) n.watch(stdin, WRITE, flush);
+        else n.unwatch(stdin);
+      };
+      const c: ChildProcess = {
+        pid,
+        onStdout: () => {},
+        onStderr: () => {},
+        onExit: () => {},
+        write(bytes) {
+          if (!inputOpen || ending) return;
+          queue.push(bytes);
+          flush();
+        },
+        endInput() {
+          ending = true;
+          if (inputOpen) flush();
+        },
+        kill(signal = 15) {
+          if (code < 0) n.kill(pid, signal);
+        },
+      };
+      return c;
+    },
+    run(argv: string[], input?: Uint8Array): Promise<{ code: number; stderr: string }> {
+      return new Promise((resolve, reject) => {
+        let c: ChildProcess;
+        try {
+          c = host.spawn(argv);
+        } catch (e) {
+          return reject(e);
+        }
+        let err = "";
+        c.onStderr = (b) => {
+          if (err.length < 4096) err += utf8Decode(b);
+        };
+        c.onExit = (code) => resolve({ code, stderr: err.trim() });
+        if (input) c.write(input);
+        c.endInput();
+      });
+    },
+  };
+  return host;
+}

@@ -1,0 +1,86 @@
+// The Host: everything the agent needs from the world, in the agent's own
+// terms. host/env.ts provides it on the meshwrt runtime; nothing else in
+// agent/src touches the world.
+import type { ByteStream } from "../util/stream.js";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface UdpSocket {
+  readonly port: number;
+  send(data: Uint8Array, ip: string, port: number): void;
+  close(): void;
+  /** Set by the user. */
+  onMessage: (data: Uint8Array, ip: string, port: number) => void;
+}
+
+export interface NetlinkSocket {
+  send(datagram: Uint8Array): void;
+  close(): void;
+  /** Set by the user: one received datagram, or the socket's error (ENOBUFS: events were lost). */
+  onMessage: (datagram: Uint8Array) => void;
+  onError: (err: Error) => void;
+}
+
+export interface TlsOptions {
+  readonly serverName: string;
+  /** Trust exactly this CA file (tests), instead of the system bundle. */
+  readonly caFile?: string;
+}
+
+/** A running program with pipes to its stdin, stdout and stderr. */
+export interface ChildProcess {
+  readonly pid: number;
+  /** To its stdin (queued while the pipe is full). */
+  write(bytes: Uint8Array): void;
+  /** Closes its stdin once what was written has gone. */
+  endInput(): void;
+  /** Signal number, SIGTERM (15) by default. */
+  kill(signal?: number): void;
+  /** Set by the user. */
+  onStdout: (bytes: Uint8Array) => void;
+  onStderr: (bytes: Uint8Array) => void;
+  /** Once, after all its output: the exit code, or 128 + the signal that ended it. */
+  onExit: (code: number) => void;
+}
+
+/** A listening unix socket. */
+export interface UnixListener {
+  /** Stops listening and removes the socket file. */
+  close(): void;
+  /** Set by the user: one accepted connection. */
+  onConnection: (conn: ByteStream) => void;
+}
+
+export type SignalName = "TERM" | "HUP" | "INT";
+
+export interface Host {
+  log(level: LogLevel, msg: string): void;
+  /** Wall clock, ms since the epoch. */
+  now(): number;
+  /** Monotonic clock, ms: for durations and deadlines. */
+  monotonic(): number;
+  /** The handler of a signal, or undefined for the default action. */
+  onSignal(name: SignalName, fn: (() => void) | undefined): void;
+  random(n: number): Uint8Array;
+  setTimer(ms: number, fn: () => void): () => void;
+  dialTcp(host: string, port: number, tls?: TlsOptions): Promise<ByteStream>;
+  connectUnix(path: string): Promise<ByteStream>;
+  /** Listens at `path` (a stale socket file there is replaced), the file given `mode`. */
+  listenUnix(path: string, mode: number): UnixListener;
+  bindUdp(ip: string, port: number): UdpSocket;
+  netlink(protocol: number, groups: number): NetlinkSocket;
+  readFile(path: string): Uint8Array | null;
+  writeFileAtomic(path: string, data: Uint8Array, mode: number): void;
+  mkdir(path: string, mode: number): void;
+  /** Removes a file; one that is already gone is no error. */
+  unlink(path: string): void;
+  /** "EPERM" for 1 on this platform (errno numbers differ on MIPS). */
+  errnoName(errno: number): string;
+  /** "EPERM (Operation not permitted)". */
+  describeErrno(errno: number): string;
+  /** Starts a program (argv[0] looked up in PATH); throws "spawn NAME: ENOENT ..." when it cannot run. */
+  spawn(argv: string[]): ChildProcess;
+  /** Runs a program to its end, with input on its stdin if given; resolves with its exit code and what it wrote to stderr. */
+  run(argv: string[], input?: Uint8Array): Promise<{ code: number; stderr: string }>;
+  exists(path: string): boolean;
+}

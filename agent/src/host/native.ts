@@ -1,0 +1,73 @@
+// The native module of the C runtime (agent/native), exactly as it is
+// registered on the global object. Every call throws an Error whose message
+// names the call and the errno ("connect 127.0.0.1:9: ECONNREFUSED (...)");
+// "nothing now" (EAGAIN) is null or 0.
+
+/** Bits for watch(): readable, writable; callbacks also get ERROR for hang-ups. */
+export const READ = 1, WRITE = 2, ERROR = 4;
+
+export interface Native {
+  readonly argv: string[];
+  readonly engine: string;
+  watch(fd: number, events: number, fn: (revents: number) => void): void;
+  unwatch(fd: number): void;
+  setTimer(ms: number, fn: () => void): number;
+  clearTimer(id: number): void;
+  onSignal(name: "TERM" | "HUP" | "INT", fn: (() => void) | undefined): void;
+  onChild(fn: (pid: number, code: number) => void): void;
+  now(): number;
+  mono(): number;
+  random(n: number): Uint8Array;
+  log(level: string, msg: string): void;
+  exit(code: number): void;
+  errnoName(errno: number): string;
+  strerror(errno: number): string;
+  /** [fd, boundIp, boundPort] */
+  udpBind(ip: string, port: number): [number, string, number];
+  /** false when the socket buffer is full (the datagram is dropped, as UDP may). */
+  udpSend(fd: number, data: Uint8Array, ip: string, port: number): boolean;
+  udpRecv(fd: number): [Uint8Array, string, number] | null;
+  tcpConnect(ip: string, port: number): number;
+  sockError(fd: number): number;
+  unixConnect(path: string): number;
+  unixListen(path: string): number;
+  accept(fd: number): number | null;
+  read(fd: number, max: number): Uint8Array | null;
+  write(fd: number, data: Uint8Array): number;
+  close(fd: number): void;
+  netlinkOpen(protocol: number, groups: number): number;
+  netlinkJoin(fd: number, group: number): void;
+  netlinkSend(fd: number, data: Uint8Array): void;
+  netlinkRecv(fd: number): Uint8Array | null;
+  resolve(host: string): string[];
+  /**
+   * TLS over a connected socket; serverName is the SNI and the name the
+   * certificate must match; caFile null trusts the system bundle. tls12:
+   * TLS 1.2 without RSA-PSS, for a second attempt after an error whose code
+   * is "TLS12_PSS" (mbedTLS refuses PSS in TLS 1.2).
+   */
+  tlsOpen(fd: number, serverName: string, caFile: string | null, tls12?: boolean): number;
+  /** 0 done, 1 wants to read, 2 wants to write. */
+  tlsHandshake(h: number): 0 | 1 | 2;
+  tlsRead(h: number): Uint8Array | null;
+  tlsWrite(h: number, data: Uint8Array): number;
+  /** The negotiated version: "TLSv1.2" or "TLSv1.3". */
+  tlsVersion(h: number): string;
+  tlsClose(h: number): void;
+  readFile(path: string): Uint8Array | null;
+  writeFileAtomic(path: string, data: Uint8Array, mode: number): void;
+  mkdir(path: string, mode: number): void;
+  chmod(path: string, mode: number): void;
+  unlink(path: string): void;
+  /** [mode, size], or null when the path does not exist. */
+  stat(path: string): [number, number] | null;
+  /** [pid, stdin, stdout, stderr] */
+  spawn(argv: string[]): [number, number, number, number];
+  kill(pid: number, signal: number): void;
+}
+
+export function native(): Native {
+  const n = (globalThis as { __native?: Native }).__native;
+  if (!n) throw new Error("meshwrt: not running in the meshwrt runtime (no __native)");
+  return n;
+}

@@ -1,0 +1,155 @@
+// Disco for all peers: who may talk to us (only netmap peers, by disco
+// key), opening and sealing packets, and each peer's PeerPaths. Received
+// packets in, sendable packets and kernel endpoint changes out.
+import type { Node } from "../control/tailcfg.js";
+import { boxSharedKey } from "../crypto/box.js";
+import { keyFromText } from "../crypto/keys.js";
+import { openPacket, sealPacket, senderKey } from "../disco/message.js";
+import { type Endpoint, parseEndpoint } from "../netaddr/ip.js";
+import { toHex } from "../util/bytes.js";
+import { type PathStatus, PeerPaths, type Received } from "./peer.js";
+
+export type DiscoOut =
+  | { readonly kind: "udp"; readonly to: Endpoint; readonly packet: Uint8Array }
+  | { readonly kind: "derp"; readonly peer: Uint8Array; readonly region: number; readonly packet: Uint8Array }
+  /** Set the kernel endpoint of `peer`: direct, or its relay bridge when undefined. */
+  | { readonly kind: "endpoint"; readonly peer: Uint8Array; readonly endpoint?: Endpoint };
+
+interface PeerEntry {
+  nodeKey: Uint8Array;
+  discoHex: string;
+  shared: Uint8Array;
+  region: number;
+  paths: PeerPaths;
+}
+
+/** A peer's traffic as the kernel counts it. */
+export interface PeerActivity {
+  /** It carried traffic lately: worth heartbeats. */
+  readonly active: boolean;
+  readonly received?: Received;
+}
+
+export interface DiscoDeps {
+  readonly random: (n: number) => Uint8Array;
+  readonly ourNodeKey: Uint8Array;
+  readonly ourDiscoPrivate: Uint8Array;
+  readonly ourDiscoPublic: Uint8Array;
+  readonly ourEndpoints: () => readonly Endpoint[];
+}
+
+/** Where a disco packet came from. */
+export type DiscoVia = { readonly from: Endpoint } | { readonly derpRegion: number; readonly derpSrc: Uint8Array };
+
+export class DiscoManager {
+  /** Every pong from a netmap peer, before path discovery looks at it (for pings of our own). */
+  onPong: (txid: Uint8Array, via: DiscoVia) => void = () => {};
+  /** By disco key (hex), and by node key (hex). */
+  private readonly byDisco = new Map<string, PeerEntry>();
+  private readonly byNode = new Map<string, PeerEntry>();
+
+  constructor(private readonly deps: DiscoDeps) {}
+
+  /** Follows the netmap: new peers, changed disco keys, home regions, known endpoints. */
+  setPeers(nodes: Iterable<Node>, regionOf: (n: Node) => number): DiscoOut[] {
+    const out: DiscoOut[] = [];
+    const seen = new Set<string>();
+    for (const n of nodes) {
+      if (!n.DiscoKey) continue;
+      let nodeKey: Uint8Array, disco: Uint8Array;
+      try {
+        nodeKey = keyFromText("nodekey", n.Key);
+        disco = keyFromText("discokey", n.DiscoKey);
+      } catch {
+        continue;
+      }
+      const nodeHex = toHex(nodeKey), discoHex = toHex(disco);
+      seen.add(nodeHex);
+      let e = this.byNode.get(nodeHex);
+      if (e && e.discoHex !== discoHex) {
+        // A new disco key: the peer restarted, what we knew of its paths is stale.
+        this.byDisco.delete(e.discoHex);
+        for (const a of e.paths.reset()) if (a.kind === "endpoint") out.push({ kind: "endpoint", peer: nodeKey });
+        e = undefined;
+      }
+      if (!e) {
+        e = {
+          nodeKey,
+          discoHex,
+          shared: boxSharedKey(this.deps.ourDiscoPrivate, disco),
+          region: 0,
+          paths: new PeerPaths({ txid: () => this.deps.random(12), ourNodeKey: this.deps.ourNodeKey, ourEndpoints: this.deps.ourEndpoints }),
+        };
+        this.byNode.set(nodeHex, e);
+        this.byDisco.set(discoHex, e);
+      }
+      e.region = regionOf(n);
+      const eps: Endpoint[] = [];
+      for (const t of n.Endpoints ?? []) {
+        try {
+          eps.push(parseEndpoint(t));
+        } catch {
+          // a malformed endpoint from the server is skipped; the others still help
+        }
+      }
+      e.paths.setKnownEndpoints(eps);
+    }
+    for (const [id, e] of this.byNode) {
+      if (!seen.has(id)) {
+        this.byNode.delete(id);
+        this.byDisco.delete(e.discoHex);
+      }
+    }
+    return out;
+  }
+
+  status(nodeKeyHex: string): PathStatus | undefined {
+    return this.byNode.get(nodeKeyHex)?.paths.status;
+  }
+
+  /**
+   * A disco packet from UDP (`from`) or DERP (`derpRegion`). Packets from a
+   * key outside the netmap, or that do not open, are dropped without a word.
+   */
+  receive(packet: Uint8Array, via: DiscoVia, now: number): DiscoOut[] {
+    const sender = senderKey(packet);
+    const e = sender && this.byDisco.get(toHex(sender));
+    if (!e) return [];
+    if ("derpRegion" in via && toHex(via.derpSrc) !== toHex(e.nodeKey)) return [];
+    const m = openPacket(packet, e.shared);
+    if (!m) return [];
+    if (m.type === "pong") this.onPong(m.txid, via);
+    let acts;
+    if (m.type === "ping") acts = e.paths.onPing(m, "from" in via ? via.from : { derpRegion: via.derpRegion }, now);
+    else if (m.type === "pong") acts = "from" in via ? e.paths.onPong(m, via.from, now) : [];
+    else acts = e.paths.onCallMeMaybe(m.endpoints, now);
+    return this.seal(e, acts);
+  }
+
+  /** A ping of our own (meshwrt ping): over the peer's direct path if it has one, else over the relay. */
+  probe(nodeKeyHex: string, txid: Uint8Array): DiscoOut | undefined {
+    const e = this.byNode.get(nodeKeyHex);
+    if (!e) return undefined;
+    const st = e.paths.status;
+    const packet = sealPacket(this.deps.ourDiscoPublic, e.shared, this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
+    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: e.nodeKey, region: e.region, packet };
+  }
+
+  /** Periodic work; `activity(nodeKeyHex)` says which peers carried traffic lately and what the kernel received. */
+  tick(now: number, activity: (nodeKeyHex: string) => PeerActivity): DiscoOut[] {
+    const out: DiscoOut[] = [];
+    for (const [id, e] of this.byNode) {
+      const a = activity(id);
+      out.push(...this.seal(e, e.paths.tick(now, a.active, a.received)));
+    }
+    return out;
+  }
+
+  private seal(e: PeerEntry, acts: ReturnType<PeerPaths["tick"]>): DiscoOut[] {
+    return acts.map((a): DiscoOut => {
+      if (a.kind === "endpoint") return a.endpoint ? { kind: "endpoint", peer: e.nodeKey, endpoint: a.endpoint } : { kind: "endpoint", peer: e.nodeKey };
+      const packet = sealPacket(this.deps.ourDiscoPublic, e.shared, this.deps.random(24), a.message);
+      return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer: e.nodeKey, region: e.region, packet };
+    });
+  }
+}

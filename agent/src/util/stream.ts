@@ -1,0 +1,10 @@
+// The byte stream that protocol clients run over: a TCP, TLS or unix
+// connection from the host, or a test's in-memory pipe.
+export interface ByteStream {
+  write(bytes: Uint8Array): void;
+  close(): void;
+  /** Set by the user of the stream. */
+  onData: (bytes: Uint8Array) => void;
+  /** Called once, when the peer closed or the connection failed. */
+  onClose: (err?: Error) => void;
+}

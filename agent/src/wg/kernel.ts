@@ -1,0 +1,39 @@
+// The kernel's WireGuard through generic netlink: the family is resolved
+// once by name, then set-device messages go out in as many parts as the
+// change needs, and get-device dumps are merged back.
+import type { NetlinkClient } from "../netlink/client.js";
+import { NLM_F_DUMP } from "../netlink/codec.js";
+import { resolveFamily } from "../netlink/genl.js";
+import type { WireGuardApi } from "./api.js";
+import { decodeDevice, encodeSetDevice, getDeviceRequest, setDeviceRequest, WG_GENL_NAME } from "./genl.js";
+import type { Device, DeviceChange } from "./model.js";
+
+export class KernelWireGuard implements WireGuardApi {
+  readonly kind = "kernel";
+
+  private constructor(
+    private readonly c: NetlinkClient,
+    private readonly family: number,
+  ) {}
+
+  /** Fails with a plain message when the kernel has no WireGuard family. */
+  static async open(c: NetlinkClient): Promise<KernelWireGuard> {
+    try {
+      return new KernelWireGuard(c, (await resolveFamily(c, WG_GENL_NAME)).id);
+    } catch (e) {
+      throw new Error(`kernel WireGuard is not available (${(e as Error).message}): install kmod-wireguard`);
+    }
+  }
+
+  async get(name: string): Promise<Device> {
+    return decodeDevice(await this.c.request(this.family, NLM_F_DUMP, getDeviceRequest(name), `read WireGuard device ${name}`));
+  }
+
+  async set(change: DeviceChange): Promise<void> {
+    const bodies = encodeSetDevice(change);
+    // In order: the first part carries the device settings and any replace-peers flag.
+    for (let i = 0; i < bodies.length; i++) {
+      await this.c.request(this.family, 0, setDeviceRequest(bodies[i]!), `configure WireGuard device ${change.name} (part ${i + 1} of ${bodies.length})`);
+    }
+  }
+}

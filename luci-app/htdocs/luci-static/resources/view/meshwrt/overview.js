@@ -1,0 +1,241 @@
+'use strict';
+'require view';
+'require dom';
+'require poll';
+'require rpc';
+'require uci';
+'require ui';
+'require meshwrt.qrcode as qrcode';
+
+/*
+ * The router's tailnet at a glance: connected or why not, the login link
+ * (and its QR code, for a phone), and the other nodes with their paths.
+ * Everything comes from the agent's ubus object `meshwrt`; the page polls
+ * it, so a login approved elsewhere or a peer going direct shows up alone.
+ */
+
+var callStatus = rpc.declare({ object: 'meshwrt', method: 'status', expect: { '': {} } });
+var callNetcheck = rpc.declare({ object: 'meshwrt', method: 'netcheck', expect: { '': {} } });
+var callPeers = rpc.declare({ object: 'meshwrt', method: 'peers', expect: { peers: [] } });
+/* A failed call answers its ubus status with { error: "..." }: kept, to be shown. */
+var callLogin = rpc.declare({ object: 'meshwrt', method: 'login', params: [ 'login_server', 'auth_key' ] });
+var callLogout = rpc.declare({ object: 'meshwrt', method: 'logout' });
+var callUp = rpc.declare({ object: 'meshwrt', method: 'up' });
+var callDown = rpc.declare({ object: 'meshwrt', method: 'down' });
+
+var STATES = {
+	'running': _('Connected'),
+	'connecting': _('Connecting…'),
+	'needs-login': _('Waiting for login'),
+	'key-expired': _('Key expired'),
+	'not-configured': _('Not set up'),
+	'stopped': _('Stopped')
+};
+
+function bytes(n) {
+	var units = [ 'B', 'KiB', 'MiB', 'GiB', 'TiB' ], i = 0;
+	for (; n >= 1024 && i < units.length - 1; i++)
+		n /= 1024;
+	return i ? '%.1f %s'.format(n, units[i]) : '%d B'.format(n);
+}
+
+function ago(iso) {
+	if (!iso)
+		return _('never');
+	var s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+	if (s < 120) return _('%d s ago').format(s);
+	if (s < 7200) return _('%d min ago').format(Math.round(s / 60));
+	return _('%d h ago').format(Math.round(s / 3600));
+}
+
+function relayName(netcheck, region) {
+	var r = (netcheck.relays || []).filter(function(x) { return x.region == region })[0];
+	return r ? '%s (%s)'.format(r.name, r.code) : _('region %d').format(region);
+}
+
+function row(title, value) {
+	return E('tr', { 'class': 'tr' }, [
+		E('td', { 'class': 'td left', 'width': '33%' }, [ title ]),
+		E('td', { 'class': 'td left' }, [ value ])
+	]);
+}
+
+/* Which login field an error from `login` is about: the agent names the UCI option. */
+function errorField(message) {
+	var m = /\bmeshwrt\.main\.(login_server|auth_key)\b/.exec(message);
+	return m ? m[1] : 'login_server';
+}
+
+return view.extend({
+	load: function() {
+		return Promise.all([
+			callStatus(),
+			L.resolveDefault(callNetcheck(), {}),
+			L.resolveDefault(callPeers(), []),
+			/* Readable only with the settings' ACL (the file holds the auth key). */
+			L.resolveDefault(uci.load('meshwrt'), null)
+		]);
+	},
+
+	renderStatus: function(st, nc) {
+		var why = (st.health || []).length
+			? E('ul', {}, st.health.map(function(h) { return E('li', {}, [ h ]) }))
+			: _('No problems');
+		var name = st.name ? (st.tailnet ? '%s.%s'.format(st.name, st.tailnet) : st.name) : '-';
+		var home = st.homeRelay || nc.homeRelay;
+		return E('table', { 'class': 'table', 'id': 'meshwrt-status' }, [
+			row(_('State'), E('strong', { 'data-state': st.state }, [ STATES[st.state] || st.state ])),
+			row(_('Why'), why),
+			row(_('Name in the tailnet'), name),
+			row(_('Tailnet addresses'), (st.addresses || []).join(', ') || '-'),
+			row(_('Home relay'), home ? relayName(nc, home) : '-'),
+			row(_('NAT type'), nc.nat || _('unknown')),
+			row(_('Tunnel'), st.wireguard ? _('%s WireGuard on %s').format(st.wireguard, st.interface) : '-'),
+			row(_('Shared with the tailnet'), (st.advertisedRoutes || []).join(', ') || _('nothing')),
+			row(_('Exit node'), st.exitNode ? _('offered') : _('not offered')),
+			row(_('Agent version'), st.version || '?')
+		]);
+	},
+
+	/* The login link as a link and as a QR code, for whoever may log the router in. */
+	renderLink: function(st) {
+		if (!st.authUrl || !L.hasViewPermission())
+			return E('div', { 'id': 'meshwrt-login-link' });
+		return E('div', { 'id': 'meshwrt-login-link', 'class': 'alert-message notice' }, [
+			E('p', {}, [ _('Open this link, or scan the code with a phone, to add the router to your tailnet:') ]),
+			E('p', {}, [ E('a', { 'href': st.authUrl, 'target': '_blank', 'rel': 'noreferrer' }, [ st.authUrl ]) ]),
+			E('div', { 'class': 'meshwrt-qr' }, [ qrcode.render(st.authUrl, 4) ])
+		]);
+	},
+
+	renderPeers: function(peers, nc) {
+		var head = [ _('Name'), _('Addresses'), _('OS'), _('Online'), _('Path'), _('Received / sent'),
+			_('Last handshake'), _('Routes'), _('Exit node') ];
+		var rows = peers.map(function(p) {
+			var path = p.endpoint
+				? _('direct %s, %d ms').format(p.endpoint, p.latencyMs)
+				: _('relay %s').format(relayName(nc, p.relayRegion));
+			return E('tr', { 'class': 'tr', 'data-peer': p.name }, [
+				E('td', { 'class': 'td', 'title': p.dnsName }, [ p.name ]),
+				E('td', { 'class': 'td' }, [ p.addresses.join(', ') ]),
+				E('td', { 'class': 'td' }, [ p.os || '?' ]),
+				E('td', { 'class': 'td' }, [ p.online ? _('yes') : _('no') ]),
+				E('td', { 'class': 'td', 'data-path': p.endpoint ? 'direct' : 'relay' }, [ path ]),
+				E('td', { 'class': 'td' }, [ '%s / %s'.format(bytes(p.rxBytes), bytes(p.txBytes)) ]),
+				E('td', { 'class': 'td' }, [ ago(p.lastHandshake) ]),
+				E('td', { 'class': 'td' }, [ p.routes.join(', ') || '-' ]),
+				E('td', { 'class': 'td' }, [ p.exitNode ? _('yes') : _('no') ])
+			]);
+		});
+		if (!rows.length)
+			rows.push(E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td' }, [ _('No other nodes in the tailnet yet') ]) ]));
+		return E('table', { 'class': 'table', 'id': 'meshwrt-peers' }, [
+			E('tr', { 'class': 'tr table-titles' }, head.map(function(h) { return E('th', { 'class': 'th' }, [ h ]) }))
+		].concat(rows));
+	},
+
+	renderLogin: function() {
+		var field = function(id, title, input, help) {
+			return E('div', { 'class': 'cbi-value', 'id': 'meshwrt-field-' + id }, [
+				E('label', { 'class': 'cbi-value-title', 'for': 'meshwrt-' + id }, [ title ]),
+				E('div', { 'class': 'cbi-value-field' }, [ input, E('div', { 'class': 'cbi-value-description' }, [ help ]) ])
+			]);
+		};
+		return E('div', { 'class': 'cbi-section', 'id': 'meshwrt-login' }, [
+			E('h3', {}, [ _('Log in') ]),
+			field('login_server', _('Login server'),
+				E('input', { 'type': 'text', 'class': 'cbi-input-text', 'id': 'meshwrt-login_server',
+					'value': uci.get('meshwrt', 'main', 'login_server') || '',
+					'placeholder': 'https://controlplane.tailscale.com' }),
+				_('Your Headscale server\'s URL, or empty for Tailscale\'s own service.')),
+			/* Write-only: the page never reads the key back, so the field always starts empty. */
+			field('auth_key', _('Auth key'),
+				E('input', { 'type': 'password', 'class': 'cbi-input-password', 'id': 'meshwrt-auth_key',
+					'autocomplete': 'new-password', 'value': '' }),
+				_('A pre-auth key from the server joins without a browser. Empty: log in with a link instead.')),
+			E('div', { 'class': 'cbi-page-actions' }, [
+				E('button', { 'class': 'cbi-button cbi-button-apply', 'id': 'meshwrt-do-login',
+					'click': ui.createHandlerFn(this, 'handleLogin') }, [ _('Log in') ]),
+				' ',
+				E('button', { 'class': 'cbi-button cbi-button-reset', 'id': 'meshwrt-do-logout',
+					'click': ui.createHandlerFn(this, 'handleLogout') }, [ _('Log out') ]),
+				' ',
+				E('button', { 'class': 'cbi-button', 'click': ui.createHandlerFn(this, 'handleUpDown', callDown) }, [ _('Stop') ]),
+				' ',
+				E('button', { 'class': 'cbi-button', 'click': ui.createHandlerFn(this, 'handleUpDown', callUp) }, [ _('Start') ])
+			])
+		]);
+	},
+
+	fieldError: function(name, message) {
+		var box = document.getElementById('meshwrt-field-' + name);
+		if (box)
+			box.querySelector('.cbi-value-field').appendChild(E('div', { 'class': 'cbi-value-error' }, [ message ]));
+	},
+
+	handleLogin: function() {
+		var server = document.getElementById('meshwrt-login_server').value.trim();
+		var key = document.getElementById('meshwrt-auth_key');
+		document.querySelectorAll('#meshwrt-login .cbi-value-error').forEach(function(e) { e.remove() });
+		/* An empty key field sends "", so a stale stored key cannot stand in for the link. */
+		return callLogin(server, key.value.trim()).then(L.bind(function(st) {
+			key.value = '';
+			if (st && st.error)
+				return this.fieldError(errorField(st.error), st.error);
+			return this.refresh(st);
+		}, this));
+	},
+
+	handleLogout: function() {
+		return callLogout().then(L.bind(function(st) {
+			if (st && st.error)
+				return ui.addNotification(null, E('p', {}, [ st.error ]), 'error');
+			return this.refresh(st);
+		}, this));
+	},
+
+	handleUpDown: function(call) {
+		return call().then(L.bind(function(st) {
+			if (st && st.error)
+				return ui.addNotification(null, E('p', {}, [ st.error ]), 'error');
+			return this.refresh(st);
+		}, this));
+	},
+
+	/* Redraws what changes by itself; `st` when a button already brought a fresh status. */
+	refresh: function(st) {
+		return Promise.all([
+			st && st.state ? st : callStatus(),
+			L.resolveDefault(callNetcheck(), {}),
+			L.resolveDefault(callPeers(), [])
+		]).then(L.bind(function(r) {
+			dom.content(document.getElementById('meshwrt-status-box'), this.renderStatus(r[0], r[1]));
+			document.getElementById('meshwrt-login-link').replaceWith(this.renderLink(r[0]));
+			dom.content(document.getElementById('meshwrt-peers-box'), this.renderPeers(r[2], r[1]));
+		}, this));
+	},
+
+	render: function(data) {
+		var st = data[0], nc = data[1], peers = data[2];
+		poll.add(L.bind(function() { return this.refresh() }, this), 5);
+		return E([], [
+			E('h2', {}, [ _('Tailnet') ]),
+			E('div', { 'class': 'cbi-map-descr' }, [ _('This router in your Tailscale or Headscale tailnet: phones and laptops in the tailnet reach the devices you share from the LAN.') ]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, [ _('Status') ]),
+				E('div', { 'id': 'meshwrt-status-box' }, [ this.renderStatus(st, nc) ]),
+				this.renderLink(st)
+			]),
+			L.hasViewPermission() ? this.renderLogin() : E([]),
+			E('div', { 'class': 'cbi-section' }, [
+				E('h3', {}, [ _('Peers') ]),
+				E('div', { 'id': 'meshwrt-peers-box' }, [ this.renderPeers(peers, nc) ])
+			])
+		]);
+	},
+
+	/* Nothing on this page goes through Save & Apply: the buttons act at once. */
+	handleSaveApply: null,
+	handleSave: null,
+	handleReset: null
+});

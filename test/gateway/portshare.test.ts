@@ -1,0 +1,88 @@
+// Port sharing with real nftables between two network namespaces: a host
+// ("router") with a stand-in for the kernel's WireGuard socket on port P and
+// the agent's socket on Q, and a peer that sends to P. Disco and STUN
+// answers reach Q; everything else stays with P; what Q sends leaves from P.
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { portShareScript, removePortShareScript } from "../../agent/src/gateway/portshare.js";
+import { bindingRequest } from "../../agent/src/stun/message.js";
+
+const P = 41641, Q = 40999;
+const tag = randomBytes(3).toString("hex");
+const [ns, peer] = [`mw-ps-${tag}`, `mw-pp-${tag}`];
+const sh = (n: string, cmd: string) => execFileSync("ip", ["netns", "exec", n, "sh", "-c", cmd], { encoding: "utf8" });
+
+/** One node process per namespace: binds the ports, sends what it is told, prints what arrives as JSON lines. */
+const UDP = `
+const d=require("dgram"),[ports,sends]=[JSON.parse(process.argv[1]),JSON.parse(process.argv[2])];
+const got=[];const socks=ports.map(p=>{const s=d.createSocket("udp4");s.on("message",(m,r)=>got.push({at:p,from:r.address+":"+r.port,hex:m.toString("hex")}));s.bind(p);return s;});
+setTimeout(()=>{for(const x of sends)socks[x.via].send(Buffer.from(x.hex,"hex"),x.port,x.ip)},300);
+setTimeout(()=>{console.log(JSON.stringify(got));process.exit(0)},1200);`;
+
+type Got = { at: number; from: string; hex: string }[];
+
+/** Runs the node process in namespace `n`: what arrived at its ports. */
+async function run(n: string, ports: number[], sends: { via: number; ip: string; port: number; hex: string }[]): Promise<Got> {
+  const r = await promisify(execFile)("ip", ["netns", "exec", n, process.execPath, "-e", UDP, JSON.stringify(ports), JSON.stringify(sends)], { encoding: "utf8" });
+  return JSON.parse(r.stdout) as Got;
+}
+
+const DISCO = "5453f09f92ac" + "00".repeat(56);
+const WG_DATA = "04000000" + "42a41221" + "00".repeat(24);
+// A binding success, as a STUN server answers (the cookie at bytes 4-8).
+const STUN = "0101000c" + "2112a442" + "00".repeat(12) + "0020000800011e78" + "00000000";
+
+beforeAll(() => {
+  execFileSync("ip", ["netns", "add", ns]);
+  execFileSync("ip", ["netns", "add", peer]);
+  execFileSync("sh", ["-c", `ip link add mwps${tag} netns ${ns} type veth peer name mwpp${tag} netns ${peer}`]);
+  sh(ns, `ip link set lo up; ip addr add 10.9.0.1/24 dev mwps${tag}; ip link set mwps${tag} up`);
+  sh(peer, `ip link set lo up; ip addr add 10.9.0.2/24 dev mwpp${tag}; ip link set mwpp${tag} up`);
+  const r = spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: portShareScript(P, Q), encoding: "utf8" });
+  expect(r.stderr).toBe("");
+});
+afterAll(() => {
+  spawnSync("ip", ["netns", "del", ns]);
+  spawnSync("ip", ["netns", "del", peer]);
+});
+
+describe("sharing the WireGuard port with the agent, in real nftables", () => {
+  it("sends disco and STUN answers to the agent's port and leaves WireGuard's traffic alone", async () => {
+    const [got] = await Promise.all([
+      run(ns, [P, Q], []),
+      run(peer, [5555], [
+        { via: 0, ip: "10.9.0.1", port: P, hex: DISCO },
+        { via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA },
+        { via: 0, ip: "10.9.0.1", port: P, hex: STUN },
+        { via: 0, ip: "10.9.0.1", port: P, hex: Buffer.from(bindingRequest(new Uint8Array(12))).toString("hex") },
+      ]),
+    ]);
+    expect(got.filter((g) => g.at === Q).map((g) => g.hex)).toEqual([DISCO, STUN]);
+    expect(got.filter((g) => g.at === P)).toHaveLength(2); // the WireGuard data and a request (not an answer)
+    expect(got.every((g) => g.from === "10.9.0.2:5555")).toBe(true);
+  });
+
+  it("sends what the agent sends from the WireGuard port, with a valid checksum", async () => {
+    const [, got] = await Promise.all([run(ns, [Q], [{ via: 0, ip: "10.9.0.2", port: 5556, hex: DISCO }]), run(peer, [5556], [])]);
+    // The peer's socket only gets datagrams whose checksum holds: arriving proves it.
+    expect(got).toEqual([{ at: 5556, from: `10.9.0.1:${P}`, hex: DISCO }]);
+  });
+
+  it("is replaced whole when started again and removed without a trace", () => {
+    const nft = (s: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: s, encoding: "utf8" });
+    expect(nft(portShareScript(P, Q + 1)).status).toBe(0);
+    const listed = sh(ns, "nft list table inet meshwrt_port");
+    expect(listed).toContain(`udp sport ${Q + 1} udp sport set ${P}`);
+    expect(listed).not.toContain(`udp sport ${Q} `);
+    expect(nft(removePortShareScript).status).toBe(0);
+    expect(nft(removePortShareScript).status).toBe(0);
+    expect(sh(ns, "nft list tables")).not.toContain("meshwrt_port");
+  });
+
+  it("refuses ports that cannot be", () => {
+    expect(() => portShareScript(0, Q)).toThrow("port sharing: WireGuard port 0 is not 1-65535");
+    expect(() => portShareScript(P, P)).toThrow(`port sharing: the agent's port is the WireGuard port ${P}`);
+  });
+});

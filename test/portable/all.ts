@@ -1,0 +1,19 @@
+// Every portable suite; each registers its cases on import.
+import "./crypto.suite.js";
+import "./netaddr.suite.js";
+import "./netlink.suite.js";
+import "./wg.suite.js";
+import "./reconcile.suite.js";
+import "./route.suite.js";
+import "./hpack.suite.js";
+import "./netmap.suite.js";
+import "./disco.suite.js";
+import "./derp.suite.js";
+import "./wanted.suite.js";
+import "./uci.suite.js";
+import "./bridge.suite.js";
+import "./paths.suite.js";
+import "./disco-manager.suite.js";
+import "./replies.suite.js";
+
+export { cases, runAll } from "./check.js";

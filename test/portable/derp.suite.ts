@@ -1,0 +1,94 @@
+// The DERP client session driven by a scripted relay: greeting, boxed
+// ClientInfo, ServerInfo, packets, pings, and refusal of garbage. The real
+// relay (derper) is exercised by the integration tests.
+import { boxOpen, boxSeal, boxSharedKey } from "../../agent/src/crypto/box.js";
+import { publicKeyOf } from "../../agent/src/crypto/keys.js";
+import { encodeFrame, FrameReader, FRAME_CLIENT_INFO, FRAME_PING, FRAME_RECV_PACKET, FRAME_SEND_PACKET, FRAME_SERVER_INFO, FRAME_SERVER_KEY, MAGIC, FRAME_PONG, FRAME_PEER_GONE } from "../../agent/src/derp/frame.js";
+import { DerpManager } from "../../agent/src/derp/manager.js";
+import { DerpSession } from "../../agent/src/derp/session.js";
+import { latin1 } from "../../agent/src/util/bytes.js";
+import { eq, eqBytes, suite, throws } from "./check.js";
+
+const serverPriv = new Uint8Array(32).fill(5);
+const clientPriv = new Uint8Array(32).fill(6);
+const peer = new Uint8Array(32).fill(0xab);
+
+function connected() {
+  const out: Uint8Array[] = [];
+  const s = new DerpSession(clientPriv, () => new Uint8Array(24).fill(1), (b) => out.push(b));
+  s.receive(encodeFrame(FRAME_SERVER_KEY, MAGIC, publicKeyOf(serverPriv)));
+  const [info] = new FrameReader().push(out.shift()!);
+  const shared = boxSharedKey(serverPriv, info!.payload.subarray(0, 32));
+  const n = new Uint8Array(24).fill(2);
+  const events = s.receive(encodeFrame(FRAME_SERVER_INFO, n, boxSeal(shared, n, Uint8Array.of(0x7b, 0x7d))));
+  return { s, out, info: info!, shared, events };
+}
+
+suite("derp session", (check) => {
+  check("handshake: ClientInfo is our key and a box the server opens", () => {
+    const { info, shared, events, s } = connected();
+    eq(info.type, FRAME_CLIENT_INFO, "frame type");
+    eqBytes(info.payload.subarray(0, 32), publicKeyOf(clientPriv), "our node key");
+    const json = boxOpen(shared, info.payload.subarray(32, 56), info.payload.subarray(56));
+    eq(latin1(json!), '{"version":2,"CanAckPings":true}', "client info JSON");
+    eq(events[0]?.kind, "ready", "ready after server info");
+    eq(s.isReady, true, "ready");
+  });
+  check("packets both ways, split across reads", () => {
+    const { s, out } = connected();
+    s.sendPacket(peer, Uint8Array.of(1, 2, 3));
+    const [f] = new FrameReader().push(out.shift()!);
+    eq(f!.type, FRAME_SEND_PACKET, "send frame");
+    eqBytes(f!.payload, new Uint8Array([...peer, 1, 2, 3]), "dest key and payload");
+    const recv = encodeFrame(FRAME_RECV_PACKET, peer, Uint8Array.of(9, 8));
+    eq(s.receive(recv.subarray(0, 3)).length, 0, "half a frame is kept");
+    const ev = s.receive(recv.subarray(3));
+    eq(ev[0]?.kind === "packet" ? ev[0].data.join() : "", "9,8", "packet");
+  });
+  check("ping is answered, peer-gone reported", () => {
+    const { s, out } = connected();
+    s.receive(encodeFrame(FRAME_PING, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)));
+    const [pong] = new FrameReader().push(out.shift()!);
+    eq(pong!.type, FRAME_PONG, "pong");
+    const ev = s.receive(encodeFrame(FRAME_PEER_GONE, peer, Uint8Array.of(1)));
+    eq(ev[0]?.kind === "peer-gone" ? ev[0].reason : -1, 1, "reason");
+  });
+  check("garbage is refused", () => {
+    const s = new DerpSession(clientPriv, () => new Uint8Array(24), () => {});
+    throws(() => s.receive(encodeFrame(FRAME_RECV_PACKET, peer)), /want the server key first/, "no greeting");
+    const { s: s2 } = connected();
+    throws(() => s2.receive(Uint8Array.of(5, 0xff, 0xff, 0xff, 0xff)), /above/, "oversized frame");
+    throws(() => connected().s.receive(encodeFrame(FRAME_PING, Uint8Array.of(1))), /ping of 1 bytes/, "short ping");
+  });
+});
+
+suite("derp manager", (check) => {
+  check("a relay that is down is dialled again with backoff, never more than 4 s apart", async () => {
+    const delays: number[] = [];
+    const due: (() => void)[] = [];
+    let dials = 0;
+    const m = new DerpManager({
+      dial: async () => {
+        dials++;
+        throw new Error("connect: ECONNREFUSED");
+      },
+      random: (n) => new Uint8Array(n).fill(255),
+      setTimer: (ms, fn) => {
+        if (ms < 60_000) (delays.push(ms), due.push(fn));
+        return () => {};
+      },
+      now: () => 0,
+      log: () => {},
+    }, clientPriv);
+    const node = { Name: "1a", RegionID: 1, HostName: "derp.test" };
+    m.setMap({ Regions: { "1": { RegionID: 1, RegionCode: "lab", RegionName: "Lab", Nodes: [node] } } });
+    for (let i = 0; i < 12; i++) {
+      for (let k = 0; k < 8; k++) await Promise.resolve();
+      due.shift()?.();
+    }
+    eq(dials, 13, "dials: the first and 12 retries");
+    eq(delays.slice(0, 5).join(" "), "1000 2000 4000 4000 4000", "the first delays (the longest jitter)");
+    eq(Math.max(...delays), 4000, "the longest delay");
+    m.stop();
+  });
+});

@@ -1,0 +1,61 @@
+// The map session: a full netmap, then deltas; and the schema check that
+// turns a server's garbage into an error naming the field.
+import { applyMapResponse, emptyNetMap, homeRegion, packetFilter } from "../../agent/src/control/netmap.js";
+import { checkMapResponse, checkRegisterResponse, type Node } from "../../agent/src/control/tailcfg.js";
+import { eq, suite, throws } from "./check.js";
+
+const node = (id: number, extra: Partial<Node> = {}): Node => ({
+  ID: id, StableID: `n${id}`, Name: `host${id}.tailnet.example.`, User: 1, Key: `nodekey:${id.toString(16).padStart(64, "0")}`,
+  Addresses: [`100.64.0.${id}/32`], AllowedIPs: [`100.64.0.${id}/32`], ...extra,
+});
+const NOW = "2026-11-22T10:00:00Z";
+
+suite("netmap", (check) => {
+  check("full map, then PeersChanged, PeersRemoved and patches", () => {
+    let { netmap } = applyMapResponse(emptyNetMap(), checkMapResponse({ Node: node(1), Peers: [node(2), node(3)], Domain: "tailnet.example" }), NOW);
+    eq(netmap.peers.size, 2, "peers");
+    eq(netmap.self?.ID, 1, "self");
+    let r = applyMapResponse(netmap, checkMapResponse({ PeersChanged: [node(4)], PeersRemoved: [2] }), NOW);
+    netmap = r.netmap;
+    eq([...netmap.peers.keys()].sort().join(","), "3,4", "after delta");
+    eq(r.changes.has("peers"), true, "peers changed");
+    eq(r.changes.has("self"), false, "self unchanged");
+    r = applyMapResponse(netmap, checkMapResponse({ PeersChangedPatch: [{ NodeID: 3, DERPRegion: 900, Endpoints: ["203.0.113.7:41641"], Online: true }, { NodeID: 99, Online: true }] }), NOW);
+    eq(homeRegion(r.netmap.peers.get(3)!), 900, "home region from patch");
+    eq(r.netmap.peers.get(3)!.Endpoints?.[0], "203.0.113.7:41641", "endpoints from patch");
+    eq(r.netmap.peers.has(99), false, "a patch for an unknown peer adds nothing");
+    r = applyMapResponse(r.netmap, checkMapResponse({ OnlineChange: { "3": false }, PeerSeenChange: { "4": true } }), NOW);
+    eq(r.netmap.peers.get(3)!.Online, false, "online change");
+    eq(r.netmap.peers.get(4)!.LastSeen, NOW, "seen now");
+  });
+  check("a keep-alive changes nothing", () => {
+    const { netmap } = applyMapResponse(emptyNetMap(), checkMapResponse({ Node: node(1), Peers: [node(2)] }), NOW);
+    const r = applyMapResponse(netmap, checkMapResponse({ KeepAlive: true }), NOW);
+    eq(r.changes.size, 0, "no changes");
+    eq(r.netmap.peers, netmap.peers, "same peer map");
+  });
+  check("packet filter chunks: named, deleted with null, reset with *", () => {
+    const rule = (src: string) => ({ SrcIPs: [src], DstPorts: [{ IP: "*", Ports: { First: 0, Last: 65535 } }] });
+    let nm = applyMapResponse(emptyNetMap(), checkMapResponse({ PacketFilter: [rule("100.64.0.2")] }), NOW).netmap;
+    eq(packetFilter(nm)[0]!.SrcIPs[0], "100.64.0.2", "legacy filter");
+    nm = applyMapResponse(nm, checkMapResponse({ PacketFilters: { extra: [rule("100.64.0.9")] } }), NOW).netmap;
+    eq(packetFilter(nm).length, 2, "a named chunk adds");
+    nm = applyMapResponse(nm, checkMapResponse({ PacketFilters: { base: null } }), NOW).netmap;
+    eq(packetFilter(nm).map((r) => r.SrcIPs[0]).join(), "100.64.0.9", "null deletes");
+    nm = applyMapResponse(nm, checkMapResponse({ PacketFilters: { "*": null, base: [rule("100.64.0.5")] } }), NOW).netmap;
+    eq(packetFilter(nm).map((r) => r.SrcIPs[0]).join(), "100.64.0.5", "* resets");
+  });
+  check("legacy DERP string gives the home region", () => {
+    eq(homeRegion(node(5, { DERP: "127.3.3.40:901" })), 901, "region");
+    eq(homeRegion(node(5)), 0, "none");
+  });
+  check("garbage is an error that names the field", () => {
+    throws(() => checkMapResponse([]), /^MapResponse: want an object, got array/, "array");
+    throws(() => checkMapResponse({ Peers: [node(2), { ...node(3), Key: 7 }] }), /MapResponse\.Peers\[1\]\.Key: want a string, got number/, "key type");
+    throws(() => checkMapResponse({ Peers: [{ ...node(3), Key: "mkey:00" }] }), /Peers\[0\]\.Key: want a nodekey: string/, "key kind");
+    throws(() => checkMapResponse({ PacketFilter: [{ SrcIPs: ["*"], DstPorts: [{ IP: "*", Ports: 5 }] }] }), /DstPorts\[0\]\.Ports: want an object, got number/, "ports");
+    throws(() => checkMapResponse({ DERPMap: { Regions: { "900": { Nodes: [{ HostName: 5 }] } } } }), /Regions\[900\]\.Nodes\[0\]\.HostName: want a string/, "derp node");
+    throws(() => checkRegisterResponse("nope"), /RegisterResponse: want an object/, "register");
+    eq(checkRegisterResponse({ MachineAuthorized: true }).AuthURL, "", "defaults");
+  });
+});

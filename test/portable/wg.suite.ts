@@ -1,0 +1,74 @@
+// The wireguard genl codec: set-device messages split as `wg` splits them,
+// and dumps merged back, checked by decoding what we encode.
+import { parsePrefix, formatPrefix, parseEndpoint, formatEndpoint } from "../../agent/src/netaddr/ip.js";
+import { type Message, parseAttrs, attrMap, getU32 } from "../../agent/src/netlink/codec.js";
+import { decodeDevice, encodeSetDevice, SET_MESSAGE_LIMIT } from "../../agent/src/wg/genl.js";
+import type { PeerChange } from "../../agent/src/wg/model.js";
+import { eq, eqBytes, suite, throws } from "./check.js";
+
+const keyN = (n: number) => {
+  const k = new Uint8Array(32);
+  new DataView(k.buffer).setUint32(0, n + 1);
+  k[31] = 0x42;
+  return k;
+};
+// A set body read back as if it were a dump part: the attribute numbers are the same.
+const asDumpPart = (body: Uint8Array): Message => ({ type: 0x1b, flags: 2, seq: 1, pid: 0, payload: new Uint8Array([0, 1, 0, 0, ...body]) });
+
+suite("wireguard genl", (check) => {
+  check("device settings and one peer (byte layout)", () => {
+    const [body, ...rest] = encodeSetDevice({
+      name: "wg0",
+      privateKey: keyN(0),
+      listenPort: 41641,
+      replacePeers: true,
+      peers: [{ publicKey: keyN(1), endpoint: parseEndpoint("203.0.113.7:41641"), persistentKeepalive: 25, allowedIps: [parsePrefix("100.64.0.2/32")], replaceAllowedIps: true }],
+    });
+    eq(rest.length, 0, "one message");
+    const top = attrMap(body!, "device");
+    eq(getU32(top.get(5)!, "flags"), 1, "WGDEVICE_F_REPLACE_PEERS");
+    const peer = attrMap(parseAttrs(top.get(8)!, "peers")[0]!.data, "peer");
+    // sockaddr_in: AF_INET in host order, port 41641 big-endian, 203.0.113.7, 8 zero bytes.
+    eqBytes(peer.get(4)!, "0200 a2a9 cb007107 0000000000000000", "endpoint sockaddr");
+    eq(getU32(peer.get(3)!, "peer flags"), 2, "WGPEER_F_REPLACE_ALLOWEDIPS");
+    const dev = decodeDevice([asDumpPart(body!)]);
+    eq(dev.name, "wg0", "name");
+    eq(dev.listenPort, 41641, "port");
+    eq(dev.peers.length, 1, "peers");
+    eq(formatEndpoint(dev.peers[0]!.endpoint!), "203.0.113.7:41641", "endpoint");
+    eq(dev.peers[0]!.persistentKeepalive, 25, "keepalive");
+    eq(formatPrefix(dev.peers[0]!.allowedIps[0]!), "100.64.0.2/32", "allowed IP");
+  });
+  check("1,000 peers split under the message limit and read back whole", () => {
+    const peers: PeerChange[] = Array.from({ length: 1000 }, (_, i) => ({
+      publicKey: keyN(i),
+      endpoint: parseEndpoint(i % 2 ? `[2001:db8::${i.toString(16)}]:41641` : `198.51.100.${i % 250}:${1000 + i}`),
+      allowedIps: [parsePrefix(`100.64.${i >> 8}.${i & 255}/32`), parsePrefix(`fd7a:115c:a1e0::${i.toString(16)}/128`)],
+      replaceAllowedIps: true,
+    }));
+    const bodies = encodeSetDevice({ name: "wg0", peers });
+    eq(bodies.length > 10, true, `split into ${bodies.length} messages`);
+    for (const b of bodies) if (b.length + 20 > SET_MESSAGE_LIMIT + 64) throw new Error(`a message of ${b.length} bytes`);
+    const dev = decodeDevice(bodies.map(asDumpPart));
+    eq(dev.peers.length, 1000, "peers");
+    eq(formatPrefix(dev.peers[999]!.allowedIps[1]!), "fd7a:115c:a1e0::3e7/128", "last peer's IPv6");
+    eq(formatEndpoint(dev.peers[1]!.endpoint!), "[2001:db8::1]:41641", "IPv6 endpoint");
+  });
+  check("a peer with 600 allowed IPs continues in the next message", () => {
+    const allowedIps = Array.from({ length: 600 }, (_, i) => parsePrefix(`10.${i >> 8}.${i & 255}.0/24`));
+    const bodies = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(7), allowedIps, replaceAllowedIps: true }] });
+    eq(bodies.length > 1, true, "more than one message");
+    const second = attrMap(parseAttrs(attrMap(bodies[1]!, "device").get(8)!, "peers")[0]!.data, "peer");
+    eq(getU32(second.get(3)!, "flags"), 4, "continuation is update-only, never replace");
+    const dev = decodeDevice(bodies.map(asDumpPart));
+    eq(dev.peers.length, 1, "merged into one peer");
+    eq(dev.peers[0]!.allowedIps.length, 600, "every allowed IP");
+  });
+  check("removal and bad keys", () => {
+    const [body] = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(3), remove: true, allowedIps: [parsePrefix("10.0.0.1/32")] }] });
+    const peer = attrMap(parseAttrs(attrMap(body!, "device").get(8)!, "peers")[0]!.data, "peer");
+    eq(getU32(peer.get(3)!, "flags"), 1, "WGPEER_F_REMOVE_ME");
+    eq(peer.has(9), false, "a removed peer carries no allowed IPs");
+    throws(() => encodeSetDevice({ name: "wg0", privateKey: new Uint8Array(31) }), /private key must be 32 bytes, got 31/, "short key");
+  });
+});

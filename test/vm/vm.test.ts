@@ -1,0 +1,48 @@
+// The VM harness itself: Debian's kernel under qemu (TCG) with the
+// WireGuard module, one boot serving every check of this file.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Vm } from "./vm.js";
+
+let vm: Vm;
+
+beforeAll(async () => {
+  vm = await Vm.boot();
+  console.log(`vm: ready in ${vm.bootMs} ms`);
+}, 120_000);
+
+afterAll(async () => {
+  await vm?.shutdown();
+});
+
+describe("the test VM", () => {
+  it("boots to a command within 20 s", () => expect(vm.bootMs).toBeLessThan(20_000));
+  it("has the kernel's WireGuard: wg show lists an interface the test made", async () => {
+    const r = await vm.exec(
+      "ip link add wgt0 type wireguard && wg set wgt0 private-key <(wg genkey) listen-port 51820 peer $(wg genkey | wg pubkey) allowed-ips 10.9.0.2/32 && wg show wgt0",
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toMatch(/^interface: wgt0\n/);
+    expect(r.stdout).toMatch(/listening port: 51820/);
+    expect(r.stdout).toMatch(/allowed ips: 10\.9\.0\.2\/32/);
+  });
+  it("carries a ping through kernel WireGuard between two namespaces", async () => {
+    const r = await vm.exec(`set -e
+ip netns add a; ip netns add b
+ip link add va type veth peer name vb; ip link set va netns a; ip link set vb netns b
+ip -n a addr add 192.0.2.1/24 dev va; ip -n b addr add 192.0.2.2/24 dev vb
+ip -n a link set va up; ip -n b link set vb up; ip -n a link set lo up; ip -n b link set lo up
+ka=$(wg genkey); kb=$(wg genkey)
+ip -n a link add wg0 type wireguard; ip -n b link add wg0 type wireguard
+ip netns exec a wg set wg0 private-key <(echo $ka) listen-port 51820 peer $(echo $kb | wg pubkey) allowed-ips 10.0.0.2/32 endpoint 192.0.2.2:51820
+ip netns exec b wg set wg0 private-key <(echo $kb) listen-port 51820 peer $(echo $ka | wg pubkey) allowed-ips 10.0.0.1/32 endpoint 192.0.2.1:51820
+ip -n a addr add 10.0.0.1/32 dev wg0; ip -n b addr add 10.0.0.2/32 dev wg0
+ip -n a link set wg0 up; ip -n b link set wg0 up
+ip -n a route add 10.0.0.2/32 dev wg0; ip -n b route add 10.0.0.1/32 dev wg0
+ip netns exec a ping -c 2 -W 5 10.0.0.2`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/2 packets transmitted, 2 received/);
+  });
+  it("returns a failing command's exit code", async () => {
+    expect((await vm.exec("exit 7")).code).toBe(7);
+  });
+});

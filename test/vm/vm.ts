@@ -1,0 +1,139 @@
+// A qemu VM with Debian's kernel, for the tests that need kernel WireGuard
+// (this machine's kernel has none, and KVM is not usable here: TCG). The
+// guest's root is this machine's root, read-only over virtio-9p under a
+// tmpfs overlay, so the built binary, node, ip, nft, wg and the Go peers run
+// inside at the same paths. Commands go through a shared directory: the
+// host writes cmd-N.sh, the guest leaves out-N, err-N and rc-N.
+//
+//   const vm = await Vm.boot();
+//   const r = await vm.exec("wg show");     // { stdout, stderr, code }
+//   await vm.shutdown();
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface BootOptions {
+  cpus?: 1 | 2;
+  memoryMb?: number;
+  /** Boot to ready within this (ms). */
+  timeoutMs?: number;
+}
+
+const live = new Set<Vm>();
+
+/** Kills VMs left by test processes that are gone (killed before their exit hook ran). */
+function sweepStale(): void {
+  const ps = spawnSync("pgrep", ["-af", "qemu-system-x86"], { encoding: "utf8" }).stdout;
+  for (const line of ps.split("\n")) {
+    const m = /^(\d+) .*meshwrt-vm-(\d+)-/.exec(line);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch {
+      process.kill(Number(m[1]), "SIGKILL");
+    }
+  }
+}
+process.on("exit", () => {
+  for (const vm of live) vm.kill();
+});
+
+export class Vm {
+  private n = 0;
+
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly share: string,
+    readonly bootMs: number,
+  ) {}
+
+  static async boot(o: BootOptions = {}): Promise<Vm> {
+    const dir = execFileSync(join(import.meta.dirname, "prepare.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop()!;
+    sweepStale();
+    // The share's name carries our pid, so a later run can tell a VM whose test process died.
+    const share = mkdtempSync(join(tmpdir(), `meshwrt-vm-${process.pid}-`));
+    copyFileSync(join(import.meta.dirname, "guest.sh"), join(share, "guest.sh"));
+    const started = Date.now();
+    const proc = spawn(
+      "qemu-system-x86_64",
+      [
+        "-M", "pc", "-accel", "tcg", "-cpu", "qemu64,+rdrand", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? 512),
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-kernel", join(dir, "vmlinuz"), "-initrd", join(dir, "initrd.gz"),
+        "-append", "console=ttyS0 pci=noacpi panic=-1 quiet loglevel=3",
+        "-serial", `file:${join(share, "console.log")}`,
+        "-fsdev", "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap", "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
+        "-fsdev", `local,id=share,path=${share},security_model=none`, "-device", "virtio-9p-pci,fsdev=share,mount_tag=share",
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let qemuErr = "";
+    proc.stderr!.on("data", (d) => (qemuErr += d));
+    const vm = new Vm(proc, share, 0);
+    live.add(vm);
+    const limit = o.timeoutMs ?? 60_000;
+    while (!existsSync(join(share, "ready"))) {
+      if (proc.exitCode !== null || Date.now() - started > limit) {
+        const console = existsSync(join(share, "console.log")) ? readFileSync(join(share, "console.log"), "utf8").slice(-2000) : "";
+        vm.kill();
+        throw new Error(`vm: not ready after ${Date.now() - started} ms (qemu ${proc.exitCode ?? "running"}): ${qemuErr}\n${console}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const ready = new Vm(proc, share, Date.now() - started);
+    live.delete(vm);
+    live.add(ready);
+    if (!existsSync(join(share, "wireguard"))) {
+      const why = readFileSync(join(share, "modprobe.err"), "utf8");
+      await ready.shutdown();
+      throw new Error(`vm: modprobe wireguard failed: ${why}`);
+    }
+    return ready;
+  }
+
+  /** Runs a shell command in the guest; a command that outlives `timeoutMs` kills the VM. */
+  async exec(cmd: string, opts: { timeoutMs?: number } = {}): Promise<ExecResult> {
+    const n = ++this.n;
+    writeFileSync(join(this.share, `cmd-${n}.sh.tmp`), `${cmd}\n`);
+    execFileSync("mv", [join(this.share, `cmd-${n}.sh.tmp`), join(this.share, `cmd-${n}.sh`)]);
+    const started = Date.now();
+    const limit = opts.timeoutMs ?? 60_000;
+    const rc = join(this.share, `rc-${n}`);
+    while (!existsSync(rc)) {
+      if (this.proc.exitCode !== null) throw new Error(`vm: qemu exited (${this.proc.exitCode}) during: ${cmd}`);
+      if (Date.now() - started > limit) {
+        this.kill();
+        throw new Error(`vm: command timed out after ${limit} ms, VM stopped: ${cmd}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return {
+      stdout: readFileSync(join(this.share, `out-${n}`), "utf8"),
+      stderr: readFileSync(join(this.share, `err-${n}`), "utf8"),
+      code: Number(readFileSync(rc, "utf8").trim()),
+    };
+  }
+
+  /** A shell path in the guest for a file in the share. */
+  sharePath(name: string): string {
+    return `/mnt/vmshare/${name}`;
+  }
+
+  kill(): void {
+    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
+    live.delete(this);
+  }
+
+  async shutdown(): Promise<void> {
+    this.kill();
+    if (this.proc.exitCode === null) await new Promise((r) => this.proc.once("exit", r));
+    rmSync(this.share, { recursive: true, force: true });
+  }
+}
