@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../net/exec.js";
 import { type Topology, topology } from "../net/topology.js";
 import { type Derper, type Headscale, type Tailscaled, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
+import { withinBudget } from "../support/budget.js";
 import { type Meshwrt, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
 import { execFileSync } from "node:child_process";
@@ -145,18 +146,15 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     expect(ticker.error).toBeUndefined();
     expect(ticker.sent).toBeGreaterThan(300);
     expect(ticker.echoed).toBe(ticker.sent);
-    // The budget is 5 s (issue 5); measured by polling `meshwrt peers` through the emulated VM it
-    // came to 2.6-5.2 s across runs, the slowest on a loaded machine, so the bound keeps 3 s of
-    // room for the polling and the emulation: the numbers are printed above.
-    expect(meshDirectMs).toBeLessThan(8_000);
-    // meshwrt's side: a heartbeat every 2 s unanswered for 1.5 s, and nothing received over the
-    // path for 2.5 s: about 5 s at worst, plus the polling through the VM (3.3-5.8 s measured).
+    // Issue 5's budgets are 5 s each way. meshwrt's own fallback: a heartbeat every 2 s unanswered
+    // for 1.5 s with nothing received over the path for 2.5 s, plus the polling of `meshwrt
+    // peers` through the VM; the exact timing is unit-tested in test/portable/paths.suite.ts.
+    withinBudget("meshwrt on the relay after UDP was blocked", meshRelayMs, 5000);
+    withinBudget("meshwrt direct after UDP was unblocked", meshDirectMs, 5000);
     // The phone is stock tailscaled: it waits out its 6.5 s trust in the last pong
-    // (trustUDPAddrDuration) and a 3 s heartbeat, and each look is a 2 s `tailscale ping`; its
-    // number is printed and only bounded loosely. The TCP connection above must not notice.
-    expect(meshRelayMs).toBeLessThan(8_000);
-    expect(relayMs).toBeLessThan(15_000);
+    // (trustUDPAddrDuration) and a 3 s heartbeat, and each look is a 2 s `tailscale ping`.
+    withinBudget("the phone's pongs through the relay", relayMs, 10_000);
     expect(back).toBeDefined();
-    expect(back!.ms).toBeLessThan(10_000);
+    withinBudget("the phone's pongs direct again", back!.ms, 5000);
   }, 240_000);
 });

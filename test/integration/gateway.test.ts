@@ -14,6 +14,7 @@ import type { Host } from "../net/topology.js";
 import { type Tailscaled, startTailscaled } from "../peers/index.js";
 import { waitFor } from "../net/exec.js";
 import { type Lab, startLab } from "../support/lab.js";
+import { withinBudget } from "../support/budget.js";
 
 const policy = (bobGets: string[]) =>
   JSON.stringify({
@@ -96,11 +97,11 @@ describe("meshwrt on the home router: subnet routes, ACLs, MagicDNS, exit node",
     expect((await router.run("nft list ruleset")).includes("th dport 631")).toBe(false);
     await lab.hs.setPolicy(policy(["192.168.1.60:554", "192.168.1.50:631"]));
     const changed = Date.now();
-    await waitFor("bob reaching the printer after the policy change", async () => ((await banner(b, "192.168.1.50", 631, 1)) ? true : undefined), 15_000, 100);
+    await waitFor("bob reaching the printer after the policy change", async () => ((await banner(b, "192.168.1.50", 631, 1)) ? true : undefined), 30_000, 100);
     const ms = Date.now() - changed;
     expect((await router.run("nft list ruleset")).includes("th dport 631")).toBe(true);
-    console.log(`policy change to bob reaching the printer: ${ms} ms; the agent's last applies: ${(await lab.agentLog()).split("\n").filter((l) => l.includes("netmap applied")).slice(-3).join(" | ")}`);
-    expect(ms).toBeLessThan(5000);
+    console.log(`the agent's last applies: ${(await lab.agentLog()).split("\n").filter((l) => l.includes("netmap applied")).slice(-3).join(" | ")}`);
+    withinBudget("a policy change to bob reaching the printer", ms, 5000);
     // And the first user never lost it.
     expect(await banner(lab.t.host("phone"), "192.168.1.50", 631)).toBe("printer from 192.168.1.1");
   }, 120_000);
@@ -284,7 +285,7 @@ describe("meshwrt on the home router: subnet routes, ACLs, MagicDNS, exit node",
       return e.some((x) => x.startsWith(`${fresh}:`)) ? e : undefined;
     }, 30_000, 500);
     expect(endpoints.some((x) => x.startsWith(`${old}:`))).toBe(false);
-    expect(ms).toBeLessThan(10_000);
+    withinBudget("the camera again after the WAN was renumbered", ms, 10_000);
   }, 120_000);
   it("the WAN link flaps for 3 s: the phone reaches the camera again within 10 seconds of its return", async () => {
     const ph = lab.t.host("phone"), nat = lab.t.nat("router");
@@ -295,7 +296,6 @@ describe("meshwrt on the home router: subnet routes, ACLs, MagicDNS, exit node",
     const back = Date.now();
     await waitFor("the camera after the flap", async () => ((await banner(ph, "192.168.1.60", 554, 2)) ? true : undefined), 60_000, 100);
     const ms = Date.now() - back;
-    console.log(`WAN link down 3 s: the phone reached the camera again ${ms} ms after it came back`);
-    expect(ms).toBeLessThan(10_000);
+    withinBudget("the camera again after a 3 s WAN link flap", ms, 10_000);
   }, 120_000);
 });
