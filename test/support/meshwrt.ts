@@ -17,6 +17,11 @@ export interface MeshwrtOptions {
   readonly caFile: string;
   /** More UCI lines for the main section (each "\toption name 'value'"). */
   readonly extra?: string;
+  /**
+   * The WireGuard interface, meshwrt0 by default. Agents side by side on a host without the
+   * kernel module need names of their own: wireguard-go's UAPI sockets share /var/run/wireguard.
+   */
+  readonly interface?: string;
 }
 
 export interface Meshwrt {
@@ -36,7 +41,7 @@ export async function startMeshwrt(h: Host, o: MeshwrtOptions): Promise<Meshwrt>
     "600",
   );
   const proc = await h.spawn(
-    `exec ${MESHWRT} run --config ${o.dir}/meshwrt.uci --ca-file ${o.caFile} --socket ${o.dir}/meshwrt.sock --ubus ${o.dir}/no-ubusd`,
+    `exec ${MESHWRT} run --config ${o.dir}/meshwrt.uci --ca-file ${o.caFile} --socket ${o.dir}/meshwrt.sock --ubus ${o.dir}/no-ubusd${o.interface ? ` --interface ${o.interface}` : ""}`,
     `${o.dir}/meshwrt.log`,
   );
   return {
