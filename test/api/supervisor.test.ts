@@ -69,7 +69,7 @@ describe("the API over the supervisor", () => {
     const r = await rig(ENABLED);
     const down = await call(r.backend, "down");
     expect(down.state).toBe("stopped");
-    expect(down.health).toEqual(["Stopped by `meshwrt down`: `meshwrt up` starts it again."]);
+    expect(down.health).toEqual(["Stopped on request: Start (or `meshwrt up`) starts it again."]);
     expect(r.agents[0]!.running).toBe(false);
     expect((await call(r.backend, "up")).state).toBe("running");
     expect(r.agents).toHaveLength(2);
@@ -98,7 +98,7 @@ describe("the API over the supervisor", () => {
     const s = await call(r.backend, "logout");
     expect(s.state).toBe("stopped");
     expect(r.files.has("/etc/meshwrt/keys.json")).toBe(false);
-    expect(s.health).toEqual(["Logged out: `meshwrt login` joins the tailnet again."]);
+    expect(s.health).toEqual(["Logged out: Log in (or `meshwrt login`) joins the tailnet again."]);
   });
 
   it("a disabled router explains itself; set enabled 1 starts it", async () => {

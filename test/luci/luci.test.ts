@@ -149,6 +149,26 @@ describe("luci-app-meshwrt in chromium, against meshwrt on the lab's router", ()
     await page.context().close();
   }, 60_000);
 
+  it("Stop takes the router off the tailnet and the page says why; Start brings it back with the printer shared as before", async () => {
+    const ph = lab.t.host("phone");
+    expect(await waitFor("the printer before Stop", async () => (await banner(ph, "192.168.1.50", 631, 3)) || undefined, 30_000, 250)).toBe("printer from 192.168.1.1");
+    const page = await open(admin, "");
+    await page.waitForSelector('[data-state="running"]', { timeout: 30_000 });
+    await page.click('#meshwrt-login button:text-is("Stop")');
+    await page.waitForSelector('[data-state="stopped"]', { timeout: 30_000 });
+    expect(await page.locator("#meshwrt-status").innerText()).toContain("Stopped on request: Start (or `meshwrt up`) starts it again.");
+    expect(await page.locator("#meshwrt-peers").innerText()).toContain("Not connected to the tailnet");
+    expect(await lab.t.host("router").run("ip link show meshwrt0 2>&1 || true")).toMatch(/does not exist/);
+    expect(await banner(ph, "192.168.1.50", 631, 3)).toBe("");
+    await shot(page, "5-stopped");
+    await page.click('#meshwrt-login button:text-is("Start")');
+    await page.waitForSelector('[data-state="running"]', { timeout: 60_000 });
+    // The same node: no login, and the route stays approved.
+    expect(await page.locator("#meshwrt-login-link a").count()).toBe(0);
+    expect(await waitFor("the printer after Start", async () => (await banner(ph, "192.168.1.50", 631, 3)) || undefined, 60_000, 250)).toBe("printer from 192.168.1.1");
+    await page.context().close();
+  }, 150_000);
+
   it("Log out, then Log in without a key: the login link and its QR code appear, and the code reads as the link", async () => {
     const page = await open(admin, "");
     await page.waitForSelector('[data-state="running"]', { timeout: 30_000 });
@@ -174,7 +194,7 @@ describe("luci-app-meshwrt in chromium, against meshwrt on the lab's router", ()
     });
     expect(jsQR(new Uint8ClampedArray(img.px), img.w, img.h)?.data).toBe(href);
     expect(await page.locator('[data-state="needs-login"]').count()).toBe(1);
-    await shot(page, "5-login-link-qr");
+    await shot(page, "6-login-link-qr");
     // The key field: a pre-auth key typed in logs the router in without the link, and is not shown back.
     await page.fill("#meshwrt-auth_key", lab.authKey);
     await page.click("#meshwrt-do-login");

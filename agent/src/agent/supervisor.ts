@@ -285,8 +285,8 @@ export class Supervisor {
     const out = this.configErrors.map((e) => (this.good ? `Not applied (the last good configuration stays in force): ${e}` : `Configuration error: ${e}`));
     if (this.agent) return out;
     if (this.startError) out.push(this.startError);
-    else if (this.stoppedBy === "down") out.push("Stopped by `meshwrt down`: `meshwrt up` starts it again.");
-    else if (this.stoppedBy === "logout") out.push("Logged out: `meshwrt login` joins the tailnet again.");
+    else if (this.stoppedBy === "down") out.push("Stopped on request: Start (or `meshwrt up`) starts it again.");
+    else if (this.stoppedBy === "logout") out.push("Logged out: Log in (or `meshwrt login`) joins the tailnet again.");
     else if (this.good && !this.good.enabled) out.push(`Disabled (enabled 0 in ${this.deps.configPath}): \`meshwrt set enabled 1\` turns it on.`);
     return out;
   }

@@ -108,7 +108,7 @@ return view.extend({
 		]);
 	},
 
-	renderPeers: function(peers, nc) {
+	renderPeers: function(peers, nc, state) {
 		var head = [ _('Name'), _('Addresses'), _('OS'), _('Online'), _('Path'), _('Received / sent'),
 			_('Last handshake'), _('Routes'), _('Exit node') ];
 		var rows = peers.map(function(p) {
@@ -128,7 +128,8 @@ return view.extend({
 			]);
 		});
 		if (!rows.length)
-			rows.push(E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td' }, [ _('No other nodes in the tailnet yet') ]) ]));
+			rows.push(E('tr', { 'class': 'tr placeholder' }, [ E('td', { 'class': 'td' }, [
+				state == 'running' ? _('No other nodes in the tailnet yet') : _('Not connected to the tailnet') ]) ]));
 		return E('table', { 'class': 'table', 'id': 'meshwrt-peers' }, [
 			E('tr', { 'class': 'tr table-titles' }, head.map(function(h) { return E('th', { 'class': 'th' }, [ h ]) }))
 		].concat(rows));
@@ -211,7 +212,7 @@ return view.extend({
 		]).then(L.bind(function(r) {
 			dom.content(document.getElementById('meshwrt-status-box'), this.renderStatus(r[0], r[1]));
 			document.getElementById('meshwrt-login-link').replaceWith(this.renderLink(r[0]));
-			dom.content(document.getElementById('meshwrt-peers-box'), this.renderPeers(r[2], r[1]));
+			dom.content(document.getElementById('meshwrt-peers-box'), this.renderPeers(r[2], r[1], r[0].state));
 		}, this));
 	},
 
@@ -229,7 +230,7 @@ return view.extend({
 			L.hasViewPermission() ? this.renderLogin() : E([]),
 			E('div', { 'class': 'cbi-section' }, [
 				E('h3', {}, [ _('Peers') ]),
-				E('div', { 'id': 'meshwrt-peers-box' }, [ this.renderPeers(peers, nc) ])
+				E('div', { 'id': 'meshwrt-peers-box' }, [ this.renderPeers(peers, nc, st.state) ])
 			])
 		]);
 	},
