@@ -18,9 +18,9 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { waitFor } from "../net/exec.js";
-import { type Host, topology } from "../net/topology.js";
+import { type Host, type Topology, topology } from "../net/topology.js";
 import { ensurePeers } from "../peers/bins.js";
-import { startDerper, startHeadscale, startTailscaled, type Tailscaled } from "../peers/index.js";
+import { type Derper, type Headscale, startDerper, startHeadscale, startTailscaled, type Tailscaled } from "../peers/index.js";
 import { type Meshwrt, MESHWRT, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
 
@@ -127,36 +127,64 @@ async function firstPing(what: string, h: Host, ip: string): Promise<void> {
   await waitFor(what, async () => ((await h.exec(`ping -c 1 -i 0.1 -w 5 ${ip}`)).code === 0 ? true : undefined), 60_000, 0);
 }
 
+/** Where a pair joins: the hosts, the servers and what the timing is called. */
+interface Join {
+  readonly t: Topology;
+  readonly hs: Headscale;
+  readonly derp: Derper;
+  readonly authKey: string;
+  readonly where: string;
+  /** How often an agent is asked for its address: each CLI call in the one-CPU VM takes CPU from the agents. */
+  readonly pollMs: number;
+}
+
+/** meshwrt on m1 and m2, started at once; timed until m1's first ping to m2 is answered. */
+async function joinMeshwrt(j: Join, interfaces?: readonly [string, string]): Promise<{ m: Meshwrt[]; ip: string }> {
+  const startedAt = Date.now();
+  const m: Meshwrt[] = [];
+  for (const [i, name] of ["m1", "m2"].entries()) {
+    const own = interfaces ? { interface: interfaces[i]! } : {};
+    m.push(await startMeshwrt(j.t.host(name), { dir: `${j.t.dir}/${name}`, loginServer: j.hs.url, authKey: j.authKey, hostname: name, caFile: j.derp.certFile, ...own }));
+  }
+  const ip = await waitFor("m2's address", async () => (JSON.parse((await m[1]!.cli("status --json")).stdout).addresses as string[])[0], 60_000, j.pollMs);
+  await firstPing(`m1 pinging m2, ${j.where}`, j.t.host("m1"), ip);
+  facts[`meshwrt: start to first ping, ${j.where} (ms)`] = Date.now() - startedAt;
+  return { m, ip };
+}
+
+/** tailscaled with TUN on t1 and t2, each brought up; timed until t1's first ping to t2 is answered. */
+async function joinTailscaled(j: Join): Promise<{ ts: Tailscaled[]; ip: string }> {
+  const startedAt = Date.now();
+  const ts: Tailscaled[] = [];
+  for (const name of ["t1", "t2"]) {
+    const d = await startTailscaled(j.t.host(name), { dir: `${j.t.dir}/${name}`, tun: "tailscale0" });
+    await d.up({ loginServer: j.hs.url, authKey: j.authKey, hostname: name, timeoutSec: 90 });
+    ts.push(d);
+  }
+  const ip = (await ts[1]!.status()).Self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
+  await firstPing(`t1 pinging t2, ${j.where}`, j.t.host("t1"), ip);
+  facts[`tailscaled: start to first ping, ${j.where} (ms)`] = Date.now() - startedAt;
+  return { ts, ip };
+}
+
+/** A Headscale and a derper on the topology's `control` and `derp` hosts. */
+async function servers(t: Topology, user: string, where: string, pollMs: number): Promise<Join> {
+  const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
+  const hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml() });
+  return { t, hs, derp, authKey: await hs.preAuthKey(await hs.createUser(user), { reusable: true }), where, pollMs };
+}
+
 /**
  * Start to first ping with both agents running natively on this x86 host, no emulation, the
  * nearest to a router's own CPU here. This kernel has no WireGuard module, so meshwrt uses
- * wireguard-go (its own fallback); what the 2 s budget is about, the control plane, is the same.
+ * wireguard-go (its own fallback, named per agent: their UAPI sockets share /var/run).
  */
 async function nativeStartToPing(): Promise<void> {
   const t = await topology({ hosts: ["control", "derp", "m1", "m2", "t1", "t2"] });
   try {
-    const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
-    const hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml() });
-    const authKey = await hs.preAuthKey(await hs.createUser("native"), { reusable: true });
-    const startedAt = Date.now();
-    const m: Meshwrt[] = [];
-    for (const [i, name] of ["m1", "m2"].entries()) {
-      m.push(await startMeshwrt(t.host(name), { dir: `${t.dir}/${name}`, loginServer: hs.url, authKey, hostname: name, caFile: derp.certFile, interface: `mwbench${i}` }));
-    }
-    const m2ip = await waitFor("m2's address", async () => (JSON.parse((await m[1]!.cli("status --json")).stdout).addresses as string[])[0], 60_000, 50);
-    await firstPing("m1 pinging m2, natively", t.host("m1"), m2ip);
-    facts["meshwrt: start to first ping, x86 host (ms)"] = Date.now() - startedAt;
-    for (const x of m) await x.proc.stop();
-    const tsStart = Date.now();
-    const ts: Tailscaled[] = [];
-    for (const name of ["t1", "t2"]) {
-      const d = await startTailscaled(t.host(name), { dir: `${t.dir}/${name}`, tun: "tailscale0" });
-      await d.up({ loginServer: hs.url, authKey, hostname: name, timeoutSec: 60 });
-      ts.push(d);
-    }
-    const t2ip = (await ts[1]!.status()).Self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
-    await firstPing("t1 pinging t2, natively", t.host("t1"), t2ip);
-    facts["tailscaled: start to first ping, x86 host (ms)"] = Date.now() - tsStart;
+    const j = await servers(t, "native", "x86 host", 50);
+    for (const x of (await joinMeshwrt(j, ["mwbench0", "mwbench1"])).m) await x.proc.stop();
+    await joinTailscaled(j);
   } finally {
     await t.destroy();
   }
@@ -198,18 +226,12 @@ async function main(): Promise<void> {
     stage("(a) kernel WireGuard");
     await measureKernel(k1, k2);
 
-    const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
-    const hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml() });
-    const authKey = await hs.preAuthKey(await hs.createUser("bench"), { reusable: true });
+    const j = await servers(t, "bench", "1-vCPU VM", 200);
+    const hs = j.hs;
 
     // (b) meshwrt, both ends.
     stage("(b) meshwrt");
-    const startedAt = Date.now();
-    const m: Meshwrt[] = [];
-    for (const name of ["m1", "m2"]) m.push(await startMeshwrt(t.host(name), { dir: `${t.dir}/${name}`, loginServer: hs.url, authKey, hostname: name, caFile: derp.certFile }));
-    const m2ip = await waitFor("m2's address", async () => (JSON.parse((await m[1]!.cli("status --json")).stdout).addresses as string[])[0], 60_000, 200);
-    await firstPing("m1 pinging m2", t.host("m1"), m2ip);
-    facts["meshwrt: start to first ping, 1-vCPU VM (ms)"] = Date.now() - startedAt;
+    const { m, ip: m2ip } = await joinMeshwrt(j);
     facts["meshwrt: RSS joined (kB)"] = (await proc(t.host("m1"), "meshwrt")).rssKb;
     await waitFor("a direct path m1-m2", async () => {
       await t.host("m1").exec(`ping -c 2 -i 0.2 -W 1 ${m2ip}`);
@@ -224,16 +246,7 @@ async function main(): Promise<void> {
 
     // (c) tailscaled with TUN, both ends.
     stage("(c) tailscaled");
-    const tsStart = Date.now();
-    const ts: Tailscaled[] = [];
-    for (const name of ["t1", "t2"]) {
-      const d = await startTailscaled(t.host(name), { dir: `${t.dir}/${name}`, tun: "tailscale0" });
-      await d.up({ loginServer: hs.url, authKey, hostname: name, timeoutSec: 90 });
-      ts.push(d);
-    }
-    const t2ip = (await ts[1]!.status()).Self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
-    await firstPing("t1 pinging t2", t.host("t1"), t2ip);
-    facts["tailscaled: start to first ping, 1-vCPU VM (ms)"] = Date.now() - tsStart;
+    const { ts, ip: t2ip } = await joinTailscaled(j);
     facts["tailscaled: RSS joined (kB)"] = (await proc(t.host("t1"), "tailscaled")).rssKb;
     await ts[0]!.ping(t2ip, { count: 10, untilDirect: true });
     await measureWithCpu("(c) tailscaled direct (TUN)", "tailscaled", t.host("t1"), t.host("t2"), t2ip);
