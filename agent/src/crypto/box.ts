@@ -7,14 +7,16 @@ import { dh } from "./keys.js";
 export const BOX_NONCE_LEN = 24;
 export const BOX_OVERHEAD = 16;
 
-// "expand 32-byte k" as little-endian words.
-const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+// hsalsa takes and gives Uint32Array views over the little-endian bytes, and
+// on a big-endian host swaps them itself (@noble/ciphers 2.4.0): words we
+// decoded ourselves would be swapped twice there.
+const SIGMA = wordsOver(Uint8Array.from("expand 32-byte k", (c) => c.charCodeAt(0)));
 
 /** crypto_box_beforenm: the shared key of our secret and their public key. */
 export function boxSharedKey(privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array {
   const out = new Uint32Array(8);
-  hsalsa(SIGMA, leWords(dh(privateKey, peerPublic)), new Uint32Array(4), out);
-  return leBytes(out);
+  hsalsa(SIGMA, wordsOver(dh(privateKey, peerPublic)), new Uint32Array(4), out);
+  return new Uint8Array(out.buffer);
 }
 
 export function boxSeal(sharedKey: Uint8Array, nonce: Uint8Array, message: Uint8Array): Uint8Array {
@@ -32,22 +34,7 @@ export function boxOpen(sharedKey: Uint8Array, nonce: Uint8Array, sealed: Uint8A
   }
 }
 
-// Explicit little-endian conversions: routers may be big-endian MIPS, where a
-// Uint32Array view over the bytes would read them the other way round.
-function leWords(b: Uint8Array): Uint32Array {
-  const w = new Uint32Array(b.length / 4);
-  for (let i = 0; i < w.length; i++) w[i] = (b[4 * i]! | (b[4 * i + 1]! << 8) | (b[4 * i + 2]! << 16) | (b[4 * i + 3]! << 24)) >>> 0;
-  return w;
-}
-
-function leBytes(w: Uint32Array): Uint8Array {
-  const b = new Uint8Array(w.length * 4);
-  for (let i = 0; i < w.length; i++) {
-    const v = w[i]!;
-    b[4 * i] = v & 0xff;
-    b[4 * i + 1] = (v >>> 8) & 0xff;
-    b[4 * i + 2] = (v >>> 16) & 0xff;
-    b[4 * i + 3] = v >>> 24;
-  }
-  return b;
+/** The bytes as a Uint32Array view, on a copy (a view needs 4-byte alignment). */
+function wordsOver(b: Uint8Array): Uint32Array {
+  return new Uint32Array(b.slice().buffer);
 }
