@@ -15,5 +15,6 @@ import "./bridge.suite.js";
 import "./paths.suite.js";
 import "./disco-manager.suite.js";
 import "./replies.suite.js";
+import "./wire.suite.js";
 
 export { cases, runAll } from "./check.js";

@@ -19,6 +19,34 @@ export function hex(s: string): Uint8Array {
   return hexToBytes(s.replace(/\s+/g, ""));
 }
 
+/**
+ * The machine's byte order, found here rather than taken from the code under
+ * test. Kernel structures (netlink headers and attributes, sockaddr families)
+ * are in this order: big-endian on ath79's MIPS, little on x86 and ARM.
+ */
+export const HOST_LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(0x11223344).buffer)[0] === 0x44;
+
+/** A 16-bit number as hex in the host's byte order, for kernel-structure vectors. */
+export function host16(n: number): string {
+  const b = new Uint8Array(2);
+  new DataView(b.buffer).setUint16(0, n, HOST_LITTLE_ENDIAN);
+  return bytesToHex(b);
+}
+
+/** A 32-bit number as hex in the host's byte order, for kernel-structure vectors. */
+export function host32(n: number): string {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n >>> 0, HOST_LITTLE_ENDIAN);
+  return bytesToHex(b);
+}
+
+/** A 64-bit number as hex in the host's byte order, for kernel-structure vectors. */
+export function host64(n: bigint): string {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, n, HOST_LITTLE_ENDIAN);
+  return bytesToHex(b);
+}
+
 export function eqBytes(actual: Uint8Array | null, expected: Uint8Array | string, what: string): void {
   const want = typeof expected === "string" ? expected.replace(/\s+/g, "") : bytesToHex(expected);
   const got = actual === null ? "null" : bytesToHex(actual);

@@ -1,9 +1,13 @@
 // Netlink codec and client, with byte vectors laid out as linux/netlink.h
-// defines them (little-endian host, as x86 and most ARM routers are).
+// defines them: headers and attributes in the host's byte order (host16,
+// host32), big-endian on ath79's MIPS and little on x86 and ARM.
 import {
   attrMap,
   getStr,
+  getU16,
   getU32,
+  getU64,
+  HOST_LE,
   type Message,
   NetlinkDecodeError,
   NLM_F_ACK_TLVS,
@@ -17,7 +21,7 @@ import {
 } from "../../agent/src/netlink/codec.js";
 import { NetlinkClient } from "../../agent/src/netlink/client.js";
 import { parseFamily, resolveFamily } from "../../agent/src/netlink/genl.js";
-import { eq, eqBytes, hex, suite } from "./check.js";
+import { eq, eqBytes, hex, host16, host32, host64, HOST_LITTLE_ENDIAN, suite } from "./check.js";
 
 const errnoText = (n: number) => ({ 2: "ENOENT (No such file or directory)", 17: "EEXIST (File exists)" })[n] ?? `errno ${n}`;
 
@@ -33,12 +37,19 @@ function errorMessage(seq: number, errno: number, extack?: string): Uint8Array {
   return message(NLMSG_ERROR, extack ? NLM_F_ACK_TLVS | 0x100 : 0, seq, (w) => {
     const e = new Uint8Array(4 + 16);
     const v = new DataView(e.buffer);
-    v.setInt32(0, -errno, true);
-    v.setUint32(4, 16, true);
-    v.setUint32(12, seq, true);
+    v.setInt32(0, -errno, HOST_LITTLE_ENDIAN);
+    v.setUint32(4, 16, HOST_LITTLE_ENDIAN);
+    v.setUint32(12, seq, HOST_LITTLE_ENDIAN);
     w.raw(e);
     if (extack) w.str(1, extack);
   });
+}
+
+/** The message with its nlmsghdr length field overwritten. */
+function withLength(m: Uint8Array, len: number): Uint8Array {
+  const b = m.slice();
+  new DataView(b.buffer).setUint32(0, len, HOST_LITTLE_ENDIAN);
+  return b;
 }
 
 suite("netlink codec", (check) => {
@@ -49,7 +60,26 @@ suite("netlink codec", (check) => {
     });
     // nlmsghdr{len 36, type 0x10, flags REQUEST|ACK, seq 7, pid 0}, genlmsghdr{cmd 3, version 1},
     // nlattr{len 14, type 2} "wireguard\0" + 2 bytes of padding.
-    eqBytes(bytes, "24000000 1000 0500 07000000 00000000 03010000 0e00 0200 776972656775617264 00 0000", "request");
+    eqBytes(bytes, `${host32(36)} ${host16(0x10)} ${host16(5)} ${host32(7)} ${host32(0)} 03010000 ${host16(14)} ${host16(2)} 776972656775617264 00 0000`, "request");
+  });
+  check("the codec's byte order is the machine's", () => eq(HOST_LE, HOST_LITTLE_ENDIAN, "little-endian"));
+  check("a kernel answer decodes: header, u16, u32, u64 and nested attributes (byte vector)", () => {
+    const [m, ...rest] = parseMessages(
+      hex(`${host32(52)} ${host16(16)} ${host16(NLM_F_MULTI)} ${host32(0x01020304)} ${host32(4242)}
+        ${host16(6)} ${host16(1)} ${host16(41641)} 0000
+        ${host16(8)} ${host16(2)} ${host32(0xfeedf00d)}
+        ${host16(12)} ${host16(3)} ${host64(0x0123456789abcdefn)}
+        ${host16(8)} ${host16(0x8004)} ${host16(4)} ${host16(5)}`),
+    );
+    eq(rest.length, 0, "one message");
+    eq(`${m!.type} ${m!.flags} ${m!.seq} ${m!.pid}`, `16 ${NLM_F_MULTI} ${0x01020304} 4242`, "header");
+    const a = parseAttrs(m!.payload, "answer");
+    eq(getU16(a[0]!.data, "port"), 41641, "u16");
+    eq(getU32(a[1]!.data, "u32"), 0xfeedf00d, "u32");
+    eq(getU64(a[2]!.data, "u64"), 0x0123456789abcdefn, "u64");
+    eq(a[3]!.type, 4, "nested type without the flag");
+    eq(a[3]!.nested, true, "nested flag");
+    eq(parseAttrs(a[3]!.data, "inner")[0]!.type, 5, "inner attribute type");
   });
   check("nested attributes round trip", () => {
     const w = new Writer(8);
@@ -66,8 +96,8 @@ suite("netlink codec", (check) => {
     const good = message(16, 0, 1, (w) => w.u32(1, 5));
     const cases: [string, Uint8Array][] = [
       ["cut in the header", good.subarray(0, 10)],
-      ["length beyond the datagram", (() => { const b = good.slice(); b[0] = 200; return b; })()],
-      ["length below a header", (() => { const b = good.slice(); b[0] = 8; return b; })()],
+      ["length beyond the datagram", withLength(good, 200)],
+      ["length below a header", withLength(good, 8)],
     ];
     for (const [what, b] of cases) {
       let threw = false;
@@ -81,7 +111,7 @@ suite("netlink codec", (check) => {
     }
     let threw = false;
     try {
-      parseAttrs(hex("0800 0100 01000000 0900"), "attrs");
+      parseAttrs(hex(`${host16(8)} ${host16(1)} ${host32(1)} 0900`), "attrs");
     } catch (e) {
       threw = e instanceof NetlinkDecodeError && /2 stray bytes/.test(e.message);
     }
@@ -144,7 +174,7 @@ suite("netlink client", (check) => {
     let err = "";
     void c.request(18, NLM_F_DUMP, () => {}, "list links").catch((e: Error) => (err = e.message));
     c.receive(hex("ffff0000 0000 0000"));
-    c.receive(hex("05000000 1000 0000 01000000 00000000"));
+    c.receive(hex(`${host32(5)} ${host16(16)} 0000 ${host32(1)} 00000000`));
     await Promise.resolve();
     eq(/^list links: netlink: message at offset 0/.test(err), true, `error text: ${err}`);
   });

@@ -4,7 +4,7 @@ import { parsePrefix, formatPrefix, parseEndpoint, formatEndpoint } from "../../
 import { type Message, parseAttrs, attrMap, getU32 } from "../../agent/src/netlink/codec.js";
 import { decodeDevice, encodeSetDevice, SET_MESSAGE_LIMIT } from "../../agent/src/wg/genl.js";
 import type { PeerChange } from "../../agent/src/wg/model.js";
-import { eq, eqBytes, suite, throws } from "./check.js";
+import { eq, eqBytes, hex, host16, host32, host64, suite, throws } from "./check.js";
 
 const keyN = (n: number) => {
   const k = new Uint8Array(32);
@@ -12,6 +12,12 @@ const keyN = (n: number) => {
   k[31] = 0x42;
   return k;
 };
+/** A netlink attribute as hex: length and type in the host's byte order, the body, padding. */
+const nla = (type: number, body: string): string => {
+  const len = 4 + body.replace(/\s+/g, "").length / 2;
+  return `${host16(len)} ${host16(type)} ${body}${"00".repeat(((len + 3) & ~3) - len)}`;
+};
+const NESTED = 0x8000;
 // A set body read back as if it were a dump part: the attribute numbers are the same.
 const asDumpPart = (body: Uint8Array): Message => ({ type: 0x1b, flags: 2, seq: 1, pid: 0, payload: new Uint8Array([0, 1, 0, 0, ...body]) });
 
@@ -29,7 +35,7 @@ suite("wireguard genl", (check) => {
     eq(getU32(top.get(5)!, "flags"), 1, "WGDEVICE_F_REPLACE_PEERS");
     const peer = attrMap(parseAttrs(top.get(8)!, "peers")[0]!.data, "peer");
     // sockaddr_in: AF_INET in host order, port 41641 big-endian, 203.0.113.7, 8 zero bytes.
-    eqBytes(peer.get(4)!, "0200 a2a9 cb007107 0000000000000000", "endpoint sockaddr");
+    eqBytes(peer.get(4)!, `${host16(2)} a2a9 cb007107 0000000000000000`, "endpoint sockaddr");
     eq(getU32(peer.get(3)!, "peer flags"), 2, "WGPEER_F_REPLACE_ALLOWEDIPS");
     const dev = decodeDevice([asDumpPart(body!)]);
     eq(dev.name, "wg0", "name");
@@ -38,6 +44,30 @@ suite("wireguard genl", (check) => {
     eq(formatEndpoint(dev.peers[0]!.endpoint!), "203.0.113.7:41641", "endpoint");
     eq(dev.peers[0]!.persistentKeepalive, 25, "keepalive");
     eq(formatPrefix(dev.peers[0]!.allowedIps[0]!), "100.64.0.2/32", "allowed IP");
+  });
+  check("a get-device dump from the kernel (byte vector, host order)", () => {
+    const allowedIp = nla(NESTED, nla(1, host16(2)) + nla(2, "64400002") + nla(3, "20"));
+    const peer = nla(
+      NESTED,
+      nla(1, "11".repeat(32)) +
+        // sockaddr_in6{AF_INET6, port 6666, flowinfo 0, 2001:db8::1, scope 0}
+        nla(4, `${host16(10)} 1a0a 00000000 20010db8000000000000000000000001 00000000`) +
+        nla(5, host16(25)) +
+        // struct __kernel_timespec: 1700000000 s, 500000000 ns
+        nla(6, host64(1_700_000_000n) + host64(500_000_000n)) +
+        nla(7, host64(0x100000002n)) +
+        nla(8, host64(3n)) +
+        nla(9 | NESTED, allowedIp),
+    );
+    const payload = hex(`00010000 ${nla(1, host32(7))} ${nla(2, "77673000")} ${nla(6, host16(41641))} ${nla(7, host32(0x51820))} ${nla(8 | NESTED, peer)}`);
+    const dev = decodeDevice([{ type: 0x1b, flags: 2, seq: 1, pid: 0, payload }]);
+    eq(`${dev.name} ${dev.ifindex} ${dev.listenPort} ${dev.fwmark.toString(16)}`, "wg0 7 41641 51820", "device");
+    const p = dev.peers[0]!;
+    eq(formatEndpoint(p.endpoint!), "[2001:db8::1]:6666", "endpoint");
+    eq(p.persistentKeepalive, 25, "keepalive");
+    eq(p.lastHandshakeMs, 1_700_000_000_500, "last handshake");
+    eq(`${p.rxBytes} ${p.txBytes}`, "4294967298 3", "rx and tx bytes");
+    eq(p.allowedIps.map(formatPrefix).join(" "), "100.64.0.2/32", "allowed IPs");
   });
   check("1,000 peers split under the message limit and read back whole", () => {
     const peers: PeerChange[] = Array.from({ length: 1000 }, (_, i) => ({
