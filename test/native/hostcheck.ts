@@ -7,6 +7,7 @@ import { nativeEnv } from "../../agent/src/host/env.js";
 import { native } from "../../agent/src/host/native.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
+import { HOST_LITTLE_ENDIAN as LE } from "../portable/check.js";
 
 export interface HostcheckConfig {
   udp4: number;
@@ -85,19 +86,20 @@ const linkNames = () =>
   timeout(
     new Promise<string>((resolve, reject) => {
       const s = env.netlink(0, 0);
-      // nlmsghdr (len 32, RTM_GETLINK 18, NLM_F_REQUEST|NLM_F_DUMP, seq 1) + ifinfomsg.
+      // nlmsghdr (len 32, RTM_GETLINK 18, NLM_F_REQUEST|NLM_F_DUMP, seq 1) + ifinfomsg,
+      // in the host's byte order as the kernel reads it.
       const req = new Uint8Array(32);
       const v = new DataView(req.buffer);
-      v.setUint32(0, 32, true);
-      v.setUint16(4, 18, true);
-      v.setUint16(6, 0x301, true);
-      v.setUint32(8, 1, true);
+      v.setUint32(0, 32, LE);
+      v.setUint16(4, 18, LE);
+      v.setUint16(6, 0x301, LE);
+      v.setUint32(8, 1, LE);
       const names: string[] = [];
       s.onError = reject;
       s.onMessage = (d) => {
         const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
         for (let off = 0; off + 16 <= d.length; ) {
-          const len = dv.getUint32(off, true), type = dv.getUint16(off + 4, true);
+          const len = dv.getUint32(off, LE), type = dv.getUint16(off + 4, LE);
           if (len < 16) return reject(new Error("netlink: bad message length"));
           if (type === 3) {
             s.close();
@@ -106,7 +108,7 @@ const linkNames = () =>
           if (type === 16) {
             // RTM_NEWLINK: ifinfomsg (16 bytes), then attributes; IFLA_IFNAME is 3.
             for (let a = off + 32; a + 4 <= off + len; ) {
-              const alen = dv.getUint16(a, true), atype = dv.getUint16(a + 2, true);
+              const alen = dv.getUint16(a, LE), atype = dv.getUint16(a + 2, LE);
               if (alen < 4) break;
               if (atype === 3) names.push(utf8Decode(d.subarray(a + 4, a + alen)).replace(/\0+$/, ""));
               a += (alen + 3) & ~3;
