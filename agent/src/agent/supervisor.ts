@@ -10,8 +10,7 @@ import type { Host, LogLevel } from "../host/host.js";
 import { formatPrefix } from "../netaddr/ip.js";
 import { setOption } from "../openwrt/config-edit.js";
 import { DEFAULTS, OPTIONS, readSettings, type Settings } from "../openwrt/config.js";
-import { formatUci, parseUci, type UciPackage } from "../openwrt/uci.js";
-import { utf8Decode, utf8Encode } from "../util/utf8.js";
+import { encodeUci, parseUci, type UciPackage } from "../openwrt/uci.js";
 
 /** What the supervisor needs of an Agent (agent/agent.ts), so tests can give it another. */
 export interface SupervisedAgent {
@@ -183,7 +182,7 @@ export class Supervisor {
     }
     let pkg: UciPackage;
     try {
-      pkg = parseUci(utf8Decode(bytes), path, "meshwrt");
+      pkg = parseUci(bytes, path, "meshwrt");
     } catch (e) {
       return { errors: [(e as Error).message] };
     }
@@ -203,7 +202,7 @@ export class Supervisor {
     }
     const path = this.deps.configPath;
     // 0600: the file may hold the auth key.
-    this.deps.host.writeFileAtomic(path, utf8Encode(formatUci(pkg)), 0o600);
+    this.deps.host.writeFileAtomic(path, encodeUci(pkg), 0o600);
     this.deps.host.log("info", `${what}: wrote ${edits.map(([o]) => o).join(", ")} to ${path}`);
     const check = readSettings(pkg);
     this.configErrors = [...check.errors];

@@ -1,11 +1,13 @@
 // openwrt/uci.ts and config.ts: /etc/config/meshwrt as a person edits it,
+// damaged byte by byte (libuci's reader takes any bytes: NULs, CRs, non-UTF-8),
 // then the settings read from it, then each option's own value parser.
 import { OPTIONS, readSettings } from "../../../agent/src/openwrt/config.js";
 import { parseUci } from "../../../agent/src/openwrt/uci.js";
+import { utf8Encode } from "../../../agent/src/util/utf8.js";
 import { mutateText } from "../mutate.js";
 import type { Target } from "../runner.js";
 
-const seeds = [
+const seeds = ([
   `config meshwrt 'main'
 \toption enabled '1'
 \toption login_server 'https://headscale.example.com'
@@ -20,15 +22,15 @@ const seeds = [
 `,
   `package meshwrt\n\nconfig meshwrt\n\toption advertise_routes '10.0.0.0/8 172.16.0.0/12'\n\toption accept_dns off\n`,
   `config meshwrt main\n\toption login_server 'http://[fd00::1]:8080'\n\toption enabled 'it'\\''s on'\n`,
-];
+  `c meshwrt ''; o hostname "multi\nline" ; l lan_device x\\\ny\r\n\toption auth_key\n\tlist auth_key ''\n`,
+]).map(utf8Encode);
 
-export const uci: Target<string> = {
+export const uci: Target = {
   name: "uci",
   seeds,
   // UciError is "file:line: reason".
   clean: /^meshwrt:\d+: /,
-  mutate: mutateText,
-  parse: (text) => readSettings(parseUci(text, "meshwrt", "meshwrt")),
+  parse: (bytes) => readSettings(parseUci(bytes, "meshwrt", "meshwrt")),
 };
 
 /** Every option's value parser on mutated values; a bad value is an Error that says what it is not. */
