@@ -27,6 +27,7 @@ export interface UciPackage {
 export class UciError extends Error {
   constructor(
     readonly file: string,
+    /** The file's line (libuci counts one less on an unterminated last line, and skips lines after a NUL). */
     readonly line: number,
     /** libuci's words for the fault, e.g. "invalid command". */
     readonly reason: string,
@@ -111,7 +112,7 @@ class LineBuffer {
 
   strlen(i: number): number {
     let n = 0;
-    while (this.buf[i + n] !== NUL) n++;
+    while (i + n < this.buf.length && this.buf[i + n] !== NUL) n++;
     return n;
   }
 
@@ -295,7 +296,7 @@ class Reader {
     }
     const prev = this.sections.find((s) => s.name === name);
     if (prev) {
-      if (prev.type !== t) throw new Fault("section of different type overwrites prior section with same name", `"${name}" is a "${prev.type}", not a "${t}"`);
+      if (prev.type !== t) throw new Fault("section of different type overwrites prior section with same name", `${quoteText(name)} is a ${quoteText(prev.type)}, not a ${quoteText(t)}`);
       this.section = prev;
       return;
     }
@@ -438,6 +439,8 @@ function quoteBytes(b: Uint8Array): string {
   const q = JSON.stringify(decodeValue(b.subarray(0, 40))).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
   return b.length > 40 ? `${q}... (${b.length} bytes)` : q;
 }
+
+const quoteText = (s: string) => quoteBytes(encodeText(s));
 
 /**
  * The package in `file` as libuci loads it under the name `pkg` (the file's
