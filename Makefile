@@ -28,7 +28,13 @@ peers:
 typecheck:
 	npx tsc --noEmit -p tsconfig.test.json
 
+# OpenWrt's own userland (ubusd, uci, rpcd, uhttpd, procd, fw4, opkg, apk, LuCI), built once
+# from ../shared/openwrt-src into the cache; its paths on stdout, kept quiet here.
+userland:
+	@test/openwrt/build.sh >/dev/null
+
 test: setup peers
+	@build/stage.sh userland $(MAKE) --no-print-directory userland
 	@build/stage.sh build $(MAKE) --no-print-directory all
 	@build/stage.sh typecheck $(MAKE) --no-print-directory typecheck
 	@build/stage.sh tests node test/run.mjs
@@ -56,4 +62,4 @@ bench: setup peers all
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all setup peers typecheck test soak soak-fuzz soak-control demo bench clean
+.PHONY: all setup peers userland typecheck test soak soak-fuzz soak-control demo bench clean
