@@ -7,7 +7,7 @@
 // (OBJID, DATA) then STATUS (STATUS, OBJID).
 import type { ByteStream } from "../util/stream.js";
 import { BLOBMSG_TYPE, decodeBlobmsgTable, encodeBlobmsgTable, type BlobmsgTable, type BlobmsgValue } from "./blobmsg.js";
-import { ATTR, attr, decodeMessage, describeHeader, encodeMessage, MessageFramer, MSG, STATUS, statusText, type UbusMessage } from "./message.js";
+import { ATTR, attr, decodeMessage, describeHeader, encodeMessage, MessageFramer, MSG, STATUS, statusText, UBUS_MAX_MSGLEN, UBUS_MAX_RECEIVED, type UbusMessage } from "./message.js";
 
 export class UbusError extends Error {
   /**
@@ -112,7 +112,7 @@ export class UbusConnection {
   private seq = 0;
   private readonly pending: Pending[] = [];
   private readonly objects = new Map<number, LocalObject>();
-  private readonly framer = new MessageFramer();
+  private readonly framer = new MessageFramer(true, UBUS_MAX_RECEIVED);
   private readonly log: (msg: string) => void;
   private closed = false;
   private hello?: (err: Error | null) => void;
@@ -153,9 +153,15 @@ export class UbusConnection {
     return out;
   }
 
+  /**
+   * Throws NOT_FOUND when there is no such object, PERMISSION_DENIED when
+   * ubusd's ACL hides it: ubusd then answers the lookup with success but
+   * sends no object (ubusd_send_obj leaves out one whose every method the
+   * caller may not access), where libubus's lookup_id would give id 0.
+   */
   async lookupId(path: string): Promise<number> {
     const [obj] = await this.lookup(path);
-    if (!obj) throw new UbusError(STATUS.NOT_FOUND, `ubus: lookup ${path}`);
+    if (!obj) throw new UbusError(path.endsWith("*") ? STATUS.NOT_FOUND : STATUS.PERMISSION_DENIED, `ubus: lookup ${path}`);
     return obj.id;
   }
 
@@ -299,7 +305,7 @@ export class UbusConnection {
       if (this.closed) return;
       let m: UbusMessage;
       try {
-        m = decodeMessage(f);
+        m = decodeMessage(f, UBUS_MAX_RECEIVED);
       } catch (e) {
         this.malformed(f, e as Error);
         continue;
@@ -378,9 +384,19 @@ export class UbusConnection {
     if (a.objid === undefined) return this.log(`ubus: ignored ${describeHeader(m)} without OBJID`); // as libubus
     const obj = this.objects.get(a.objid);
     const objid = obj ? obj.id : 0; // libubus answers an unknown object with id 0
+    const where = `ubus: ${obj?.published?.path ?? "subscriber"} ${a.method ?? "(no method)"} from ${m.peer.toString(16)}`;
     const answer = (status: number, data?: BlobmsgTable) => {
       if (a.noReply) return;
-      if (data) this.send(MSG.DATA, m.seq, m.peer, [attr.u32(ATTR.OBJID, objid), attr.nested(ATTR.DATA, encodeBlobmsgTable(data))]);
+      let reply: Uint8Array | undefined;
+      try {
+        if (data) reply = this.dataMessage(m, objid, data);
+      } catch (e) {
+        // Too large for ubus, or not encodable: the caller still gets an answer, and the reason.
+        this.log(`${where}: ${(e as Error).message}`);
+        status = STATUS.UNKNOWN_ERROR;
+        reply = this.dataMessage(m, objid, { error: `${a.method}: ${(e as Error).message}` });
+      }
+      if (reply && !this.closed) this.stream.write(reply);
       this.send(MSG.STATUS, m.seq, m.peer, [attr.u32(ATTR.STATUS, status), attr.u32(ATTR.OBJID, objid)]);
     };
     if (!obj) return answer(STATUS.NOT_FOUND);
@@ -390,7 +406,6 @@ export class UbusConnection {
     if (!spec && !obj.notified) return answer(STATUS.METHOD_NOT_FOUND);
     if (a.data === undefined) return answer(STATUS.INVALID_ARGUMENT);
     const ctx: InvokeContext = { method, peer: m.peer, ...(a.user !== undefined && { user: a.user }), ...(a.group !== undefined && { group: a.group }) };
-    const where = `ubus: ${obj.published?.path ?? "subscriber"} ${method} from ${m.peer.toString(16)}`;
     let args: BlobmsgTable;
     try {
       args = decodeBlobmsgTable(a.data, "args");
@@ -399,22 +414,30 @@ export class UbusConnection {
       this.log(`${where}: ${(e as Error).message}`);
       return answer(STATUS.INVALID_ARGUMENT);
     }
+    let reply: BlobmsgTable | void;
     try {
       if (!spec) {
         obj.notified!(method, args, ctx);
         return answer(STATUS.OK);
       }
-      const reply = await spec.handler(args, ctx);
+      reply = await spec.handler(args, ctx);
       if (reply !== undefined && (typeof reply !== "object" || reply === null || Array.isArray(reply))) {
         throw new Error(`the handler returned ${Array.isArray(reply) ? "an array" : String(reply)}, not an object`);
       }
-      if (reply) encodeBlobmsgTable(reply); // a reply that cannot be encoded fails here, before DATA is half-sent
-      answer(STATUS.OK, reply ?? undefined);
     } catch (e) {
       if (e instanceof UbusError) return answer(e.status, e.data);
       this.log(`${where}: ${(e as Error).message}`);
-      answer(STATUS.UNKNOWN_ERROR);
+      return answer(STATUS.UNKNOWN_ERROR);
     }
+    answer(STATUS.OK, reply ?? undefined);
+  }
+
+  /** The DATA half of an answer to `m`; throws when `data` does not encode or exceeds UBUS_MAX_MSGLEN. */
+  private dataMessage(m: UbusMessage, objid: number, data: BlobmsgTable): Uint8Array {
+    const attrs = [attr.u32(ATTR.OBJID, objid), attr.nested(ATTR.DATA, encodeBlobmsgTable(data))];
+    const size = attrs[0]!.length + attrs[1]!.length + 4;
+    if (size > UBUS_MAX_MSGLEN) throw new Error(`the reply (${size} bytes) exceeds ubus's limit on a message (UBUS_MAX_MSGLEN, ${UBUS_MAX_MSGLEN} bytes)`);
+    return encodeMessage({ type: MSG.DATA, seq: m.seq, peer: m.peer }, attrs);
   }
 
   private onSubscribers(m: UbusMessage): void {

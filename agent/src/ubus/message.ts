@@ -78,6 +78,13 @@ export function statusText(code: number): string {
 
 /** UBUS_MAX_MSGLEN of ubus's CMakeLists: the limit on the padded data blob. */
 export const UBUS_MAX_MSGLEN = 1048576;
+/**
+ * The limit on what we accept from ubusd: it forwards an INVOKE with USER and
+ * GROUP added to the caller's message, which libubus lets reach
+ * UBUS_MAX_MSGLEN, and does not check the sum. Refusing those would cost the
+ * whole connection (there is no resynchronising a stream).
+ */
+export const UBUS_MAX_RECEIVED = UBUS_MAX_MSGLEN + 1024;
 export const UBUS_MSGHDR_LEN = 8;
 
 export interface UbusHeader {
@@ -131,18 +138,18 @@ export function encodeMessage(hdr: UbusHeader, attrs: Uint8Array[]): Uint8Array 
   return out;
 }
 
-/** The header and the data blob's length, from the first 12 bytes, checked as libubus's ubus_validate_hdr does. */
-export function readMessageHead(b: Uint8Array, checkVersion = true): UbusHeader & { blobLen: number } {
+/** The header and the data blob's length, from the first 12 bytes, checked as libubus's ubus_validate_hdr does (`maxBlob`: the limit on the padded blob). */
+export function readMessageHead(b: Uint8Array, checkVersion = true, maxBlob = UBUS_MAX_MSGLEN): UbusHeader & { blobLen: number } {
   if (b.length < UBUS_MSGHDR_LEN + BLOB_HDR_LEN) throw new Error(`ubus: truncated message header (${b.length} of 12 bytes)`);
   if (checkVersion && b[0] !== 0) throw new Error(`ubus: message version ${b[0]}, expected 0`);
   const { rawLen } = readBlobHeader(b, UBUS_MSGHDR_LEN, "ubus: message blob");
-  if (pad4(rawLen) > UBUS_MAX_MSGLEN) throw new Error(`ubus: message blob of ${rawLen} bytes exceeds UBUS_MAX_MSGLEN (${UBUS_MAX_MSGLEN})`);
+  if (pad4(rawLen) > maxBlob) throw new Error(`ubus: message blob of ${rawLen} bytes exceeds ${maxBlob === UBUS_MAX_MSGLEN ? "UBUS_MAX_MSGLEN" : "the limit"} (${maxBlob})`);
   return { type: b[1]!, seq: (b[2]! << 8) | b[3]!, peer: readU32(b, 4), blobLen: rawLen };
 }
 
 /** One whole message, exactly; throws an Error naming what is wrong. */
-export function decodeMessage(b: Uint8Array): UbusMessage {
-  const head = readMessageHead(b);
+export function decodeMessage(b: Uint8Array, maxBlob = UBUS_MAX_MSGLEN): UbusMessage {
+  const head = readMessageHead(b, true, maxBlob);
   const total = UBUS_MSGHDR_LEN + head.blobLen;
   if (b.length !== total) throw new Error(`ubus: message of ${b.length} bytes, its header says ${total}`);
   const attrs = decodeAttrs(b.subarray(UBUS_MSGHDR_LEN + BLOB_HDR_LEN, total));
@@ -200,13 +207,16 @@ for (const [k, v] of Object.entries(ATTR)) ATTR_NAMES[v] = k;
  */
 export class MessageFramer {
   private buf: Uint8Array = new Uint8Array(0);
-  constructor(private readonly checkVersion = true) {}
+  constructor(
+    private readonly checkVersion = true,
+    private readonly maxBlob = UBUS_MAX_MSGLEN,
+  ) {}
 
   push(chunk: Uint8Array): Uint8Array[] {
     this.buf = this.buf.length ? concat(this.buf, chunk) : chunk;
     const out: Uint8Array[] = [];
     while (this.buf.length >= UBUS_MSGHDR_LEN + BLOB_HDR_LEN) {
-      const total = UBUS_MSGHDR_LEN + readMessageHead(this.buf, this.checkVersion).blobLen;
+      const total = UBUS_MSGHDR_LEN + readMessageHead(this.buf, this.checkVersion, this.maxBlob).blobLen;
       if (this.buf.length < total) break;
       out.push(this.buf.slice(0, total));
       this.buf = this.buf.subarray(total);
