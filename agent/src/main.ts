@@ -8,7 +8,7 @@ import { ApiError } from "./api/errors.js";
 import type { ApiBackend } from "./api/methods.js";
 import { DEFAULT_SOCKET, serveSocket } from "./api/socket-server.js";
 import { UBUS_SOCKET, UbusServer } from "./api/ubus-server.js";
-import { callAgent, NotRunningError, type Target } from "./cli/client.js";
+import { callAgent, NotAllowedError, NotRunningError } from "./cli/client.js";
 import { CLI_USAGE, parseCommand, UsageError } from "./cli/commands.js";
 import { nativeEnv } from "./host/env.js";
 import { native } from "./host/native.js";
@@ -23,8 +23,8 @@ const RUN_USAGE =
   "usage: meshwrt run [--config FILE] [--interface NAME] [--socket PATH] [--ubus PATH] [--leases FILE]\n" +
   "                   [--ca-file FILE] [--derp-plain-http]\n";
 
-/** Exit codes a script can rely on. */
-const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3 } as const;
+/** Exit codes a script can rely on: 1 is the agent's refusal or failure, in its words. */
+const EXIT = { ok: 0, failed: 1, usage: 2, notRunning: 3, notAllowed: 4 } as const;
 
 function options(args: string[]): Map<string, string> {
   const o = new Map<string, string>();
@@ -103,24 +103,17 @@ async function run(args: string[]): Promise<void> {
 async function cli(argv: string[]): Promise<number> {
   const cmd = parseCommand(argv);
   const env = nativeEnv("warn");
-  const target: Target = cmd.socket
-    ? { kind: "socket", path: cmd.socket }
-    : cmd.ubus
-      ? { kind: "ubus", path: cmd.ubus }
-      : env.exists(UBUS_SOCKET)
-        ? { kind: "ubus", path: UBUS_SOCKET }
-        : { kind: "socket", path: DEFAULT_SOCKET };
+  // Neither flag: ubus, then the local socket. One flag: only that.
+  const target = cmd.socket || cmd.ubus ? { ...(cmd.ubus ? { ubus: cmd.ubus } : {}), ...(cmd.socket ? { socket: cmd.socket } : {}) } : { ubus: UBUS_SOCKET, socket: DEFAULT_SOCKET };
   try {
     out(cmd.render(await callAgent(env, target, cmd.method, cmd.args), env.now()));
     return EXIT.ok;
   } catch (e) {
-    if (e instanceof NotRunningError) {
-      err(`meshwrt: ${e.message}\n`);
-      return EXIT.notRunning;
-    }
-    if (cmd.json && e instanceof ApiError) out(`${JSON.stringify({ error: { code: e.code, message: e.message } }, null, 2)}\n`);
+    const [code, exit] =
+      e instanceof NotRunningError ? ["not-running", EXIT.notRunning] : e instanceof NotAllowedError ? ["not-allowed", EXIT.notAllowed] : [e instanceof ApiError ? e.code : "failed", EXIT.failed];
+    if (cmd.json) out(`${JSON.stringify({ error: { code, message: (e as Error).message } }, null, 2)}\n`);
     err(`meshwrt: ${(e as Error).message}\n`);
-    return EXIT.failed;
+    return exit;
   }
 }
 

@@ -1,7 +1,7 @@
 // The API's two transports with one backend: the ubus object `meshwrt`
-// through the ubusd double (ubusd cannot run on this machine; the double
-// follows ubusd's wire format byte for byte, see test/ubus/ubusd-double.ts),
-// and the local socket's line protocol. Both answer alike, both survive
+// through the ubusd double (fast, with a stand-in backend; the agent itself
+// on the real ubusd is test/openwrt/ubus.test.ts), and the local socket's
+// line protocol. Both answer alike, both survive
 // malformed input, and the CLI's client reads both.
 import fs from "node:fs";
 import net from "node:net";
@@ -119,7 +119,7 @@ describe("the ubus object meshwrt", () => {
   });
 
   it("the CLI's client gets the same answers over ubus, and the agent's words on failure", async () => {
-    const t = { kind: "ubus", path: ubusd.socketPath } as const;
+    const t = { ubus: ubusd.socketPath };
     expect(await callAgent(cliHost, t, "peers", {})).toEqual({ peers: [] });
     const e = await callAgent(cliHost, t, "set", { option: "nope", value: "1" }).catch((x: ApiError) => x);
     expect(e).toBeInstanceOf(ApiError);
@@ -131,7 +131,7 @@ describe("the ubus object meshwrt", () => {
     const sock = ubusd.socketPath;
     await ubusd.stop();
     ubusd = await UbusdDouble.startAt(sock);
-    // The agent tries again every 5 s.
+    // The agent tries again soon, then backing off to every 5 s.
     await waitFor("the object again", () => ubusd.objectId("meshwrt") !== undefined, 8000);
   }, 15_000);
 });
@@ -185,7 +185,7 @@ describe("the local socket", () => {
       { id: 4, error: { code: "method-not-found", message: expect.stringMatching(/^no method "frob"/) } },
       { id: 5, error: { code: "invalid-argument", message: "status: the arguments must be an object" } },
     ]);
-    expect((await callAgent(cliHost, { kind: "socket", path: sock }, "status", {}) as { state: string }).state).toBe("running");
+    expect((await callAgent(cliHost, { socket: sock }, "status", {}) as { state: string }).state).toBe("running");
   });
 
   it("hangs up on a line longer than its limit, after saying why", async () => {

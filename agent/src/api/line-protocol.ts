@@ -40,10 +40,11 @@ export function parseRequest(line: string): ParsedRequest {
 
 export const encodeLine = (v: object): Uint8Array => utf8Encode(`${JSON.stringify(v)}\n`);
 
-/** Cuts a byte stream into lines; throws when a line grows past MAX_LINE. */
+/** Cuts a byte stream into lines; throws when a line grows past `maxLine`. */
 export class LineReader {
   private parts: Uint8Array[] = [];
   private size = 0;
+  constructor(private readonly maxLine = MAX_LINE) {}
 
   push(chunk: Uint8Array): string[] {
     const out: string[] = [];
@@ -60,7 +61,7 @@ export class LineReader {
   private add(b: Uint8Array): void {
     if (!b.length) return;
     this.size += b.length;
-    if (this.size > MAX_LINE) throw new Error(`a line longer than ${MAX_LINE} bytes`);
+    if (this.size > this.maxLine) throw new Error(`a line longer than ${this.maxLine} bytes`);
     this.parts.push(b.slice());
   }
 

@@ -31,6 +31,9 @@ export interface ApiBackend {
 
 type Args = Record<string, string>;
 
+/** No option's value needs more; longer ones are refused before they reach an error message or the config. */
+export const MAX_ARG_LENGTH = 16384;
+
 interface Method {
   /** Every argument is a string; these may be given. */
   readonly args: readonly string[];
@@ -76,8 +79,9 @@ function checkArgs(method: string, m: Method, args: unknown): Args {
   if (typeof args !== "object" || Array.isArray(args)) throw new ApiError("invalid-argument", `${method}: the arguments must be an object`);
   const a = args as Record<string, unknown>;
   for (const [k, v] of Object.entries(a)) {
-    if (!m.args.includes(k)) throw new ApiError("invalid-argument", `${method}: unknown argument ${JSON.stringify(k)}${m.args.length ? ` (it takes ${m.args.join(", ")})` : " (it takes none)"}`);
+    if (!m.args.includes(k)) throw new ApiError("invalid-argument", `${method}: unknown argument ${JSON.stringify(k.length > 64 ? `${k.slice(0, 64)}...` : k)}${m.args.length ? ` (it takes ${m.args.join(", ")})` : " (it takes none)"}`);
     if (typeof v !== "string") throw new ApiError("invalid-argument", `${method}: argument ${k} must be a string`);
+    if (v.length > MAX_ARG_LENGTH) throw new ApiError("invalid-argument", `${method}: argument ${k} is ${v.length} characters long (at most ${MAX_ARG_LENGTH})`);
   }
   for (const k of m.required ?? []) if (a[k] === undefined) throw new ApiError("invalid-argument", `${method}: argument ${k} is missing`);
   return a as Args;

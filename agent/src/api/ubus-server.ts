@@ -1,8 +1,8 @@
 // The ubus object `meshwrt` on ubusd's socket: every method of methods.ts
 // with its arguments in the signature (what `ubus -v list meshwrt` shows),
 // errors answered with a ubus status and {error: "..."}, and the
-// notification `meshwrt.state` for subscribers. Follows ubusd through its
-// restarts.
+// notification `meshwrt.state` for subscribers. Waits for ubusd when it is
+// not there yet and follows it through its restarts.
 import type { Host } from "../host/host.js";
 import { BLOBMSG_TYPE, type BlobmsgTable } from "../ubus/blobmsg.js";
 import { type MethodSpec, type PublishedObject, UbusConnection, UbusError } from "../ubus/connection.js";
@@ -13,13 +13,18 @@ import { type ApiBackend, callMethod, METHODS } from "./methods.js";
 export const UBUS_SOCKET = "/var/run/ubus/ubus.sock";
 export const OBJECT = "meshwrt";
 export const STATE_EVENT = "meshwrt.state";
-const RETRY_MS = 5000;
+/** Reconnecting: the first try soon (procd restarts ubusd at once), then backing off. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 5000;
+/** What uhttpd's ubus endpoint adds to every call's arguments: the caller's rpcd session, already checked by uhttpd. */
+const RPC_SESSION_ARG = "ubus_rpc_session";
 
 export const STATUS_OF: Readonly<Record<ApiErrorCode, number>> = {
   "invalid-argument": STATUS.INVALID_ARGUMENT,
   "method-not-found": STATUS.METHOD_NOT_FOUND,
   "not-found": STATUS.NOT_FOUND,
   "not-supported": STATUS.NOT_SUPPORTED,
+  "permission-denied": STATUS.PERMISSION_DENIED,
   failed: STATUS.UNKNOWN_ERROR,
 };
 
@@ -28,17 +33,16 @@ export class UbusServer {
   private conn: UbusConnection | undefined;
   private stopped = false;
   private cancelRetry: (() => void) | undefined;
-  /** Failures after the first are logged quietly until one attempt succeeds. */
-  private failing = false;
+  /** The wait before the next try; reset when one succeeds. Failures after the first are logged quietly. */
+  private retryMs = 0;
 
   constructor(
-    private readonly host: Pick<Host, "connectUnix" | "exists" | "setTimer" | "log">,
+    private readonly host: Pick<Host, "connectUnix" | "setTimer" | "log">,
     private readonly path: string,
     private readonly backend: ApiBackend,
   ) {}
 
   start(): void {
-    if (!this.host.exists(this.path)) return this.host.log("info", `ubus: no ubusd here (${this.path} missing): the API is on the local socket only`);
     void this.connect();
   }
 
@@ -65,9 +69,10 @@ export class UbusServer {
         this.conn = undefined;
         if (!this.stopped) this.retry(err?.message ?? "ubusd closed the connection");
       };
-      this.obj = await conn.addObject(OBJECT, this.methods());
       this.conn = conn;
-      this.failing = false;
+      this.obj = await conn.addObject(OBJECT, this.methods());
+      if (this.stopped) return conn.close();
+      this.retryMs = 0;
       this.host.log("info", `ubus: object ${OBJECT} published on ${this.path}`);
     } catch (e) {
       conn?.close();
@@ -76,9 +81,11 @@ export class UbusServer {
   }
 
   private retry(why: string): void {
-    this.host.log(this.failing ? "debug" : "warn", `ubus: ${why}; trying again every ${RETRY_MS / 1000} s`);
-    this.failing = true;
-    this.cancelRetry = this.host.setTimer(RETRY_MS, () => void this.connect());
+    const first = !this.retryMs;
+    this.retryMs = Math.min(first ? RETRY_FIRST_MS : this.retryMs * 2, RETRY_MAX_MS);
+    if (first) this.host.log("warn", `ubus: ${why}; the API is on the local socket until ubusd at ${this.path} answers`);
+    else this.host.log("debug", `ubus: ${why}; trying again in ${this.retryMs} ms`);
+    this.cancelRetry = this.host.setTimer(this.retryMs, () => void this.connect());
   }
 
   private methods(): Record<string, MethodSpec> {
@@ -86,11 +93,11 @@ export class UbusServer {
     for (const [name, m] of Object.entries(METHODS)) {
       out[name] = {
         args: Object.fromEntries(m.args.map((a) => [a, BLOBMSG_TYPE.STRING])),
-        handler: async (args, ctx) => {
+        handler: async ({ [RPC_SESSION_ARG]: _session, ...args }, ctx) => {
           // ubusd names the caller from its socket credentials; only root changes the router.
           if (m.writes && ctx.user !== undefined && ctx.user !== "root") {
             this.host.log("warn", `ubus: ${OBJECT} ${name} refused to user ${ctx.user}`);
-            throw new UbusError(STATUS.PERMISSION_DENIED, `ubus: ${OBJECT} ${name}`, { error: `${name}: only root may change meshwrt (caller: ${ctx.user})` });
+            throw new UbusError(STATUS_OF["permission-denied"], `ubus: ${OBJECT} ${name}`, { error: `${name}: only root may change meshwrt (caller: ${ctx.user})` });
           }
           try {
             return (await callMethod(this.backend, name, args)) as BlobmsgTable;

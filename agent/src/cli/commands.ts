@@ -6,7 +6,7 @@ import type { SetReply } from "../api/methods.js";
 import type { NetcheckReply, PeerReply, PingReply, StatusReply } from "../api/replies.js";
 import { formatDevices, formatNetcheck, formatPeers, formatPing, formatSet, formatStatus } from "./format.js";
 
-export const CLI_USAGE = `usage: meshwrt COMMAND [--json] [--socket PATH | --ubus PATH]
+export const CLI_USAGE = `usage: meshwrt COMMAND [--json] [--ubus PATH] [--socket PATH]
   status                 the router's tailnet state, in words
   peers                  the other nodes: path, traffic, last handshake
   up | down              start or stop the tunnel (the settings stay)
@@ -19,13 +19,15 @@ export const CLI_USAGE = `usage: meshwrt COMMAND [--json] [--socket PATH | --ubu
   devices                LAN devices that could be shared with the tailnet
   version                this binary's version
   run [...]              the agent itself (procd starts it)
+exit status: 0 done, 1 the agent refused or failed (its words follow), 2 usage,
+  3 the agent is not running, 4 this user may not call it (ubusd's ACL, the socket's mode)
 `;
 
 export interface CliCommand {
   readonly method: string;
   readonly args: Record<string, string>;
   readonly json: boolean;
-  /** Set: talk to this socket; else ubus when ubusd runs, the default socket when not. */
+  /** Neither set: ubus, then the default socket; one or both set: only those, ubus first. */
   readonly socket?: string;
   readonly ubus?: string;
   render(answer: object, now: number): string;
@@ -81,7 +83,6 @@ export function parseCommand(argv: readonly string[]): CliCommand {
   spec.positional.forEach((p, i) => (args[p] = words[i]!));
   if (spec.rest) args.value = words.slice(spec.positional.length).join(" ");
   for (const f of spec.flags) if (flags.has(f)) args[f.replace(/-/g, "_")] = flags.get(f)!;
-  if (flags.has("socket") && flags.has("ubus")) throw new UsageError(`${name}: --socket and --ubus exclude each other`);
   return {
     method: name,
     args,
