@@ -329,6 +329,7 @@ function meshwrtPackage(mk, { binary, arch, epoch, outDir }) {
     "etc/config/meshwrt": { mode: 0o600, data: f("meshwrt.config") },
     "etc/hotplug.d/iface/80-meshwrt": { mode: 0o644, data: f("meshwrt.hotplug") },
     "etc/uci-defaults/90-meshwrt-firewall": { mode: 0o755, data: f("meshwrt.firewall") },
+    "usr/share/acl.d/meshwrt.json": { mode: 0o644, data: f("meshwrt.acl.json") },
     "etc/meshwrt/": { mode: 0o700 },
   };
   const conffiles = splitConffiles("meshwrt", mk.block("Package/meshwrt/conffiles").map((l) => l.trim()).filter(Boolean), files);

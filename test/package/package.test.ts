@@ -257,6 +257,9 @@ describe("meshwrt .ipk", () => {
       "drwxr-xr-x 0/0 ./usr/",
       "drwxr-xr-x 0/0 ./usr/sbin/",
       "-rwxr-xr-x 0/0 ./usr/sbin/meshwrt",
+      "drwxr-xr-x 0/0 ./usr/share/",
+      "drwxr-xr-x 0/0 ./usr/share/acl.d/",
+      "-rw-r--r-- 0/0 ./usr/share/acl.d/meshwrt.json",
     ]);
     const data = join(un, "data");
     expect(Buffer.compare(readFileSync(join(data, "usr/sbin/meshwrt")), binary)).toBe(0);
@@ -264,6 +267,7 @@ describe("meshwrt .ipk", () => {
     expect(readFileSync(join(data, "etc/config/meshwrt"), "utf8")).toBe(readFileSync(join(FEED, "files/meshwrt.config"), "utf8"));
     expect(readFileSync(join(data, "etc/hotplug.d/iface/80-meshwrt"), "utf8")).toBe(readFileSync(join(FEED, "files/meshwrt.hotplug"), "utf8"));
     expect(readFileSync(join(data, "etc/uci-defaults/90-meshwrt-firewall"), "utf8")).toBe(readFileSync(join(FEED, "files/meshwrt.firewall"), "utf8"));
+    expect(readFileSync(join(data, "usr/share/acl.d/meshwrt.json"), "utf8")).toBe(readFileSync(join(FEED, "files/meshwrt.acl.json"), "utf8"));
     // The keys directory is not a file: sysupgrade keeps it through keep.d, as package-pack.mk arranges.
     expect(readFileSync(join(data, "lib/upgrade/keep.d/meshwrt"), "utf8")).toBe("/etc/meshwrt/\n");
   });
@@ -275,7 +279,7 @@ describe("meshwrt .ipk", () => {
       const m = /^\t\$\((INSTALL_BIN|INSTALL_CONF|INSTALL_DATA)\) \S+ \$\(1\)(\S+)$/.exec(line);
       if (m) installed.set(`.${m[2]}`, modes[m[1]!]!);
     }
-    expect(installed.size).toBe(5);
+    expect(installed.size).toBe(6);
     expect(makeDefine("Package/meshwrt/install")).toContain("\tchmod 0700 $(1)/etc/meshwrt");
     const members = new Map(listTar(join(un, "data.tar.gz")).map((m) => [m.name, m.perm]));
     for (const [path, perm] of installed) expect(members.get(path), path).toBe(perm);
