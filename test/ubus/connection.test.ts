@@ -1,5 +1,6 @@
-// Our ubus connection end to end through the ubusd test double (a double
-// because ubusd cannot run on this machine; see ubusd-double.ts): an object
+// Our ubus connection end to end through the ubusd test double, fast and
+// byte for byte (ubusd-double.ts; test/openwrt/ubus.test.ts does the same
+// against the real ubusd): an object
 // published by one connection, called by another as `ubus call meshwrt
 // status` would, with arguments, replies, error statuses, a refusal by
 // USER, notifications to a subscriber, and malformed traffic that the

@@ -1,6 +1,8 @@
 // A test double of ubusd, for Node: a net.Server on a unix socket in a temp
-// directory. It is a double because ubusd cannot run on this machine (no
-// OpenWrt userland, no ubusd build here); it follows ubusd's wire behaviour
+// directory, for fast unit tests that need to see or forge bytes on the
+// wire. It is never the only test of a behaviour: test/openwrt/ubus.test.ts
+// checks each of them against OpenWrt's real ubusd, built from its source.
+// The double follows ubusd's wire behaviour
 // byte for byte as openwrt/ubus commit 3cc98db1 (2025-11-26) defines it in
 // ubusd_proto.c, ubusd_obj.c, ubusd_id.c and ubusd_main.c, with libubox
 // commit 1aa36ee7's blob and blobmsg layout:
