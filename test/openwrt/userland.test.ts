@@ -63,6 +63,41 @@ describe("the OpenWrt userland built from the pinned sources", () => {
     }
   });
 
+  it("uhttpd serves LuCI's files and passes ubus JSON-RPC to rpcd's session checks", async () => {
+    const sock = join(tmp, "ubus-http.sock");
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const ubusd = spawn(w.bin("ubusd"), ["-s", sock], { stdio: "ignore" });
+    const rpcd = spawn(w.bin("rpcd"), ["-s", sock], { stdio: "ignore" });
+    const uhttpd = spawn(w.bin("uhttpd"), ["-f", "-p", `127.0.0.1:${port}`, "-h", join(w.root, "www"), "-u", "/ubus", "-U", sock], { stdio: "ignore" });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      let js: Response | undefined;
+      for (let i = 0; i < 50 && !js; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        js = await fetch(`${base}/luci-static/resources/luci.js`).catch(() => undefined);
+      }
+      expect(js?.status).toBe(200);
+      const rpc = async (params: unknown[]) => {
+        const r = await fetch(`${base}/ubus`, { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "call", params }) });
+        return (await r.json()) as { result?: unknown[]; error?: unknown };
+      };
+      const anon = "0".repeat(32);
+      // A wrong password: rpcd itself answers, through uhttpd and ubusd (6: permission denied).
+      let login: { result?: unknown[] } = {};
+      for (let i = 0; i < 50 && !login.result; i++) {
+        login = await rpc([anon, "session", "login", { username: "root", password: "wrong" }]);
+        if (!login.result) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(login).toEqual({ jsonrpc: "2.0", id: 1, result: [6] });
+      // Anything else on a session nobody logged in to: uhttpd's access check refuses it.
+      expect(await rpc([anon, "session", "list", {}])).toEqual({ jsonrpc: "2.0", id: 1, error: { code: -32002, message: "Access denied" } });
+    } finally {
+      uhttpd.kill();
+      rpcd.kill();
+      ubusd.kill();
+    }
+  });
+
   it("the package managers run: opkg and apk-tools 3", () => {
     expect(run(w.bin("apk"), ["--version"]).stdout).toMatch(/^apk-tools 3\./);
     const opkg = run(w.bin("opkg"), ["--version"]);
