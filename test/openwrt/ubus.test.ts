@@ -264,8 +264,10 @@ describe("the agent's object meshwrt on OpenWrt's ubusd", () => {
     });
 
     it("without an ACL file ubusd hides the object from a caller that is not root: `meshwrt` says not allowed (4), not 'not running'", async () => {
-      const r = await ubusd.call("status", undefined, BOB);
-      expect(r.stderr).toMatch(/\(Not found\)/); // what ubusd's hiding looks like to libubus
+      for (const m of Object.keys(METHODS)) {
+        const r = await ubusd.call(m, undefined, BOB);
+        expect([r.stdout, r.stderr], m).toEqual(["", expect.stringMatching(/\(Not found\)/)]); // what ubusd's hiding looks like to libubus
+      }
       const s = await cli("status", BOB);
       expect(s.code).toBe(4);
       expect(s.stderr).toBe("meshwrt: ubusd's ACL lets this user call no method of meshwrt: run this as root, or see /usr/share/acl.d/meshwrt.json\n");
@@ -280,6 +282,11 @@ describe("the agent's object meshwrt on OpenWrt's ubusd", () => {
 
     it("with the package's ACL file a member of group meshwrt reads, and ubusd refuses it every write (4)", async () => {
       await ubusd.acl({ "meshwrt.json": fs.readFileSync(PACKAGE_ACL, "utf8") });
+      for (const [m, spec] of Object.entries(METHODS)) {
+        const r = await ubusd.call(m, m === "ping" ? { peer: "phone" } : undefined, ALICE);
+        if (spec.writes) expect([r.stdout, r.stderr], m).toEqual(["", expect.stringMatching(/\(Permission denied\)/)]); // ubusd's refusal: no reply
+        else expect(JSON.parse(r.stdout), m).toBeTypeOf("object"); // the agent's answer (ping's: no such peer)
+      }
       expect(JSON.parse((await ubusd.call("status", undefined, ALICE)).stdout).state).toBe("connecting");
       for (const cmd of ["status", "peers", "netcheck", "devices"]) expect((await cli(cmd, ALICE)).code, cmd).toBe(0);
       const ping = await cli("ping phone", ALICE);
