@@ -3,12 +3,14 @@
 // big-endian MIPS among them. `meshwrt --version`, the whole portable suite
 // and the host check, with the same test code as test/unit/quickjs.test.ts
 // and test/native/host.test.ts, each case its own test. The times printed
-// are emulated ones: they say what CI spends, not what a router would.
+// are emulated ones: they say what CI spends, not what a router would; the
+// budgets keep all five targets' runs within a few minutes of CI.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { describeHostcheck } from "../native/hostcheck-suite.js";
 import { cases } from "../portable/all.js";
 import type { Outcome } from "../portable/check.js";
+import { withinBudget } from "../support/budget.js";
 
 /** The OpenWrt target names and the qemu-user binary that runs each (none: this machine's CPU). */
 const TARGETS: readonly (readonly [string, string | undefined])[] = [
@@ -19,7 +21,9 @@ const TARGETS: readonly (readonly [string, string | undefined])[] = [
   ["mips_24kc", "qemu-mips-static"],
 ];
 
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+/** Each target's portable suites, and its host check (emulated on a shared two-core machine: 3.6-5 s and 1 s measured). */
+const SUITE_BUDGET_MS = 20_000;
+const HOSTCHECK_BUDGET_MS = 10_000;
 
 /** The installed qemu-user's major version ("qemu-mips version 7.2.22 (Debian ...)"). */
 function qemuMajor(): number {
@@ -56,19 +60,21 @@ for (const [target, qemu] of TARGETS) {
       } catch {
         // Reported by the first test below, with what the binary said.
       }
-      console.log(`${target}: the portable suites, ${outcomes.length} cases, in ${seconds(p.ms)} (${how})`);
       it("ran every case", () => {
         expect(`exit ${p.status ?? p.signal} ${p.stderr}`.trim()).toBe("exit 0");
         expect(outcomes.length).toBe(cases.length);
       });
+      it(`runs in ${SUITE_BUDGET_MS / 1000} s`, () => withinBudget(`${target}: the portable suites, ${outcomes.length} cases (${how})`, p.ms, SUITE_BUDGET_MS));
       for (const o of outcomes) {
         it(`${o.suite}: ${o.name}`, () => expect(o.error ?? "").toBe(""));
       }
     });
 
+    let hostcheckMs = 0;
     describeHostcheck("host check", command("hostcheck"), {
       soErrorUntranslated: qemu !== undefined && target.startsWith("mips") && qemuMajor() < 8,
-      onRun: (r) => console.log(`${target}: the host check in ${seconds(r.ms)} (${how})`),
+      onRun: (r) => (hostcheckMs = r.ms),
     });
+    it(`the host check runs in ${HOSTCHECK_BUDGET_MS / 1000} s`, () => withinBudget(`${target}: the host check (${how})`, hostcheckMs, HOSTCHECK_BUDGET_MS));
   });
 }
