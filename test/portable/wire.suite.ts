@@ -1,8 +1,8 @@
 // Big-endian wire formats as fixed byte vectors: the same bytes on every
 // host, whatever its own byte order (ubus blobmsg, DERP frames, the Noise
-// header of Tailscale's control protocol).
+// handshake header and records of Tailscale's control protocol).
 import { publicKeyOf } from "../../agent/src/crypto/keys.js";
-import { startHandshake } from "../../agent/src/control/noise.js";
+import { NoiseSession, startHandshake } from "../../agent/src/control/noise.js";
 import { encodeFrame, FRAME_RESTARTING, FRAME_SEND_PACKET, FrameReader } from "../../agent/src/derp/frame.js";
 import { decodeBlobmsgTable, encodeBlobmsgTable } from "../../agent/src/ubus/blobmsg.js";
 import { eq, eqBytes, hex, suite } from "./check.js";
@@ -32,5 +32,16 @@ suite("wire formats (big-endian on every host)", (check) => {
   check("Noise initiation header: version and length big-endian (byte vector)", () => {
     const hs = startHandshake(new Uint8Array(32).fill(1), publicKeyOf(new Uint8Array(32).fill(2)), new Uint8Array(32).fill(3), 0x1234);
     eqBytes(hs.initiation.subarray(0, 5), "1234 01 0060", "version 0x1234, type 1, 96 bytes follow");
+  });
+  // ChaCha20-Poly1305 of "hi" under key 00..1f with the nonce 4 zero bytes + the u64 counter big-endian (OpenSSL's output).
+  const records = ["04 0012 70d1758d3754deb59b15a82aa41453d7c6b9", "04 0012 01357de0ad2923123a9b3ad4127f89fda17c"];
+  check("Noise records: length and nonce counter big-endian (byte vectors)", () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const tx = new NoiseSession(key, new Uint8Array(32));
+    const hi = Uint8Array.of(0x68, 0x69);
+    eqBytes(tx.seal(hi), records[0]!, "record 0");
+    eqBytes(tx.seal(hi), records[1]!, "record 1");
+    const rx = new NoiseSession(new Uint8Array(32), key);
+    eqBytes(rx.open(hex(records.join(""))), "68696869", "both opened in order");
   });
 });
