@@ -1,5 +1,5 @@
 // Known-answer tests of every primitive the agent uses.
-import { aeadOpen, aeadSeal, blake2s, sha256 } from "../../agent/src/crypto/aead.js";
+import { aeadOpen, aeadSeal, blake2s, hmac, sha256 } from "../../agent/src/crypto/aead.js";
 import { boxOpen, boxSeal, boxSharedKey } from "../../agent/src/crypto/box.js";
 import { dh, keyFromText, keyPairFromSeed, keyToText, publicKeyOf } from "../../agent/src/crypto/keys.js";
 import { eq, eqBytes, hex, suite, throws } from "./check.js";
@@ -116,5 +116,15 @@ suite("SHA-256 (FIPS 180-4)", (check) => {
       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
       "SHA-256",
     );
+  });
+});
+
+// Noise's HKDF is HMAC-BLAKE2s; DERP and the rest use no other HMAC.
+suite("HMAC", (check) => {
+  check("HMAC-SHA-256 (RFC 4231 test case 2)", () => {
+    eqBytes(hmac(sha256, ascii("Jefe"), ascii("what do ya want for nothing?")), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", "HMAC-SHA-256");
+  });
+  check("HMAC-BLAKE2s (OpenSSL's output)", () => {
+    eqBytes(hmac(blake2s, ascii("key"), ascii("The quick brown fox jumps over the lazy dog")), "f93215bb90d4af4c3061cd932fb169fb8bb8a91d0b4022baea1271e1323cd9a0", "HMAC-BLAKE2s");
   });
 });
