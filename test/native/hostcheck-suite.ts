@@ -53,6 +53,26 @@ const echoLine = (sock: net.Socket) => {
   sock.on("error", () => {});
 };
 
+/**
+ * A loopback port whose SYNs go unanswered: a listener with a backlog of 0
+ * that never accepts (Node always accepts, so python3 holds it), its one
+ * queue slot taken by connections made here.
+ */
+async function blackhole(closers: (() => void)[]): Promise<number> {
+  const p = spawn("python3", ["-c", "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(600)"]);
+  closers.push(() => p.kill());
+  const port = await new Promise<number>((resolve, reject) => {
+    p.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+    p.on("error", reject);
+  });
+  for (let i = 0; i < 2; i++) {
+    const c = net.connect(port, "127.0.0.1").on("error", () => {});
+    closers.push(() => c.destroy());
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  return port;
+}
+
 /** Starts the servers, runs `command` (the check and, under emulation, its interpreter before it) and collects what it printed. */
 async function runHostcheck(command: readonly string[]): Promise<HostcheckRun> {
   const dir = mkdtempSync(join(tmpdir(), "meshwrt-hostcheck-"));
@@ -68,6 +88,15 @@ async function runHostcheck(command: readonly string[]): Promise<HostcheckRun> {
     const tcp = net.createServer(echoLine);
     const unixSrv = net.createServer(echoLine);
     closers.push(() => tcp.close(), () => unixSrv.close());
+    const held: net.Socket[] = [];
+    const silent = net.createServer((sock) => {
+      held.push(sock);
+      sock.on("error", () => {});
+    });
+    closers.push(() => {
+      for (const h of held) h.destroy();
+      silent.close();
+    });
     const ca = makeCa(dir, "meshwrt test CA");
     const wrong = makeCa(dir, "another CA");
     const ec = serverCert(dir, ca, "ec", "ec"), rsa = serverCert(dir, ca, "rsa", "rsa");
@@ -90,6 +119,8 @@ async function runHostcheck(command: readonly string[]): Promise<HostcheckRun> {
       tlsEd25519Chain: await listen(tlsServer(withEd25519(dir, ec), {}), 0, "127.0.0.1"),
       ca: ca.cert,
       wrongCa: wrong.cert,
+      blackhole: await blackhole(closers),
+      silent: await listen(silent, 0, "127.0.0.1"),
       dir,
     };
     await listen(unixSrv, cfg.unix);
@@ -159,6 +190,17 @@ export function describeHostcheck(title: string, command: readonly string[], opt
       expect(r.tlsSystemBundle).toMatch(/^error: tls handshake with localhost: certificate not trusted: .*not correctly signed by the trusted CA/);
       expect(r.tlsWrongName).toMatch(/^error: tls handshake with other\.example: certificate not trusted: .*(Common Name|CN)/);
       expect(r.tlsMissingCa).toBe(`error: tls ca file ${run.dir}/no-such-ca.pem: ENOENT (No such file or directory)`);
+    });
+    it("TLS that fails to open (a missing CA file) after the connect closes the socket: 1,000 failures, no descriptor more", () => {
+      console.log(`TLS open failing 1,000 times: ${r.tlsOpenFails1000}`);
+      const m = /^1000 errors, fds (\d+) -> (\d+)$/.exec(r.tlsOpenFails1000 ?? "");
+      expect(m, r.tlsOpenFails1000).not.toBeNull();
+      expect(Number(m![2])).toBe(Number(m![1]));
+    });
+    it("a connect nobody answers and a TLS server that never speaks each fail at the dial's deadline, naming the step", () => {
+      console.log(`connect: ${r.connectDeadline}; tls: ${r.tlsDeadline}`);
+      expect(r.connectDeadline).toMatch(/^connect 127\.0\.0\.1:\d+: no answer in 0\.3 s after under 1 s, fds (\d+) -> \1$/);
+      expect(r.tlsDeadline).toMatch(/^tls handshake with localhost \(127\.0\.0\.1:\d+\): no answer in 0\.3 s after under 1 s, fds (\d+) -> \1$/);
     });
     it("errors name the call and the errno", () => {
       if (opts.soErrorUntranslated) expect(r.refused).toMatch(/^error: connect 127\.0\.0\.1:1: E\S+ \(/);

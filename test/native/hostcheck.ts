@@ -22,6 +22,10 @@ export interface HostcheckConfig {
   tlsEd25519Chain: number;
   ca: string;
   wrongCa: string;
+  /** A listener whose accept queue is full: a connect to it is never answered. */
+  blackhole: number;
+  /** Accepts and never sends a byte. */
+  silent: number;
   dir: string;
 }
 
@@ -136,6 +140,33 @@ async function main() {
   await check("tlsSystemBundle", () => roundTrip(tlsTo(cfg.tls, "localhost"), "x"));
   await check("tlsWrongName", () => roundTrip(tlsTo(cfg.tls, "other.example", cfg.ca), "x"));
   await check("tlsMissingCa", () => roundTrip(tlsTo(cfg.tls, "localhost", `${cfg.dir}/no-such-ca.pem`), "x"));
+  // Every descriptor open in this process: /proc/self/fd/N exists for each.
+  const openFds = () => {
+    let k = 0;
+    for (let fd = 0; fd < 1024; fd++) if (n.stat(`/proc/self/fd/${fd}`) !== null) k++;
+    return k;
+  };
+  await check("tlsOpenFails1000", async () => {
+    const before = openFds();
+    let errors = 0;
+    for (let i = 0; i < 1000; i++) await tlsTo(cfg.tls, "localhost", `${cfg.dir}/no-such-ca.pem`)().then((s) => s.close(), () => errors++);
+    return `${errors} errors, fds ${before} -> ${openFds()}`;
+  });
+  const failsWithin = async (dial: () => Promise<ByteStream>) => {
+    const started = n.mono();
+    const msg = await dial().then((s) => (s.close(), "connected?!"), (e: Error) => e.message);
+    return `${msg} after ${n.mono() - started < 1000 ? "under 1 s" : `${Math.round(n.mono() - started)} ms`}`;
+  };
+  await check("connectDeadline", async () => {
+    const before = openFds();
+    const r = await failsWithin(() => env.dialTcp("127.0.0.1", cfg.blackhole, undefined, 300));
+    return `${r}, fds ${before} -> ${openFds()}`;
+  });
+  await check("tlsDeadline", async () => {
+    const before = openFds();
+    const r = await failsWithin(() => env.dialTcp("127.0.0.1", cfg.silent, { serverName: "localhost", caFile: cfg.ca }, 300));
+    return `${r}, fds ${before} -> ${openFds()}`;
+  });
   await check("refused", () => env.dialTcp("127.0.0.1", 1).then(() => "connected?!"));
   await check("readDir", async () => String(env.readFile(cfg.dir)));
   await check("netlink", linkNames);

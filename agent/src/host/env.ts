@@ -8,17 +8,35 @@ import { ERROR, type Native, native, READ, WRITE } from "./native.js";
 
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const isIp = (h: string) => /^[0-9.]+$/.test(h) || h.includes(":");
+/** The longest a TCP connect, and then a TLS handshake, may each take. */
+export const DIAL_STEP_MS = 10_000;
+
+/**
+ * Bytes a stream holds for a peer that does not read before it is given up
+ * as dead: a bound on what a stalled connection can take from a 128 MB
+ * router. Senders that may drop (relayed packets) look at `queuedBytes` and
+ * drop well before this.
+ */
+export const STREAM_QUEUE_MAX = 4 << 20;
 
 /** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
 function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const queue: Uint8Array[] = [];
+  let queued = 0;
   let closed = false;
   const s: ByteStream = {
     onData: () => {},
     onClose: () => {},
+    get queuedBytes() {
+      return queued;
+    },
     write(bytes) {
       if (closed) return;
+      if (queued + bytes.length > STREAM_QUEUE_MAX) {
+        return finish(new Error(`the peer stopped reading: ${queued} bytes waiting to be sent`));
+      }
       queue.push(bytes);
+      queued += bytes.length;
       flush();
     },
     close() {
@@ -28,6 +46,8 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const finish = (err?: Error) => {
     if (closed) return;
     closed = true;
+    queue.length = 0;
+    queued = 0;
     n.unwatch(fd);
     if (tls !== undefined) n.tlsClose(tls);
     n.close(fd);
@@ -42,6 +62,7 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
         const head = queue[0]!;
         const w = tls !== undefined ? n.tlsWrite(tls, head) : n.write(fd, head);
         if (w === 0) break;
+        queued -= w;
         if (w < head.length) queue[0] = head.subarray(w);
         else queue.shift();
       }
@@ -79,9 +100,17 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
     children.delete(pid);
   });
 
-  const connectFd = (fd: number, what: string): Promise<void> =>
+  // Each step of a dial waits at most this long: a SYN that is dropped, or a
+  // server that accepts and says nothing, costs one deadline, not forever.
+  const connectFd = (fd: number, what: string, ms: number): Promise<void> =>
     new Promise((resolve, reject) => {
+      const timer = n.setTimer(ms, () => {
+        n.unwatch(fd);
+        n.close(fd);
+        reject(new Error(`connect ${what}: no answer in ${ms / 1000} s`));
+      });
       n.watch(fd, WRITE, () => {
+        n.clearTimer(timer);
         n.unwatch(fd);
         const err = n.sockError(fd);
         if (err) {
@@ -93,21 +122,30 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       });
     });
 
-  const handshake = (fd: number, h: number, what: string): Promise<void> =>
+  const handshake = (fd: number, h: number, serverName: string, what: string, ms: number): Promise<void> =>
     new Promise((resolve, reject) => {
+      const abandon = () => {
+        n.clearTimer(timer);
+        n.unwatch(fd);
+        n.tlsClose(h);
+        n.close(fd);
+      };
+      const timer = n.setTimer(ms, () => {
+        abandon();
+        reject(new Error(`tls handshake with ${serverName} (${what}): no answer in ${ms / 1000} s`));
+      });
       const step = () => {
         let r: number;
         try {
           r = n.tlsHandshake(h);
         } catch (e) {
-          n.unwatch(fd);
-          n.tlsClose(h);
-          n.close(fd);
+          abandon();
           const err = new Error(`${(e as Error).message} (${what})`) as Error & { code?: string };
           err.code = (e as { code?: string }).code;
           return reject(err);
         }
         if (r === 0) {
+          n.clearTimer(timer);
           n.unwatch(fd);
           return resolve();
         }
@@ -131,7 +169,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       const id = n.setTimer(ms, fn);
       return () => n.clearTimer(id);
     },
-    async dialTcp(host: string, port: number, tls?: TlsOptions): Promise<ByteStream> {
+    async dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs = DIAL_STEP_MS): Promise<ByteStream> {
       const ips = isIp(host) ? [host] : n.resolve(host);
       if (!ips.length) throw new Error(`resolve ${host}: no address`);
       const what = `${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -141,7 +179,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
         for (const ip of ips) {
           try {
             const fd = n.tcpConnect(ip, port);
-            await connectFd(fd, ips.length > 1 ? `${what} (${ip})` : what);
+            await connectFd(fd, ips.length > 1 ? `${what} (${ip})` : what, deadlineMs);
             return fd;
           } catch (e) {
             last = e;
@@ -152,8 +190,14 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       const dial = async (tls12: boolean): Promise<ByteStream> => {
         const fd = await connect();
         if (!tls) return fdStream(n, fd);
-        const h = n.tlsOpen(fd, tls.serverName, tls.caFile ?? null, tls12);
-        await handshake(fd, h, what);
+        let h: number;
+        try {
+          h = n.tlsOpen(fd, tls.serverName, tls.caFile ?? null, tls12);
+        } catch (e) {
+          n.close(fd); // a missing CA file, a full TLS table: the socket is ours to close
+          throw e;
+        }
+        await handshake(fd, h, tls.serverName, what, deadlineMs);
         return fdStream(n, fd, h);
       };
       try {

@@ -63,7 +63,8 @@ export interface Host {
   onSignal(name: SignalName, fn: (() => void) | undefined): void;
   random(n: number): Uint8Array;
   setTimer(ms: number, fn: () => void): () => void;
-  dialTcp(host: string, port: number, tls?: TlsOptions): Promise<ByteStream>;
+  /** TCP, then TLS if asked; the connect and the handshake each fail after `deadlineMs` (10 s by default) without an answer. */
+  dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs?: number): Promise<ByteStream>;
   connectUnix(path: string): Promise<ByteStream>;
   /** Listens at `path` (a stale socket file there is replaced), the file given `mode`. */
   listenUnix(path: string, mode: number): UnixListener;

@@ -3,6 +3,8 @@
 export interface ByteStream {
   write(bytes: Uint8Array): void;
   close(): void;
+  /** Bytes written but not yet taken by the kernel (absent: the stream never holds any). */
+  readonly queuedBytes?: number;
   /** Set by the user of the stream. */
   onData: (bytes: Uint8Array) => void;
   /** Called once, when the peer closed or the connection failed. */
