@@ -156,6 +156,8 @@ cm opkg-lede -DBUILD_TESTS=OFF -DENABLE_USIGN=OFF
 printf '#include <stddef.h>\nsize_t strlcpy(char *, const char *, size_t);\n' >"$tmp/strlcpy.h"
 bsd="-include $tmp/strlcpy.h"
 extra="$gnu $bsd" cm rpcd -DIWINFO_SUPPORT=OFF -DCMAKE_C_STANDARD_LIBRARIES=-lbsd
+# As OpenWrt's rpcd package installs it: every session may check its own access (LuCI does, or calls the session expired).
+mkdir -p "$stage/usr/share/rpcd/acl.d" && cp "$s/rpcd/unauthenticated.json" "$stage/usr/share/rpcd/acl.d/"
 extra=$gnu cm uhttpd -DTLS_SUPPORT=OFF -DLUA_SUPPORT=OFF -DUBUS_SUPPORT=ON -DUCODE_SUPPORT=ON
 extra="$gnu $bsd" cm procd -DJAIL_SUPPORT=OFF -DSECCOMP_SUPPORT=OFF -DUTRACE_SUPPORT=OFF \
 	-DCMAKE_C_STANDARD_LIBRARIES=-lbsd
@@ -195,6 +197,19 @@ run gcc -std=gnu17 -o "$tmp/build/lemon" "$l/modules/luci-base/src/contrib/lemon
 cc_so "$stage/usr/lib/ucode/luci/core.so" -DNDEBUG "$l/modules/luci-base/src/lib/luci.c" \
 	"$l/modules/luci-base/src/lib/lmo.c" "$l/modules/luci-base/src/lib/plural_formula.c" -lcrypt
 cc_so "$stage/usr/lib/ucode/html.so" "$l/contrib/package/ucode-mod-html/src/html.c"
+# po2lmo compiles translations (luci-base's catalogs here, an app's own in a test) into the
+# .lmo files the dispatcher loads from /usr/lib/lua/luci/i18n, named as luci.mk names them.
+b=$l/modules/luci-base/src
+# shellcheck disable=SC2086
+run gcc $CFLAGS -DNDEBUG -o "$stage/usr/bin/po2lmo" "$b/po2lmo.c" "$b/lib/lmo.c" "$b/lib/plural_formula.c"
+mkdir -p "$stage/usr/lib/lua/luci/i18n"
+for po in "$l"/modules/luci-base/po/*/base.po; do
+	lang=$(basename "$(dirname "$po")")
+	case $lang in
+	bn_BD) lang=bn ;; nb_NO) lang=no ;; pt_BR) lang=pt-br ;; zh_Hans) lang=zh-cn ;; zh_Hant) lang=zh-tw ;;
+	esac
+	run "$stage/usr/bin/po2lmo" "$po" "$stage/usr/lib/lua/luci/i18n/base.$lang.lmo"
+done
 for m in modules/luci-base modules/luci-mod-status modules/luci-mod-system themes/luci-theme-bootstrap; do
 	d=$l/$m
 	if [ -d "$d/htdocs" ]; then mkdir -p "$stage/www" && cp -R "$d/htdocs/." "$stage/www/"; fi

@@ -2,7 +2,8 @@
 // run from the cache with their own libraries and modules, and a missing or altered tarball
 // stops the build with a message that says where it should be and what it is.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +16,14 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function run(cmd: string, args: string[], input?: string) {
   return spawnSync(cmd, args, { encoding: "utf8", input, timeout: 10_000 });
+}
+
+/** ubusd, once its socket is there: rpcd and uhttpd started before that exit or fail. */
+async function startUbusd(sock: string): Promise<ChildProcess> {
+  const ubusd = spawn(openwrtUserland().bin("ubusd"), ["-s", sock], { stdio: "ignore" });
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!existsSync(sock)) throw new Error(`ubusd made no socket at ${sock} in 5 s`);
+  return ubusd;
 }
 
 describe("the OpenWrt userland built from the pinned sources", () => {
@@ -46,9 +55,17 @@ describe("the OpenWrt userland built from the pinned sources", () => {
     expect(r.stdout).toBe("loaded");
   });
 
+  it("LuCI's catalogs are compiled: luci.core translates from the German one", () => {
+    const dir = join(w.root, "usr/lib/lua/luci/i18n");
+    const src = `import * as core from "luci.core"; core.load_catalog("de", "${dir}"); core.change_catalog("de"); print(core.translate("Save & Apply"));`;
+    const r = run(w.bin("ucode"), ["-e", src]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe("Speichern & Anwenden");
+  });
+
   it("rpcd registers its objects on a real ubusd", async () => {
     const sock = join(tmp, "ubus.sock");
-    const ubusd = spawn(w.bin("ubusd"), ["-s", sock], { stdio: "ignore" });
+    const ubusd = await startUbusd(sock);
     const rpcd = spawn(w.bin("rpcd"), ["-s", sock], { stdio: "ignore" });
     try {
       let list = "";
@@ -66,7 +83,7 @@ describe("the OpenWrt userland built from the pinned sources", () => {
   it("uhttpd serves LuCI's files and passes ubus JSON-RPC to rpcd's session checks", async () => {
     const sock = join(tmp, "ubus-http.sock");
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const ubusd = spawn(w.bin("ubusd"), ["-s", sock], { stdio: "ignore" });
+    const ubusd = await startUbusd(sock);
     const rpcd = spawn(w.bin("rpcd"), ["-s", sock], { stdio: "ignore" });
     const uhttpd = spawn(w.bin("uhttpd"), ["-f", "-p", `127.0.0.1:${port}`, "-h", join(w.root, "www"), "-u", "/ubus", "-U", sock], { stdio: "ignore" });
     try {
