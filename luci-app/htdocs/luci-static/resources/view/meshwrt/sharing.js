@@ -15,6 +15,7 @@
 
 var callStatus = rpc.declare({ object: 'meshwrt', method: 'status', expect: { '': {} } });
 var callDevices = rpc.declare({ object: 'meshwrt', method: 'devices', expect: { devices: [] } });
+var callSessionAccess = rpc.declare({ object: 'session', method: 'access', params: [ 'scope', 'object', 'function' ], expect: { access: false } });
 
 /* The firewall that the package's uci-defaults set up (meshwrt.firewall): what the repair restores. */
 var ZONE = 'meshwrt', DEVICE = 'meshwrt0';
@@ -70,10 +71,13 @@ function firewallProblems() {
 return view.extend({
 	load: function() {
 		return Promise.all([
-			callStatus(),
+			/* Not running (no object) or failing ({ error }): the settings can be edited all the same. */
+			L.resolveDefault(callStatus(), {}),
 			L.resolveDefault(callDevices(), []),
 			uci.load('meshwrt'),
-			L.resolveDefault(uci.load('firewall'), null)
+			L.resolveDefault(uci.load('firewall'), null),
+			/* The firewall's grant is luci-app-meshwrt's, apart from this page's settings. */
+			L.resolveDefault(callSessionAccess('uci', 'firewall', 'write'), false)
 		]);
 	},
 
@@ -101,25 +105,35 @@ return view.extend({
 		if (!this.firewallRead)
 			return E('div', { 'id': 'meshwrt-firewall' }, [ _('The firewall configuration cannot be read.') ]);
 		var problems = firewallProblems(), z = zoneSection();
-		var have = E('ul', {}, [ E('li', {}, [ z ? _('Zone "%s": %s').format(ZONE, L.toArray(z.device).concat(L.toArray(z.network)).join(', ') || '-') : _('No zone') ]) ]
+		var have = E('ul', { 'style': 'list-style-position:inside;margin:0 0 .5em;padding:0' }, [ E('li', {}, [ z ? _('Zone "%s": %s').format(ZONE, L.toArray(z.device).concat(L.toArray(z.network)).join(', ') || '-') : _('No zone') ]) ]
 			.concat(FORWARDINGS.filter(hasForwarding).map(function(f) { return E('li', {}, [ _('Forwarding %s → %s').format(f.src, f.dest) ]) })));
 		return E('div', { 'class': 'cbi-section', 'id': 'meshwrt-firewall', 'data-ok': problems.length ? '0' : '1' }, [
 			E('h3', {}, [ _('Firewall') ]),
 			have,
 			problems.length
 				? E('div', { 'class': 'alert-message warning' }, [
-					E('ul', {}, problems.map(function(p) { return E('li', {}, [ p ]) })),
-					E('button', { 'class': 'cbi-button cbi-button-action', 'id': 'meshwrt-repair', 'disabled': L.hasViewPermission() ? null : '',
+					E('ul', { 'style': 'list-style-position:inside;margin:0 0 .5em;padding:0' }, problems.map(function(p) { return E('li', {}, [ p ]) })),
+					E('button', { 'class': 'cbi-button cbi-button-action', 'id': 'meshwrt-repair', 'disabled': this.firewallWritable ? null : '',
 						'click': ui.createHandlerFn(this, 'handleRepair') }, [ _('Repair') ])
 				])
 				: E('p', {}, [ repaired ? _('Repaired: Save & Apply makes it so.') : _('The firewall lets the tailnet in as set up.') ])
 		]);
 	},
 
+	/*
+	 * An operator who may change the firewall but not this file gets a
+	 * read-only form (form.Map asks rpcd), yet a repair to save: uci.save()
+	 * sends whatever is staged, the firewall's changes included.
+	 */
+	handleSave: function(ev) {
+		return this.map.readonly ? uci.save() : this.map.save();
+	},
+
 	render: function(data) {
 		var status = data[0], devices = data[1];
 		this.firewallRead = data[3] != null;
-		var m = new form.Map('meshwrt', _('Sharing the LAN'),
+		this.firewallWritable = data[4];
+		var m = this.map = new form.Map('meshwrt', _('Sharing the LAN'),
 			_('Choose what phones and laptops in the tailnet may reach. The control server (Headscale or Tailscale) still has to approve new routes.'));
 		var s = m.section(form.NamedSection, 'main', 'meshwrt');
 		var o;
@@ -151,7 +165,14 @@ return view.extend({
 			var list = routes.getValue();
 			if (list.indexOf(value + '/32') < 0)
 				routes.setValue(list.concat([ value + '/32' ]));
-			this.getUIElement(section_id).setValue('');
+			/*
+			 * Back to the prompt, and told so: form.js calls onchange only for a
+			 * value other than the last one it saw, so without the change event
+			 * picking the same device again (after removing it) would do nothing.
+			 */
+			var picker = this.getUIElement(section_id);
+			picker.setValue('');
+			picker.node.querySelector('select').dispatchEvent(new Event('change'));
 		};
 
 		o = s.option(form.Flag, 'advertise_exit_node', _('Offer as exit node'),
@@ -177,7 +198,7 @@ return view.extend({
 			errors.forEach(function(e) {
 				var field = node.querySelector('#cbi-meshwrt-main-' + e.option + ' .cbi-value-field');
 				if (field)
-					field.appendChild(E('div', { 'class': 'cbi-value-error' }, [ e.text ]));
+					field.appendChild(E('div', { 'class': 'cbi-value-error alert-message error' }, [ e.text ]));
 			});
 			return E([], [ node, this.renderFirewall(false) ]);
 		}, this));
