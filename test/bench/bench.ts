@@ -15,6 +15,8 @@
 // netmap is timed in the shipped runtime (build/out/netmapscale). Start to
 // first ping is timed in the VM and, before it, natively on this x86 host
 // (meshwrt on wireguard-go there: this kernel has no WireGuard module).
+// Before the VM, each cross target's cost is measured under qemu-user and
+// printed as its own table, labelled as emulated (test/bench/targets.ts).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { waitFor } from "../net/exec.js";
@@ -23,6 +25,7 @@ import { ensurePeers } from "../peers/bins.js";
 import { type Derper, type Headscale, startDerper, startHeadscale, startTailscaled, type Tailscaled } from "../peers/index.js";
 import { type Meshwrt, MESHWRT, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
+import { costTable, targetCosts, type TargetCost } from "./targets.js";
 
 interface Path {
   name: string;
@@ -37,6 +40,8 @@ const began = Date.now();
 /** A stage begins: said with the time since the start, so a stall shows where it was. */
 const stage = (what: string) => console.log(`[${Math.round((Date.now() - began) / 1000)} s] ${what}`);
 const facts: Record<string, number | string> = {};
+/** The cost on each cross target's CPU, emulated (test/bench/targets.ts), and its table. */
+let targets: { rows: TargetCost[]; wireguardGoMs: number } | undefined;
 
 async function iperf(from: Host, to: Host, ip: string): Promise<[number, number]> {
   const out: number[] = [];
@@ -200,6 +205,9 @@ async function netmapScale(where: string, run: (cmd: string) => Promise<string>)
 async function main(): Promise<void> {
   execFileSync("make", ["--no-print-directory", "build/out/meshwrt", "build/out/netmapscale"], { stdio: "inherit" });
   await netmapScale("x86 host", async (c) => execFileSync("sh", ["-c", c], { encoding: "utf8" }));
+  stage("cost per target, emulated");
+  targets = await targetCosts({ peers: 1000, log: stage });
+  console.log(costTable(targets.rows, targets.wireguardGoMs));
   stage("start to first ping, natively");
   await nativeStartToPing();
   // The .ipk's installed size, as `make package` prints it (the LuCI package may not be there to build).
@@ -327,10 +335,11 @@ function report(): void {
     `b/a ${ratio("(b)", "(a)")}   b/a' ${ratio("(b)", "(a')")}   b/c ${ratio("(b)", "(c)")}   d/e ${ratio("(d)", "(e)")}`,
     "",
     ...Object.entries(facts).map(([k, v]) => `${k.padEnd(52)}${v}`),
+    ...(targets ? ["", costTable(targets.rows, targets.wireguardGoMs)] : []),
   ];
   console.log(`\n${lines.join("\n")}`);
   mkdirSync("build/bench", { recursive: true });
-  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), paths: rows, ratios: { "b/a": ratio("(b)", "(a)"), "b/a'": ratio("(b)", "(a')"), "b/c": ratio("(b)", "(c)"), "d/e": ratio("(d)", "(e)") }, facts }, null, 2));
+  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), paths: rows, ratios: { "b/a": ratio("(b)", "(a)"), "b/a'": ratio("(b)", "(a')"), "b/c": ratio("(b)", "(c)"), "d/e": ratio("(d)", "(e)") }, facts, targets }, null, 2));
 }
 
 main().catch((e: Error) => {
