@@ -76,6 +76,18 @@ function exec(cmd: string, args: string[], env: Record<string, string>): Run {
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+// A tripwire first in the package managers' PATH: what a script runs to start or reload a
+// service (ubus to procd, `service`, procd itself) only records that it was called. An
+// offline install must call none of them.
+const tripwire = join(tmp, "tripwire");
+const tripLog = join(tmp, "tripwire.log");
+mkdirSync(tripwire);
+for (const name of ["ubus", "service", "procd", "ubusd"]) {
+  writeFileSync(join(tripwire, name), `#!/bin/sh\necho "${name} $*" >>'${tripLog}'\n`, { mode: 0o755 });
+}
+const offlineEnv = (root: string) => ({ IPKG_INSTROOT: root, PATH: `${tripwire}:${process.env.PATH}` });
+const startedServices = () => (existsSync(tripLog) ? readFileSync(tripLog, "utf8") : "");
+
 /** opkg as OpenWrt 24.10's image build runs it: -o ROOT, scripts forced, IPKG_INSTROOT set. */
 function opkgRoot(arch: string): Manager {
   const root = baseRoot(w, mkdtempSync(join(tmp, `opkg-${arch}-`)));
@@ -93,7 +105,7 @@ function opkgRoot(arch: string): Manager {
       "",
     ].join("\n"));
   write();
-  const opkg = (...args: string[]) => exec(w.bin("opkg"), ["-f", conf, "-o", root, "--force-postinstall", ...args], { IPKG_INSTROOT: root });
+  const opkg = (...args: string[]) => exec(w.bin("opkg"), ["-f", conf, "-o", root, "--force-postinstall", ...args], offlineEnv(root));
   const update = () => {
     const r = opkg("update");
     if (r.status !== 0) throw new Error(`opkg update failed: ${r.out}`);
@@ -123,7 +135,7 @@ function apkRoot(arch: string): Manager {
   let initdb = true;
   const apk = (...args: string[]) => {
     const base = ["--root", root, "--arch", arch, "--allow-untrusted", "--force-no-chroot", "--preserve-env", "--no-cache", "--no-logfile", "--no-interactive"];
-    return exec(w.bin("apk"), [...base, ...repos.flatMap((r) => ["-X", r]), ...args], { IPKG_INSTROOT: root });
+    return exec(w.bin("apk"), [...base, ...repos.flatMap((r) => ["-X", r]), ...args], offlineEnv(root));
   };
   return {
     root,
@@ -203,6 +215,7 @@ for (const [format, style, make] of [["ipk", "OpenWrt 24.10, opkg", opkgRoot], [
       // Offline: the service is enabled inside the root, as an image build does, and nothing runs.
       expect(enabledLinks(m.root)).toEqual(["K10meshwrt", "S95meshwrt"]);
       expect(runningFrom(m.root)).toEqual([]);
+      expect(startedServices()).toBe("");
 
       // The user's changes: a hostname in the config, and the node's keys written by the agent.
       const uci = (...args: string[]) => exec(w.bin("uci"), ["-c", join(m.root, "etc/config"), ...args], {});
@@ -230,12 +243,14 @@ for (const [format, style, make] of [["ipk", "OpenWrt 24.10, opkg", opkgRoot], [
       expect(readFileSync(keys, "utf8")).toBe('{"machine":"privkey:test","node":"privkey:test"}\n');
       expect(version(m.root, "x86_64").status).toBe(0);
       expect(runningFrom(m.root)).toEqual([]);
+      expect(startedServices()).toBe("");
 
       const d = m.remove(["luci-app-meshwrt", "meshwrt"]);
       expect(d.status, d.out).toBe(0);
       expect(m.installed().has("meshwrt")).toBe(false);
       for (const f of ["usr/sbin/meshwrt", "etc/init.d/meshwrt", ...LUCI_FILES]) expect(existsSync(join(m.root, f)), f).toBe(false);
       expect(enabledLinks(m.root)).toEqual([]);
+      expect(startedServices()).toBe("");
       // The node's identity outlives the package: a reinstall is the same node.
       expect(readFileSync(keys, "utf8")).toContain("privkey:test");
     });
