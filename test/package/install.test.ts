@@ -182,6 +182,35 @@ function runningFrom(root: string): string[] {
   return found;
 }
 
+/** Bytes of the regular files under root, leaving out the package managers' own records. */
+function fileBytes(root: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const skip = new Set(["usr/lib/opkg", "lib/apk", "etc/apk", "var/opkg-lists", "tmp"]);
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (skip.has(r)) continue;
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile()) out.set(r, lstatSync(join(root, r)).size);
+    }
+  };
+  walk("");
+  return out;
+}
+
+/** Issue 14: meshwrt and luci-app-meshwrt together install at most 1.5 MB on every target. */
+const INSTALL_BUDGET = 1_500_000;
+
+/** Installs meshwrt and its LuCI app; returns the bytes their files take in the root. */
+function installApps(m: Manager): number {
+  const before = fileBytes(m.root);
+  const r = m.install(APPS);
+  expect(r.status, r.out).toBe(0);
+  let added = 0;
+  for (const [f, size] of fileBytes(m.root)) if (!before.has(f)) added += size;
+  return added;
+}
+
 function enabledLinks(root: string): string[] {
   return readdirSync(join(root, "etc/rc.d")).filter((f) => /^[SK]\d+meshwrt$/.test(f));
 }
@@ -199,10 +228,9 @@ for (const [format, style, make] of [["ipk", "OpenWrt 24.10, opkg", opkgRoot], [
       }
     });
 
-    it("installs, upgrades keeping the configuration and the keys, and removes meshwrt on x86_64", () => {
+    it("installs within 1.5 MB, upgrades keeping the configuration and the keys, and removes meshwrt on x86_64", () => {
       const m = make("x86_64");
-      const r = m.install(APPS);
-      expect(r.status, r.out).toBe(0);
+      expect(installApps(m)).toBeLessThanOrEqual(INSTALL_BUDGET);
       const v1 = pick(format, "meshwrt", "x86_64").version;
       expect(m.installed().get("meshwrt")).toBe(v1);
       expect(m.installed().get("luci-app-meshwrt")).toBe(pick(format, "luci-app-meshwrt").version);
@@ -256,11 +284,12 @@ for (const [format, style, make] of [["ipk", "OpenWrt 24.10, opkg", opkgRoot], [
     });
 
     for (const arch of Object.keys(QEMU).filter((a) => a !== "x86_64")) {
-      it(`installs on ${arch} and the binary runs there (${QEMU[arch]}, emulated)`, () => {
+      it(`installs on ${arch} within 1.5 MB and the binary runs there (${QEMU[arch]}, emulated)`, () => {
         const wanted = pick(format, "meshwrt", arch);
         const m = make(arch);
-        const r = m.install(APPS);
-        expect(r.status, r.out).toBe(0);
+        const bytes = installApps(m);
+        console.log(`${style}, ${arch}: meshwrt + luci-app-meshwrt installed ${bytes} bytes (budget ${INSTALL_BUDGET})`);
+        expect(bytes).toBeLessThanOrEqual(INSTALL_BUDGET);
         expect(m.installed().get("meshwrt")).toBe(wanted.version);
         expect(lstatSync(join(m.root, "usr/sbin/meshwrt")).isFile()).toBe(true);
         const ver = version(m.root, arch);
