@@ -11,7 +11,11 @@ missing=$(grep -v '^#' build/apt-packages.txt | while read -r p; do
 	[ -n "$p" ] || continue
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
 done)
-if [ ! -f "$src" ] || [ -n "$missing" ]; then
+# The test VMs of other CPUs (test/vm/prepare-foreign.sh) unpack Debian's
+# arm64 and mipsel packages, which apt lists only for added architectures.
+foreign=$(for a in arm64 mipsel; do dpkg --print-foreign-architectures | grep -qx "$a" || echo "$a"; done)
+for a in $foreign; do dpkg --add-architecture "$a"; done
+if [ ! -f "$src" ] || [ -n "$missing" ] || [ -n "$foreign" ]; then
 	if [ ! -f "$src" ]; then
 		# Source packages only: trixie's binaries never mix into this bookworm system.
 		cat >"$src" <<'SRC'

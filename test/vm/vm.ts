@@ -8,6 +8,10 @@
 //   const vm = await Vm.boot();
 //   const r = await vm.exec("wg show");     // { stdout, stderr, code }
 //   await vm.shutdown();
+//
+// `Vm.boot({ cpu: "aarch64" })` (or "mipsel") boots Debian's kernel for that
+// CPU instead, with a root of Debian's packages for it (prepare-foreign.sh)
+// in place of this machine's root; the share and the commands work alike.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,18 +23,45 @@ export interface ExecResult {
   code: number;
 }
 
+/** The CPUs a test VM can have; x86_64 shares this machine's root. */
+export type VmCpu = "x86_64" | "aarch64" | "mipsel";
+
 export interface BootOptions {
+  cpu?: VmCpu;
   cpus?: 1 | 2;
   memoryMb?: number;
   /** Boot to ready within this (ms). */
   timeoutMs?: number;
 }
 
+/** How qemu emulates each CPU: a board with PCI (for virtio-9p) and a serial console. */
+const MACHINES: Record<VmCpu, { qemu: string; args: string[]; append: string; memoryMb: number; rootImage?: true }> = {
+  x86_64: { qemu: "qemu-system-x86_64", args: ["-M", "pc", "-cpu", "qemu64,+rdrand"], append: "console=ttyS0 pci=noacpi", memoryMb: 512 },
+  aarch64: { qemu: "qemu-system-aarch64", args: ["-M", "virt", "-cpu", "cortex-a53"], append: "console=ttyAMA0", memoryMb: 512 },
+  // Malta's 32-bit kernel sees 256 MB of low memory.
+  // Its root is a disk image, not 9p (why: prepare-foreign.sh).
+  mipsel: { qemu: "qemu-system-mipsel", args: ["-M", "malta", "-cpu", "24Kc"], append: "console=ttyS0", memoryMb: 256, rootImage: true },
+};
+
+/**
+ * Runs a prepare script and gives its output; its progress goes to our stderr.
+ * Not execFileSync: a first foreign prepare downloads for a minute, and vitest's worker must stay responsive.
+ */
+function prepareVm(script: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join(import.meta.dirname, script), args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout!.on("data", (d) => (out += d));
+    p.on("error", reject);
+    p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`vm: ${script} ${args.join(" ")} failed (exit ${code})`))));
+  });
+}
+
 const live = new Set<Vm>();
 
 /** Kills VMs left by test processes that are gone (killed before their exit hook ran). */
 function sweepStale(): void {
-  const ps = spawnSync("pgrep", ["-af", "qemu-system-x86"], { encoding: "utf8" }).stdout;
+  const ps = spawnSync("pgrep", ["-af", "qemu-system-"], { encoding: "utf8" }).stdout;
   for (const line of ps.split("\n")) {
     const m = /^(\d+) .*meshwrt-vm-(\d+)-/.exec(line);
     if (!m) continue;
@@ -55,21 +86,26 @@ export class Vm {
   ) {}
 
   static async boot(o: BootOptions = {}): Promise<Vm> {
-    const dir = execFileSync(join(import.meta.dirname, "prepare.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split("\n").pop()!;
+    const cpu = o.cpu ?? "x86_64";
+    const prepare = cpu === "x86_64" ? ["prepare.sh"] : ["prepare-foreign.sh", cpu];
+    const dir = (await prepareVm(prepare[0]!, prepare.slice(1))).trim().split("\n").pop()!;
     sweepStale();
     // The share's name carries our pid, so a later run can tell a VM whose test process died.
     const share = mkdtempSync(join(tmpdir(), `meshwrt-vm-${process.pid}-`));
     copyFileSync(join(import.meta.dirname, "guest.sh"), join(share, "guest.sh"));
     const started = Date.now();
+    const machine = MACHINES[cpu];
     const proc = spawn(
-      "qemu-system-x86_64",
+      machine.qemu,
       [
-        "-M", "pc", "-accel", "tcg", "-cpu", "qemu64,+rdrand", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? 512),
+        ...machine.args, "-accel", "tcg", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? machine.memoryMb),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-kernel", join(dir, "vmlinuz"), "-initrd", join(dir, "initrd.gz"),
-        "-append", "console=ttyS0 pci=noacpi panic=-1 quiet loglevel=3",
+        "-append", `${machine.append} panic=-1 quiet loglevel=3`,
         "-serial", `file:${join(share, "console.log")}`,
-        "-fsdev", "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap", "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
+        ...(machine.rootImage
+          ? ["-drive", `file=${join(dir, "root.img")},if=none,id=root,format=raw,readonly=on`, "-device", "virtio-blk-pci,drive=root"]
+          : ["-fsdev", `local,id=root,path=${cpu === "x86_64" ? "/" : join(dir, "root")},security_model=none,readonly=on,multidevs=remap`, "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot"]),
         "-fsdev", `local,id=share,path=${share},security_model=none`, "-device", "virtio-9p-pci,fsdev=share,mount_tag=share",
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
