@@ -28,7 +28,7 @@ describe("direct paths with the WAN down", () => {
         timers.push(t);
         return () => void timers.splice(timers.indexOf(t) >>> 0, 1);
       },
-      now: () => now,
+      monotonic: () => now,
       random: (n: number) => new Uint8Array(n).fill(1),
       log: (level: string, msg: string) => void logs.push(`${level} ${msg}`),
     };

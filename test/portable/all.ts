@@ -9,6 +9,7 @@ import "./hpack.suite.js";
 import "./netmap.suite.js";
 import "./disco.suite.js";
 import "./derp.suite.js";
+import "./derp-lifetime.suite.js";
 import "./wanted.suite.js";
 import "./uci.suite.js";
 import "./bridge.suite.js";

@@ -155,7 +155,7 @@ export class Agent {
         dial: (node) => this.dialDerp(node),
         random: (n) => this.env.random(n),
         setTimer: (ms, fn) => this.env.setTimer(ms, fn),
-        now: () => this.env.now(),
+        monotonic: () => this.env.monotonic(),
         log: (l, m) => this.env.log(l, m),
       },
       controller.nodePrivateKey,
@@ -206,6 +206,7 @@ export class Agent {
       problems: this.gateway?.failure ? [...this.problems, this.gateway.failure] : this.problems,
       netmap: this.netmap,
       homeRelay: this.derp?.homeRegion ?? 0,
+      ...(this.derp ? { relayDrops: this.derp.dropped } : {}),
       ...(this.wg ? { wireguard: this.wg.kind } : {}),
       interfaceName: this.opts.interfaceName,
       pathOf: (id) => this.direct?.status(id),
@@ -275,14 +276,14 @@ export class Agent {
   }
 
   private activeNow(a: { movedAt: number } | undefined): boolean {
-    return this.env.now() - (a?.movedAt ?? -Infinity) < ACTIVE_MS;
+    return this.env.monotonic() - (a?.movedAt ?? -Infinity) < ACTIVE_MS;
   }
 
   /** Which peers carry traffic: an idle peer gets no disco heartbeats, so an idle router sleeps. */
   private async readActivity(): Promise<void> {
     if (!this.netmap.peers.size) return;
     await this.refreshPeers();
-    const now = this.env.now();
+    const now = this.env.monotonic();
     const next: typeof this.activity = new Map();
     for (const [id, p] of this.wgPeers) {
       const bytes = p.rxBytes + p.txBytes;
@@ -435,7 +436,7 @@ export class Agent {
   }
 
   private async apply(nm: NetMap): Promise<void> {
-    const started = this.env.now();
+    const started = this.env.monotonic();
     const name = this.opts.interfaceName;
     const link = this.link!;
     this.regionByPeer = new Map();
@@ -463,7 +464,7 @@ export class Agent {
     this.wgPeers = new Map((await this.wg!.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
     await this.applyRoutes(wanted.flatMap((w) => w.allowedIps), link.index);
     await this.applyGateway();
-    this.env.log("debug", `netmap applied: ${nm.peers.size} peers, ${plan.length} changed, in ${Math.round(this.env.now() - started)} ms`);
+    this.env.log("debug", `netmap applied: ${nm.peers.size} peers, ${plan.length} changed, in ${Math.round(this.env.monotonic() - started)} ms`);
   }
 
   /** The configured routes, or the subnets on the LAN devices; said in the log when they change. */

@@ -23,7 +23,7 @@ const DEFAULT_STUN_PORT = 3478;
 const PING_WAIT_MS = 5_000;
 
 export interface DirectDeps {
-  readonly host: Pick<Host, "bindUdp" | "run" | "setTimer" | "now" | "random" | "log">;
+  readonly host: Pick<Host, "bindUdp" | "run" | "setTimer" | "monotonic" | "random" | "log">;
   readonly wgPort: number;
   readonly nodeKey: Uint8Array;
   readonly discoPrivate: Uint8Array;
@@ -119,7 +119,7 @@ export class DirectPaths {
 
   /** A disco packet that came over the relay. */
   receiveDerp(src: Uint8Array, region: number, packet: Uint8Array): void {
-    this.handle(this.disco.receive(packet, { derpRegion: region, derpSrc: src }, this.d.host.now()));
+    this.handle(this.disco.receive(packet, { derpRegion: region, derpSrc: src }, this.d.host.monotonic()));
   }
 
   /** The confirmed direct endpoint of a peer, if it has one. */
@@ -138,7 +138,7 @@ export class DirectPaths {
     const txid = h.random(12);
     const out = this.disco.probe(nodeKeyHex, txid);
     if (!out) return Promise.reject(new Error("the peer has no disco key in the netmap"));
-    const sent = h.now();
+    const sent = h.monotonic();
     const id = toHex(txid);
     return new Promise((resolve, reject) => {
       const cancel = h.setTimer(PING_WAIT_MS, () => {
@@ -148,7 +148,7 @@ export class DirectPaths {
       this.waiting.set(id, (via) => {
         this.waiting.delete(id);
         cancel();
-        resolve({ latencyMs: h.now() - sent, ...("from" in via ? { endpoint: via.from } : { relayRegion: via.derpRegion }) });
+        resolve({ latencyMs: h.monotonic() - sent, ...("from" in via ? { endpoint: via.from } : { relayRegion: via.derpRegion }) });
       });
       this.handle([out]);
     });
@@ -157,7 +157,7 @@ export class DirectPaths {
   /** A STUN round now (the WAN changed, or it is time). */
   rediscover(why: string): void {
     if (!this.sock || !this.stunServers.length) return;
-    const now = this.d.host.now();
+    const now = this.d.host.monotonic();
     this.lastStun = now;
     this.d.host.log("debug", `stun: asking ${this.stunServers.length} server(s) (${why})`);
     for (const r of this.stun.start(this.stunServers, now)) this.sendUdp(r.packet, r.to.ip, r.to.port);
@@ -191,7 +191,7 @@ export class DirectPaths {
   }
 
   private onUdp(data: Uint8Array, ip: string, port: number): void {
-    const now = this.d.host.now();
+    const now = this.d.host.monotonic();
     if (this.stun.receive(data, now)) {
       if (this.stun.done(now) && this.stopRound) {
         this.stopRound();
@@ -209,7 +209,7 @@ export class DirectPaths {
   }
 
   private tick(): void {
-    const now = this.d.host.now();
+    const now = this.d.host.monotonic();
     if (now - this.lastStun >= STUN_EVERY_MS && this.peerCount) this.rediscover("periodic");
     this.handle(this.disco.tick(now, (id) => this.d.peerActivity(id)));
   }

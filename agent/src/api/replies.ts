@@ -4,6 +4,7 @@
 import type { ControlState } from "../control/controller.js";
 import { homeRegion, type NetMap } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
+import type { RelayDrops } from "../derp/manager.js";
 import { keyFromText } from "../crypto/keys.js";
 import { type Endpoint, formatEndpoint } from "../netaddr/ip.js";
 import type { PathStatus } from "../paths/peer.js";
@@ -22,6 +23,8 @@ export interface StatusReply {
   tailnet?: string;
   addresses: string[];
   homeRelay?: number;
+  /** Relayed packets dropped since the agent started: no relay connection yet, or a relay not taking what we send. */
+  relayDrops?: RelayDrops;
   wireguard?: "kernel" | "wireguard-go";
   interface?: string;
   peers: { total: number; online: number; direct: number };
@@ -79,6 +82,7 @@ export interface AgentView {
   readonly problems: readonly string[];
   readonly netmap: NetMap;
   readonly homeRelay: number;
+  readonly relayDrops?: RelayDrops;
   readonly wireguard?: "kernel" | "wireguard-go";
   readonly interfaceName: string;
   readonly pathOf: (nodeKeyHex: string) => PathStatus | undefined;
@@ -126,6 +130,7 @@ export function statusReply(v: AgentView): StatusReply {
     ...(self ? { name: self.Name.split(".")[0]!, tailnet: v.netmap.domain ?? self.Name.split(".").slice(1).join(".").replace(/\.$/, "") } : {}),
     addresses: self?.Addresses.map((a) => a.split("/")[0]!) ?? [],
     ...(v.homeRelay ? { homeRelay: v.homeRelay } : {}),
+    ...(v.relayDrops ? { relayDrops: { ...v.relayDrops } } : {}),
     ...(v.wireguard ? { wireguard: v.wireguard, interface: v.interfaceName } : {}),
     peers: { total: v.netmap.peers.size, online, direct },
     advertisedRoutes: [...v.advertisedRoutes],

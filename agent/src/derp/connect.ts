@@ -7,6 +7,10 @@ import { type DerpEvent, DerpSession } from "./session.js";
 export interface DerpConnection {
   readonly session: DerpSession;
   readonly serverKey: Uint8Array;
+  /** Reads from the relay so far (keep-alives included): a count that stops moving means a dead relay. */
+  readonly reads: number;
+  /** Bytes written to the relay that the kernel has not taken yet. */
+  readonly queuedBytes: number;
   /** Set by the user: events after the handshake, and the end of the connection. */
   onEvent: (e: DerpEvent) => void;
   onClose: (err: Error) => void;
@@ -19,6 +23,7 @@ export function connectDerp(stream: ByteStream, host: string, nodePrivate: Uint8
     let upgraded = false;
     let conn: DerpConnection | undefined;
     let closed = false;
+    let reads = 0;
     const session = new DerpSession(nodePrivate, nonce, (b) => stream.write(b));
     const fail = (err: Error) => {
       if (closed) return;
@@ -29,6 +34,7 @@ export function connectDerp(stream: ByteStream, host: string, nodePrivate: Uint8
     };
     stream.onClose = (err) => fail(err ?? new Error("derp: connection closed"));
     stream.onData = (bytes) => {
+      reads++;
       try {
         if (!upgraded) {
           const r = head.push(bytes);
@@ -42,6 +48,12 @@ export function connectDerp(stream: ByteStream, host: string, nodePrivate: Uint8
             conn = {
               session,
               serverKey: e.serverKey,
+              get reads() {
+                return reads;
+              },
+              get queuedBytes() {
+                return stream.queuedBytes ?? 0;
+              },
               onEvent: () => {},
               onClose: () => {},
               close: () => {

@@ -1,7 +1,8 @@
 // The relay connections: one to the home region, kept up and marked
 // preferred, and others opened when a peer homed there must be reached,
-// closed again when idle. Packets to a region that is still connecting are
-// dropped: WireGuard and disco both retransmit.
+// closed again when idle. Packets to a region that is still connecting, or
+// whose relay is not taking what we send, are dropped and counted: WireGuard
+// and disco both retransmit. All durations run on the monotonic clock.
 import type { DERPMap, DERPNode, DERPRegion } from "../control/tailcfg.js";
 import type { ByteStream } from "../util/stream.js";
 import { connectDerp, type DerpConnection } from "./connect.js";
@@ -10,7 +11,8 @@ export interface DerpDeps {
   dial(node: DERPNode): Promise<ByteStream>;
   random(n: number): Uint8Array;
   setTimer(ms: number, fn: () => void): () => void;
-  now(): number;
+  /** Monotonic milliseconds: a step of the wall clock must not close or keep a connection. */
+  monotonic(): number;
   log(level: "debug" | "info" | "warn", msg: string): void;
 }
 
@@ -21,12 +23,33 @@ interface Region {
   lastUsed: number;
   failures: number;
   retry?: () => void;
+  /** The node dialled next (an index into the region's relay nodes), and how many failed in a row since one worked. */
+  node: number;
+  tried: number;
+  /** The connection's read count when last seen moving, and when that was. */
+  reads: number;
+  heardAt: number;
+}
+
+/** Packets dropped instead of sent to a relay. */
+export interface RelayDrops {
+  /** The region's connection was not up (yet). */
+  readonly notConnected: number;
+  /** The relay was not taking what we sent: its queue was at the cap. */
+  readonly queueFull: number;
 }
 
 const IDLE_CLOSE_MS = 60_000;
 // A relay that comes back is in use again within this long (plus the
 // dial): relayed peers have no other path, and a dial is one TCP SYN.
 const RETRY_MAX_MS = 4_000;
+/** A relay sends a keep-alive every 60 s: silence for two of them and a bit means the connection is dead. */
+export const READ_DEADLINE_MS = 130_000;
+const READ_CHECK_MS = 5_000;
+/** The dial (connect and TLS each have their own deadline in the host), the HTTP upgrade and the DERP handshake, together. */
+export const CONNECT_DEADLINE_MS = 30_000;
+/** What one relay connection may hold unsent before packets to it are dropped (about 190 full-size packets). */
+export const SEND_QUEUE_MAX = 256 << 10;
 
 export class DerpManager {
   onPacket: (src: Uint8Array, data: Uint8Array, region: number) => void = () => {};
@@ -38,6 +61,8 @@ export class DerpManager {
   private readonly regions = new Map<number, Region>();
   private stopped = false;
   private idleTimer: (() => void) | undefined;
+  private readTimer: (() => void) | undefined;
+  private drops = { notConnected: 0, queueFull: 0 };
 
   constructor(
     private readonly deps: DerpDeps,
@@ -46,6 +71,10 @@ export class DerpManager {
 
   get homeRegion(): number {
     return this.home;
+  }
+
+  get dropped(): RelayDrops {
+    return { ...this.drops };
   }
 
   setMap(map: DERPMap): void {
@@ -70,7 +99,7 @@ export class DerpManager {
     this.home = region;
     this.deps.log("info", `derp: home region ${region}`);
     this.regions.get(old)?.conn?.session.notePreferred(false);
-    this.ensure(region).lastUsed = this.deps.now();
+    this.ensure(region).lastUsed = this.deps.monotonic();
     const r = this.regions.get(region)!;
     if (r.conn) r.conn.session.notePreferred(true);
     else this.connect(r);
@@ -84,15 +113,17 @@ export class DerpManager {
 
   send(region: number, peer: Uint8Array, data: Uint8Array): void {
     const r = this.ensure(region || this.home);
-    r.lastUsed = this.deps.now();
+    r.lastUsed = this.deps.monotonic();
     if (r.conn) {
+      if (r.conn.queuedBytes > SEND_QUEUE_MAX) return void this.drops.queueFull++;
       try {
         r.conn.session.sendPacket(peer, data);
       } catch (e) {
         this.deps.log("warn", `derp region ${r.id}: ${(e as Error).message}`);
       }
-    } else if (!r.connecting && !r.retry) {
-      this.connect(r);
+    } else {
+      this.drops.notConnected++;
+      if (!r.connecting && !r.retry) this.connect(r);
     }
   }
 
@@ -113,13 +144,14 @@ export class DerpManager {
   stop(): void {
     this.stopped = true;
     this.idleTimer?.();
+    this.readTimer?.();
     for (const id of [...this.regions.keys()]) this.drop(id);
   }
 
   private ensure(id: number): Region {
     let r = this.regions.get(id);
     if (!r) {
-      r = { id, connecting: false, lastUsed: this.deps.now(), failures: 0 };
+      r = { id, connecting: false, lastUsed: this.deps.monotonic(), failures: 0, node: 0, tried: 0, reads: 0, heardAt: 0 };
       this.regions.set(id, r);
     }
     return r;
@@ -134,21 +166,51 @@ export class DerpManager {
   }
 
   private connect(r: Region): void {
-    const region = this.map?.Regions[String(r.id)];
-    const node = region?.Nodes.find((n) => !n.STUNOnly);
-    if (!node || this.stopped) return;
+    const nodes = this.map?.Regions[String(r.id)]?.Nodes.filter((n) => !n.STUNOnly) ?? [];
+    if (!nodes.length || this.stopped) return;
+    const node = nodes[r.node % nodes.length]!;
+    const which = `region ${r.id} (${node.HostName})`;
     r.connecting = true;
-    const attempt = async () => {
-      const stream = await this.deps.dial(node);
-      return connectDerp(stream, node.HostName, this.nodePrivate, () => this.deps.random(24));
-    };
-    attempt().then(
+    let step = "dial";
+    let stream: ByteStream | undefined;
+    let late = false;
+    const attempt = new Promise<DerpConnection>((resolve, reject) => {
+      const cancel = this.deps.setTimer(CONNECT_DEADLINE_MS, () => {
+        late = true;
+        stream?.close();
+        reject(new Error(`no connection in ${CONNECT_DEADLINE_MS / 1000} s (${step})`));
+      });
+      this.deps
+        .dial(node)
+        .then((s) => {
+          if (late) return void s.close();
+          stream = s;
+          step = "HTTP upgrade and DERP handshake";
+          return connectDerp(s, node.HostName, this.nodePrivate, () => this.deps.random(24));
+        })
+        .then(
+          (conn) => {
+            cancel();
+            if (conn) resolve(conn);
+          },
+          (e: Error) => {
+            cancel();
+            reject(e);
+          },
+        );
+    });
+    attempt.then(
       (conn) => {
         r.connecting = false;
+        if (late) return conn.close();
         if (this.stopped || this.regions.get(r.id) !== r) return conn.close();
         r.conn = conn;
         r.failures = 0;
-        this.deps.log("info", `derp: connected to region ${r.id} (${node.HostName})`);
+        r.tried = 0;
+        r.reads = conn.reads;
+        r.heardAt = this.deps.monotonic();
+        this.armReadCheck();
+        this.deps.log("info", `derp: connected to ${which}`);
         if (r.id === this.home) conn.session.notePreferred(true);
         conn.onEvent = (e) => {
           if (e.kind === "packet") this.onPacket(e.src, e.data, r.id);
@@ -157,22 +219,60 @@ export class DerpManager {
         };
         conn.onClose = (err) => {
           r.conn = undefined;
-          this.deps.log("warn", `derp region ${r.id}: ${err.message}`);
-          this.scheduleRetry(r);
+          this.deps.log("warn", `derp ${which}: ${err.message}`);
+          this.failed(r, nodes.length);
         };
       },
       (err: Error) => {
         r.connecting = false;
-        this.deps.log("warn", `derp region ${r.id} (${node.HostName}): ${err.message}`);
-        this.scheduleRetry(r);
+        this.deps.log("warn", `derp ${which}: ${err.message}`);
+        this.failed(r, nodes.length);
       },
     );
+  }
+
+  /** The node failed or its connection ended: the next node of the region now, or, once each was tried, after a backoff. */
+  private failed(r: Region, nodes: number): void {
+    if (this.stopped || this.regions.get(r.id) !== r) return;
+    r.node = (r.node + 1) % nodes;
+    if (++r.tried < nodes) return this.connect(r);
+    r.tried = 0;
+    this.scheduleRetry(r);
+  }
+
+  /** A relay that stopped sending, keep-alives included, while the TCP connection stays open, is dead: closed, and the next node dialled. */
+  private armReadCheck(): void {
+    if (this.readTimer) return;
+    this.readTimer = this.deps.setTimer(READ_CHECK_MS, () => {
+      this.readTimer = undefined;
+      const now = this.deps.monotonic();
+      let open = false;
+      for (const r of this.regions.values()) {
+        const c = r.conn;
+        if (!c) continue;
+        if (c.reads !== r.reads) {
+          r.reads = c.reads;
+          r.heardAt = now;
+        } else if (now - r.heardAt > READ_DEADLINE_MS) {
+          r.conn = undefined;
+          c.onClose = () => {};
+          c.close();
+          this.deps.log("warn", `derp region ${r.id}: nothing heard from the relay in ${Math.round((now - r.heardAt) / 1000)} s; connecting again`);
+          const nodes = this.map?.Regions[String(r.id)]?.Nodes.filter((n) => !n.STUNOnly).length ?? 1;
+          r.tried = 0;
+          this.failed(r, nodes);
+          continue;
+        }
+        open = true;
+      }
+      if (open) this.armReadCheck();
+    });
   }
 
   private scheduleRetry(r: Region): void {
     if (this.stopped || this.regions.get(r.id) !== r) return;
     // Only the home region, or one in use, is worth reconnecting.
-    if (r.id !== this.home && this.deps.now() - r.lastUsed > IDLE_CLOSE_MS) return void this.regions.delete(r.id);
+    if (r.id !== this.home && this.deps.monotonic() - r.lastUsed > IDLE_CLOSE_MS) return void this.regions.delete(r.id);
     r.failures++;
     const base = Math.min(RETRY_MAX_MS, 500 * 2 ** Math.min(r.failures, 6));
     const ms = base / 2 + (this.deps.random(1)[0]! / 255) * (base / 2);
@@ -185,7 +285,7 @@ export class DerpManager {
   private armIdle(): void {
     this.idleTimer?.();
     this.idleTimer = this.deps.setTimer(IDLE_CLOSE_MS, () => {
-      const now = this.deps.now();
+      const now = this.deps.monotonic();
       for (const r of [...this.regions.values()]) if (r.id !== this.home && now - r.lastUsed > IDLE_CLOSE_MS) this.drop(r.id);
       this.armIdle();
     });
