@@ -202,6 +202,13 @@ export function describeHostcheck(title: string, command: readonly string[], opt
       expect(r.connectDeadline).toMatch(/^connect 127\.0\.0\.1:\d+: no answer in 0\.3 s after under 1 s, fds (\d+) -> \1$/);
       expect(r.tlsDeadline).toMatch(/^tls handshake with localhost \(127\.0\.0\.1:\d+\): no answer in 0\.3 s after under 1 s, fds (\d+) -> \1$/);
     });
+    it("a stream whose peer stops reading holds at most 4 MB, then is closed with the reason", () => {
+      console.log(`write queue: ${r.writeQueueBound}`);
+      const m = /^the peer stopped reading: (\d+) bytes waiting to be sent \| most queued (\d+) \| written (\d+)$/.exec(r.writeQueueBound ?? "");
+      expect(m, r.writeQueueBound).not.toBeNull();
+      expect(Number(m![2])).toBeLessThanOrEqual(4 << 20);
+      expect(Number(m![3])).toBeLessThan(200 * (64 << 10));
+    });
     it("errors name the call and the errno", () => {
       if (opts.soErrorUntranslated) expect(r.refused).toMatch(/^error: connect 127\.0\.0\.1:1: E\S+ \(/);
       else expect(r.refused).toBe("error: connect 127.0.0.1:1: ECONNREFUSED (Connection refused)");

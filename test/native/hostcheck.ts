@@ -167,6 +167,19 @@ async function main() {
     const r = await failsWithin(() => env.dialTcp("127.0.0.1", cfg.silent, { serverName: "localhost", caFile: cfg.ca }, 300));
     return `${r}, fds ${before} -> ${openFds()}`;
   });
+  await check("writeQueueBound", async () => {
+    const s = await env.dialTcp("127.0.0.1", cfg.silent);
+    const chunk = new Uint8Array(64 << 10);
+    let most = 0, written = 0, closedWith = "";
+    s.onClose = (e) => (closedWith = e?.message ?? "closed cleanly");
+    // The peer never reads: the kernel's buffers fill, then the stream's queue, up to its cap.
+    for (let i = 0; i < 200 && !closedWith; i++) {
+      s.write(chunk);
+      written += chunk.length;
+      most = Math.max(most, s.queuedBytes ?? 0);
+    }
+    return `${closedWith} | most queued ${most} | written ${written}`;
+  });
   await check("refused", () => env.dialTcp("127.0.0.1", 1).then(() => "connected?!"));
   await check("readDir", async () => String(env.readFile(cfg.dir)));
   await check("netlink", linkNames);
