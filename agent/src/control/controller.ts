@@ -61,6 +61,8 @@ export class Controller {
   private wake: (() => void) | undefined;
   private cancelSleep: (() => void) | undefined;
   private cancelWatchdog: (() => void) | undefined;
+  /** The current connection reached running: its failure starts the backoff over. */
+  private reachedRunning = false;
 
   constructor(
     private readonly deps: ControlDeps,
@@ -123,6 +125,7 @@ export class Controller {
   }
 
   private setState(s: ControlState): void {
+    if (s.kind === "running") this.reachedRunning = true;
     this.state = s;
     this.onState(s);
   }
@@ -145,11 +148,14 @@ export class Controller {
     let backoff = BACKOFF_MIN_MS;
     while (!this.stopped) {
       if (this.state.kind !== "needs-login" && this.state.kind !== "key-expired") this.setState({ kind: "connecting" });
+      this.reachedRunning = false;
       try {
         await this.connectOnce();
         backoff = BACKOFF_MIN_MS;
       } catch (e) {
         if (this.stopped) break;
+        // A connection that ran for a day and then failed is a new outage, not the old one growing.
+        if (this.reachedRunning) backoff = BACKOFF_MIN_MS;
         const msg = (e as Error).message;
         this.deps.log("warn", `control: ${msg}; retrying in about ${Math.round(backoff / 1000)} s`);
         if (this.state.kind !== "key-expired") this.setState({ kind: "connecting", lastError: msg });
@@ -172,21 +178,33 @@ export class Controller {
   private deadline<T>(what: string, step: (dial: () => Promise<ByteStream>) => Promise<T>): Promise<T> {
     let stream: ByteStream | undefined;
     let timedOut = false;
-    const cancel = this.deps.setTimer(CONNECT_TIMEOUT_MS, () => {
-      timedOut = true;
-      stream?.close();
+    return new Promise<T>((resolve, reject) => {
+      // Fails at the deadline even while the dial itself has not returned; a stream that comes later is closed.
+      const cancel = this.deps.setTimer(CONNECT_TIMEOUT_MS, () => {
+        timedOut = true;
+        stream?.close();
+        reject(new Error(`${what}: no answer in ${CONNECT_TIMEOUT_MS / 1000} s`));
+      });
+      const dial = async () => {
+        const s = await this.deps.dial(this.server);
+        if (timedOut) {
+          s.close();
+          throw new Error(`${what}: no answer in ${CONNECT_TIMEOUT_MS / 1000} s`);
+        }
+        return (stream = s);
+      };
+      step(dial).then(
+        (v) => {
+          cancel();
+          if (timedOut) stream?.close();
+          else resolve(v);
+        },
+        (e: Error) => {
+          cancel();
+          reject(e);
+        },
+      );
     });
-    const dial = async () => (stream = await this.deps.dial(this.server));
-    return step(dial).then(
-      (v) => {
-        cancel();
-        return v;
-      },
-      (e: Error) => {
-        cancel();
-        throw timedOut ? new Error(`${what}: no answer in ${CONNECT_TIMEOUT_MS / 1000} s`) : e;
-      },
-    );
   }
 
   private async connectOnce(): Promise<void> {
