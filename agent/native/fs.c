@@ -33,12 +33,18 @@ static JSValue js_read_file(JSContext *ctx, JSValueConst this_val, int argc, JSV
 	}
 	size_t cap = 4096, len = 0;
 	uint8_t *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		JSValue r = throw_errno(ctx, "read", path, ENOMEM);
+		JS_FreeCString(ctx, path);
+		return r;
+	}
 	JSValue r = JS_UNDEFINED;
 	for (;;) {
 		if (len == cap) {
 			uint8_t *b = cap < MAX_FILE ? realloc(buf, cap * 2) : NULL;
 			if (!b) {
-				r = throw_errno(ctx, "read", path, EFBIG);
+				r = throw_errno(ctx, "read", path, cap < MAX_FILE ? ENOMEM : EFBIG);
 				break;
 			}
 			buf = b;

@@ -148,10 +148,14 @@ void loop_init(JSContext *ctx)
 	for (size_t i = 0; i < countof(signal_fns); i++)
 		signal_fns[i] = JS_UNDEFINED;
 	child_fn = JS_UNDEFINED;
-	if (pipe(sigpipe) == 0) {
-		loop_set_nonblock(sigpipe[0]);
-		loop_set_nonblock(sigpipe[1]);
+	/* Without the self-pipe every signal, SIGTERM and SIGCHLD included, would be lost: say so and stop. */
+	if (pipe(sigpipe) != 0) {
+		int e = errno;
+		fprintf(stderr, "[error] meshwrt: signals: pipe: %s (%s); cannot run without them\n", errno_name(e), strerror(e));
+		exit(71);
 	}
+	loop_set_nonblock(sigpipe[0]);
+	loop_set_nonblock(sigpipe[1]);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

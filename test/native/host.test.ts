@@ -32,6 +32,11 @@ describe("the static runtime", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/^meshwrt: unknown command "frobnicate"\nusage: meshwrt COMMAND /);
   });
+  it("says so and exits when it cannot make its signal pipe (no descriptor left), instead of losing every signal", () => {
+    const r = spawnSync("sh", ["-c", `ulimit -n 3 && exec ${BIN} --version`], { encoding: "utf8" });
+    expect(r.stderr).toMatch(/^\[error\] meshwrt: signals: pipe: EMFILE \(.+\); cannot run without them\n$/);
+    expect(r.status).toBe(71);
+  });
   it("idles under 4 MB resident and exits 0 on SIGTERM", async () => {
     const p = spawn(BIN, ["run", "--config", join(dir, "none"), "--socket", join(dir, "api.sock"), "--ubus", join(dir, "no-ubusd")], { stdio: ["ignore", "ignore", "pipe"] });
     await new Promise((r) => setTimeout(r, 1000));

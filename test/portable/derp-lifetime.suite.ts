@@ -10,6 +10,7 @@ import { publicKeyOf } from "../../agent/src/crypto/keys.js";
 import type { DERPMap, DERPNode } from "../../agent/src/control/tailcfg.js";
 import { encodeFrame, FRAME_KEEP_ALIVE, FRAME_SERVER_INFO, FRAME_SERVER_KEY, FrameReader, MAGIC } from "../../agent/src/derp/frame.js";
 import { CONNECT_DEADLINE_MS, DerpManager, READ_DEADLINE_MS, SEND_QUEUE_MAX } from "../../agent/src/derp/manager.js";
+import { ascii } from "../../agent/src/util/bytes.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
 import { eq, suite } from "./check.js";
 
@@ -33,7 +34,7 @@ function relayStream(opts: { silentAtUpgrade?: boolean; reading?: boolean } = {}
       if (!st.upgraded) {
         st.upgraded = true;
         if (opts.silentAtUpgrade) return;
-        const head = new TextEncoder().encode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\n\r\n");
+        const head = ascii("HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\n\r\n");
         return void Promise.resolve().then(() => s.onData(new Uint8Array([...head, ...encodeFrame(FRAME_SERVER_KEY, MAGIC, publicKeyOf(serverPriv))])));
       }
       for (const f of reader.push(b)) {
