@@ -13,7 +13,7 @@
 // (changes the tailnet and its firewall, reads the settings) and a viewer
 // (reads the status only). Screenshots, desktop and phone: test/out/luci/.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import jsQR from "jsqr";
 import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
@@ -119,7 +119,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (lab) console.log((await lab.log()).split("\n").slice(-60).join("\n"));
+  // The router's side for whoever reads a failure: its daemons, system log and tables.
+  if (lab) {
+    const state = (await lab.exec("ubus call meshwrt status; ip route; nft list ruleset")).stdout;
+    writeFileSync(join(OUT, "router.log"), `${await lab.log()}\n==> status, routes, nftables\n${state}`);
+    console.log(`the router's logs: ${join(OUT, "router.log")}`);
+  }
   await lab?.stop();
   await t?.destroy();
 }, 60_000);
@@ -299,6 +304,15 @@ describe("luci-app-meshwrt in chromium on real LuCI, rpcd and procd, with meshwr
     expect(await mobile.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot(mobile, "9-phone-login-link");
     await mobile.context().close();
+    // A refusal ({ error } from the agent) shows under the field it names; the status stays a status.
+    await page.fill("#meshwrt-login_server", "ftp://nowhere");
+    await page.click("#meshwrt-do-login");
+    const refused = page.locator("#meshwrt-field-login_server .cbi-value-error");
+    await refused.waitFor({ timeout: 30_000 });
+    console.log(`the agent's refusal: ${await refused.innerText()}`);
+    expect(await refused.innerText()).toContain("login_server");
+    expect(await page.locator('#meshwrt-status [data-state="needs-login"]').count()).toBe(1);
+    await page.fill("#meshwrt-login_server", hs.url);
     // The key field: a pre-auth key typed in logs the router in without the link, and is not shown back.
     await page.fill("#meshwrt-auth_key", authKey);
     await page.click("#meshwrt-do-login");
