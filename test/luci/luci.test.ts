@@ -254,6 +254,34 @@ describe("luci-app-meshwrt in chromium on real LuCI, rpcd and procd, with meshwr
     await page.context().close();
   }, 60_000);
 
+  it("(a double of two replies the agent gives only when failing) an {error} status is shown as the error, and a peer's missing fields never as the text undefined", async () => {
+    const page = await open("root", "");
+    await page.waitForSelector('#meshwrt-peers tr[data-peer="phone"]', { timeout: 30_000 });
+    // The real replies pass through uhttpd; only meshwrt/status and the first peer are rewritten.
+    await page.route(/\/ubus\//, async (route) => {
+      const res = await route.fetch();
+      const sent = JSON.parse(route.request().postData() ?? "null") as { id: number; params?: unknown[] } | { id: number; params?: unknown[] }[];
+      const body = (await res.json()) as { result?: [number, { peers?: Record<string, unknown>[] }?] } | { result?: unknown[] }[];
+      const calls = Array.isArray(sent) ? sent : [sent];
+      const replies = (Array.isArray(body) ? body : [body]) as { id: number; result?: [number, { peers?: Record<string, unknown>[] }?] }[];
+      calls.forEach((c, i) => {
+        const [, obj, method] = c.params ?? [];
+        if (obj !== "meshwrt") return;
+        if (method === "status") replies[i] = { id: c.id, jsonrpc: "2.0", result: [5, { error: "status: the state could not be read (a double's reply)" }] } as never;
+        const peer = method === "peers" ? replies[i]?.result?.[1]?.peers?.[0] : undefined;
+        if (peer) for (const k of ["name", "dnsName", "os", "addresses", "routes", "lastHandshake"]) delete peer[k];
+      });
+      await route.fulfill({ response: res, json: Array.isArray(body) ? replies : replies[0] });
+    });
+    await page.reload();
+    await page.waitForSelector('#meshwrt-status [data-state="error"]', { timeout: 30_000 });
+    expect(await page.locator("#meshwrt-status").innerText()).toContain("status: the state could not be read (a double's reply)");
+    await page.waitForSelector("#meshwrt-peers tr[data-peer]", { timeout: 30_000 });
+    expect(await page.locator("#maincontent").innerText()).not.toMatch(/undefined|NaN/);
+    await shot(page, "5b-status-error");
+    await page.context().close();
+  }, 60_000);
+
   it("on a phone (390 px) the peers' cells are labelled with their columns and nothing is wider than the screen", async () => {
     const page = await open("root", "", PHONE);
     await page.waitForSelector('#meshwrt-peers tr[data-peer="phone"]', { timeout: 30_000 });

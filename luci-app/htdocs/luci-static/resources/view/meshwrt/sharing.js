@@ -151,9 +151,9 @@ return view.extend({
 			_('Adds a device from the LAN (printer, camera) as a single-address route.'));
 		o.value('', _('-- choose a device --'));
 		devices.forEach(function(d) {
-			var ip = d.addresses.filter(function(a) { return a.indexOf(':') < 0 })[0];
+			var ip = L.toArray(d.addresses).filter(function(a) { return a.indexOf(':') < 0 })[0];
 			if (ip)
-				o.value(ip, '%s (%s, %s)'.format(d.name || _('unnamed'), ip, d.mac));
+				o.value(ip, '%s (%s, %s)'.format(d.name || _('unnamed'), ip, d.mac || '?'));
 		});
 		/* A picker, not an option: it edits the routes list and stores nothing itself. */
 		o.cfgvalue = function() { return '' };
