@@ -2,9 +2,11 @@
  * All non-blocking; EAGAIN is "nothing now" (null or 0), never an error. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,32 +380,62 @@ static JSValue js_netlink_recv(JSContext *ctx, JSValueConst this_val, int argc, 
 	return r;
 }
 
-/* Name lookup through the C library (blocking; the control server and the relays are looked up rarely). */
-static JSValue js_resolve(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+/* Name lookup through the C library, in a forked child: getaddrinfo blocks
+ * for as long as the resolver does not answer, and that must hold only the
+ * child, never the loop. The child writes one address per line, or "!" and
+ * the reason, to a pipe; returns [pid, the pipe's read end]. */
+static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-	const char *host = JS_ToCString(ctx, argv[0]);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	(void)this_val; (void)argc;
+	const char *host = JS_ToCString(ctx, argv[0]);
 	if (!host)
 		return JS_EXCEPTION;
-	int r = getaddrinfo(host, NULL, &hints, &res);
-	if (r != 0) {
-		JSValue e = JS_ThrowInternalError(ctx, "resolve %s: %s", host, gai_strerror(r));
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		JSValue e = throw_errno(ctx, "resolve", host, errno);
+		JS_FreeCString(ctx, host);
+		return e;
+	}
+	/* As in spawn: no signal runs our handlers in the child. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(p[0]);
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+		int r = getaddrinfo(host, NULL, &hints, &res);
+		if (r != 0) {
+			dprintf(p[1], "!%s\n", gai_strerror(r));
+			_exit(1);
+		}
+		for (struct addrinfo *a = res; a; a = a->ai_next) {
+			char ip[INET6_ADDRSTRLEN];
+			const void *src = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+								 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+			if (inet_ntop(a->ai_family, src, ip, sizeof(ip)))
+				dprintf(p[1], "%s\n", ip);
+		}
+		_exit(0);
+	}
+	int fork_errno = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		JSValue e = throw_errno(ctx, "resolve", host, fork_errno);
 		JS_FreeCString(ctx, host);
 		return e;
 	}
 	JS_FreeCString(ctx, host);
-	JSValue out = JS_NewArray(ctx);
-	uint32_t i = 0;
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		char ip[INET6_ADDRSTRLEN];
-		const void *src = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-							 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-		if (inet_ntop(a->ai_family, src, ip, sizeof(ip)))
-			JS_SetPropertyUint32(ctx, out, i++, JS_NewString(ctx, ip));
-	}
-	freeaddrinfo(res);
-	return out;
+	loop_set_nonblock(p[0]);
+	JSValue r = JS_NewArray(ctx);
+	JS_SetPropertyUint32(ctx, r, 0, JS_NewInt32(ctx, pid));
+	JS_SetPropertyUint32(ctx, r, 1, JS_NewInt32(ctx, p[0]));
+	return r;
 }
 
 const JSCFunctionListEntry sock_funcs[] = {
@@ -422,6 +454,6 @@ const JSCFunctionListEntry sock_funcs[] = {
 	JS_CFUNC_DEF("netlinkJoin", 2, js_netlink_join),
 	JS_CFUNC_DEF("netlinkSend", 2, js_netlink_send),
 	JS_CFUNC_DEF("netlinkRecv", 1, js_netlink_recv),
-	JS_CFUNC_DEF("resolve", 1, js_resolve),
+	JS_CFUNC_DEF("resolveStart", 1, js_resolve_start),
 };
 const size_t sock_funcs_count = countof(sock_funcs);

@@ -2,7 +2,8 @@
 // idle memory, its command line, and every host call exercised by the
 // hostcheck entry (same runtime), whose tests hostcheck-suite.ts holds.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import dgram from "node:dgram";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -55,6 +56,33 @@ describe("the static runtime", () => {
     withinBudget("a 1,000-peer netmap to kernel messages", r.full.ms, 1000);
     withinBudget("a 1-peer delta after it", r.delta.ms, 1000);
     expect(r.delta.peakKb).toBeLessThan(12_288);
+  });
+});
+
+describe("a resolver that never answers", () => {
+  it("holds only the lookup: timers keep their time and the dial fails at its deadline, naming the step", async () => {
+    // A mount namespace whose /etc/resolv.conf names a server on loopback that takes queries and never answers.
+    const dns = dgram.createSocket("udp4");
+    let queries = 0;
+    dns.on("message", () => queries++);
+    await new Promise<void>((r) => dns.bind(53, "127.0.0.77", r));
+    const conf = join(dir, "resolv.conf");
+    writeFileSync(conf, "nameserver 127.0.0.77\noptions timeout:5 attempts:2\n");
+    try {
+      const out = await new Promise<string>((resolve) => {
+        const p = spawn("unshare", ["-m", "sh", "-c", `mount --bind ${conf} /etc/resolv.conf && exec ${CHECK} '{"resolveHung":"control.meshwrt.invalid"}'`]);
+        let o = "";
+        p.stdout.on("data", (d) => (o += d));
+        p.stderr.on("data", (d) => process.stderr.write(d));
+        p.on("exit", () => resolve(o));
+      });
+      const r = JSON.parse(out) as { resolveHung: string };
+      console.log(`hung resolver: ${r.resolveHung}; ${queries} queries reached it`);
+      expect(queries).toBeGreaterThan(0);
+      expect(r.resolveHung).toBe("resolve control.meshwrt.invalid: no answer in 1.5 s | longest timer gap under 100 ms | after under 2.5 s");
+    } finally {
+      dns.close();
+    }
   });
 });
 

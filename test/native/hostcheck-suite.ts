@@ -209,6 +209,7 @@ export function describeHostcheck(title: string, command: readonly string[], opt
       expect(Number(m![2])).toBeLessThanOrEqual(4 << 20);
       expect(Number(m![3])).toBeLessThan(200 * (64 << 10));
     });
+    it("a name is looked up (localhost, from /etc/hosts) and dialled", () => expect(r.resolveLocalhost).toBe("echo hello by name"));
     it("errors name the call and the errno", () => {
       if (opts.soErrorUntranslated) expect(r.refused).toMatch(/^error: connect 127\.0\.0\.1:1: E\S+ \(/);
       else expect(r.refused).toBe("error: connect 127.0.0.1:1: ECONNREFUSED (Connection refused)");

@@ -27,6 +27,8 @@ export interface HostcheckConfig {
   /** Accepts and never sends a byte. */
   silent: number;
   dir: string;
+  /** Only this check: a dial to this name, with a resolver that never answers (the test's mount namespace). */
+  resolveHung?: string;
 }
 
 const n = native();
@@ -127,7 +129,27 @@ const linkNames = () =>
     "netlink",
   );
 
+/** A dial to a name the resolver never answers for, while a 10 ms timer runs: the longest gap between its turns shows whether the loop was held. */
+async function resolveHung(name: string) {
+  const started = n.mono();
+  let last = started, gap = 0, stop = false;
+  const tick = () => {
+    const t = n.mono();
+    gap = Math.max(gap, t - last);
+    last = t;
+    if (!stop) env.setTimer(10, tick);
+  };
+  env.setTimer(10, tick);
+  const msg = await env.dialTcp(name, 443, undefined, 1500).then((s) => (s.close(), "connected?!"), (e: Error) => e.message);
+  stop = true;
+  gap = Math.max(gap, n.mono() - last); // a loop held until the dial ended shows here
+  results.resolveHung = `${msg} | longest timer gap ${gap < 100 ? "under 100 ms" : `${Math.round(gap)} ms`} | after ${n.mono() - started < 2500 ? "under 2.5 s" : `${Math.round(n.mono() - started)} ms`}`;
+  n.write(1, utf8Encode(`${JSON.stringify(results)}\n`));
+  n.exit(0);
+}
+
 async function main() {
+  if (cfg.resolveHung) return resolveHung(cfg.resolveHung);
   await check("udp4", () => echo("127.0.0.1", cfg.udp4));
   await check("udp6", () => echo("::1", cfg.udp6));
   await check("tcp", () => roundTrip(() => env.dialTcp("127.0.0.1", cfg.tcp), "hello tcp"));
@@ -180,6 +202,7 @@ async function main() {
     }
     return `${closedWith} | most queued ${most} | written ${written}`;
   });
+  await check("resolveLocalhost", () => roundTrip(() => env.dialTcp("localhost", cfg.tcp), "hello by name"));
   await check("refused", () => env.dialTcp("127.0.0.1", 1).then(() => "connected?!"));
   await check("readDir", async () => String(env.readFile(cfg.dir)));
   await check("netlink", linkNames);

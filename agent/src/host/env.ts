@@ -8,7 +8,7 @@ import { ERROR, type Native, native, READ, WRITE } from "./native.js";
 
 const LEVELS: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const isIp = (h: string) => /^[0-9.]+$/.test(h) || h.includes(":");
-/** The longest a TCP connect, and then a TLS handshake, may each take. */
+/** The longest a name lookup, a TCP connect and a TLS handshake may each take. */
 export const DIAL_STEP_MS = 10_000;
 
 /**
@@ -100,7 +100,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
     children.delete(pid);
   });
 
-  // Each step of a dial waits at most this long: a SYN that is dropped, or a
+  // Each step of a dial waits at most its deadline: a SYN that is dropped, or a
   // server that accepts and says nothing, costs one deadline, not forever.
   const connectFd = (fd: number, what: string, ms: number): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -118,6 +118,43 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
           reject(new Error(`connect ${what}: ${n.strerror(err)}`));
         } else {
           resolve();
+        }
+      });
+    });
+
+  // A name lookup off the loop (a child process waits for the resolver), bounded like a dial step.
+  const resolveName = (name: string, ms: number): Promise<string[]> =>
+    new Promise((resolve, reject) => {
+      const [pid, fd] = n.resolveStart(name);
+      let out = "";
+      let ended = false;
+      const finish = (err?: Error) => {
+        ended = true;
+        n.clearTimer(timer);
+        n.unwatch(fd);
+        n.close(fd);
+        if (err) return reject(err);
+        const lines = out.split("\n").filter((l) => l);
+        const bad = lines.find((l) => l.startsWith("!"));
+        if (bad) reject(new Error(`resolve ${name}: ${bad.slice(1)}`));
+        else if (!lines.length) reject(new Error(`resolve ${name}: no address`));
+        else resolve(lines);
+      };
+      const timer = n.setTimer(ms, () => {
+        if (!ended) n.kill(pid, 9);
+        finish(new Error(`resolve ${name}: no answer in ${ms / 1000} s`));
+      });
+      n.watch(fd, READ, () => {
+        for (;;) {
+          let b: Uint8Array | null;
+          try {
+            b = n.read(fd, 4096);
+          } catch (e) {
+            return finish(e as Error);
+          }
+          if (b === null) return;
+          if (b.length === 0) return finish();
+          out += utf8Decode(b);
         }
       });
     });
@@ -170,8 +207,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       return () => n.clearTimer(id);
     },
     async dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs = DIAL_STEP_MS): Promise<ByteStream> {
-      const ips = isIp(host) ? [host] : n.resolve(host);
-      if (!ips.length) throw new Error(`resolve ${host}: no address`);
+      const ips = isIp(host) ? [host] : await resolveName(host, deadlineMs);
       const what = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       // Each address in turn (an AAAA record is no use without an IPv6 route).
       const connect = async (): Promise<number> => {

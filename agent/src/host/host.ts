@@ -63,7 +63,7 @@ export interface Host {
   onSignal(name: SignalName, fn: (() => void) | undefined): void;
   random(n: number): Uint8Array;
   setTimer(ms: number, fn: () => void): () => void;
-  /** TCP, then TLS if asked; the connect and the handshake each fail after `deadlineMs` (10 s by default) without an answer. */
+  /** Name lookup (off the event loop), TCP, then TLS if asked; each step fails after `deadlineMs` (10 s by default) without an answer. */
   dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs?: number): Promise<ByteStream>;
   connectUnix(path: string): Promise<ByteStream>;
   /** Listens at `path` (a stale socket file there is replaced), the file given `mode`. */

@@ -39,7 +39,11 @@ export interface Native {
   netlinkJoin(fd: number, group: number): void;
   netlinkSend(fd: number, data: Uint8Array): void;
   netlinkRecv(fd: number): Uint8Array | null;
-  resolve(host: string): string[];
+  /**
+   * Starts a name lookup in a child process: [pid, fd]. Read fd to its end:
+   * one address per line, or a line "!reason"; then it closes.
+   */
+  resolveStart(host: string): [number, number];
   /**
    * TLS over a connected socket; serverName is the SNI and the name the
    * certificate must match; caFile null trusts the system bundle. tls12:
