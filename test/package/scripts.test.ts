@@ -60,7 +60,8 @@ describe("shell syntax and shellcheck", () => {
 });
 
 // Sources the init script with rc.common's and procd.sh's functions replaced by recorders.
-// UCI values come from UCI_<option> variables; RUNNING=1 makes procd_running succeed.
+// UCI values come from UCI_<option> variables; RUNNING=0 makes procd's service list hold no
+// running instance (else one, with pid AGENT_PID).
 function initHarness(body: string, env: Record<string, string> = {}) {
   const log = join(work, `init-${Math.random().toString(36).slice(2)}.log`);
   writeFileSync(log, "");
@@ -79,12 +80,15 @@ procd_set_param() { rec "procd_set_param $*"; }
 procd_close_instance() { rec "procd_close_instance"; }
 procd_add_reload_trigger() { rec "procd_add_reload_trigger $*"; }
 procd_add_reload_interface_trigger() { rec "procd_add_reload_interface_trigger $*"; }
-procd_running() { rec "procd_running $*"; [ "\${RUNNING:-0}" = 1 ]; }
 procd_send_signal() { rec "procd_send_signal $*"; }
 start() { rec "start"; start_service; }
 logger() { rec "logger $*"; }
-ubus() { rec "ubus $*"; echo "{\\"meshwrt\\":{\\"instances\\":{\\"instance1\\":{\\"running\\":true,\\"pid\\":\${AGENT_PID-}}}}}"; }
-jsonfilter() { rec "jsonfilter $*"; sed -n 's/.*"pid":\\([^}]*\\)}.*/\\1/p'; }
+ubus() {
+	rec "ubus $*"
+	if [ "\${RUNNING:-1}" = 1 ]; then echo "{\\"meshwrt\\":{\\"instances\\":{\\"instance1\\":{\\"running\\":true,\\"pid\\":\${AGENT_PID-4242}}}}}"; else echo '{"meshwrt":{}}'; fi
+}
+# The JSON comes as -s's argument (see meshwrt_pids in the init script).
+jsonfilter() { rec "jsonfilter $*"; printf '%s\\n' "$2" | sed -n 's/.*"pid":\\([^}]*\\)}.*/\\1/p'; }
 . '${INIT}'
 `;
   const r = spawnSync("sh", ["-c", prologue + body], { encoding: "utf8", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
@@ -148,7 +152,8 @@ describe("init script (procd)", () => {
 
   it("reload of a running, configured agent is a SIGHUP (tunnels stay)", () => {
     const r = initHarness("reload_service", { ...configured, RUNNING: "1" });
-    expect(r.calls.filter((c) => c.startsWith("procd_"))).toEqual(["procd_running meshwrt", "procd_send_signal meshwrt * HUP"]);
+    expect(r.calls.filter((c) => c.startsWith("procd_"))).toEqual(["procd_send_signal meshwrt * HUP"]);
+    expect(r.calls).toContain(`ubus call service list {"name":"meshwrt"}`);
   });
 
   it("reload after enabling starts the agent", () => {
@@ -178,7 +183,7 @@ describe("init script (procd)", () => {
     writeFileSync(log, "");
     const script = `
 ubus() { echo '{"meshwrt":{"instances":{"instance1":{"running":true,"pid":${agent.pid}}}}}'; }
-jsonfilter() { sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p'; }
+jsonfilter() { printf '%s\\n' "$2" | sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p'; }
 . '${INIT}'
 stop_service
 echo "pid=$meshwrt_pid" >'${log}'
