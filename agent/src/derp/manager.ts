@@ -202,7 +202,6 @@ export class DerpManager {
     attempt.then(
       (conn) => {
         r.connecting = false;
-        if (late) return conn.close();
         if (this.stopped || this.regions.get(r.id) !== r) return conn.close();
         r.conn = conn;
         r.failures = 0;
