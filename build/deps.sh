@@ -48,8 +48,11 @@ elif [ -z "$TARGET" ]; then
 else
 	eval "$(build/toolchain.sh "$TARGET")"
 	cc=$TARGET_CC
-	cflags=$OPT
-	ldflags="-static -Wl,--gc-sections -s"
+	# Link-time optimisation over our C, QuickJS and mbedTLS: the libraries are
+	# LLVM bitcode, optimised with the program at each link. (Zig defines NDEBUG
+	# when optimising: QuickJS's asserts are compiled out.)
+	cflags="$OPT -flto"
+	ldflags="-static -Wl,--gc-sections -s -Wl,-T,$(pwd)/build/drop-sections.ld"
 	ar=$TARGET_AR
 	key=$TARGET
 fi
@@ -107,7 +110,7 @@ compile_all() {
 if [ -n "${QUICKJS_SRC:-}" ]; then
 	qsrc=$QUICKJS_SRC
 	qjs=${OUT:-build/out}/quickjs
-	qjsc=$qjs/qjsc-target
+	qjsc=${OUT:-build/out}/qjsc-target/qjsc-target
 else
 	qsrc=$(source_dir quickjs "$QJS_VERSION")
 	qjs=$CACHE/quickjs-$QJS_VERSION-$key-$(hash "$cc" "$cflags")

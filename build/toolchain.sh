@@ -10,7 +10,8 @@
 # are those OpenWrt builds its packages for:
 #   x86_64                    x86-64 baseline
 #   aarch64_cortex-a53        Cortex-A53 (MT7981/MT7986, ...)
-#   arm_cortex-a7_neon-vfpv4  Cortex-A7, hard float with NEON/VFPv4 (IPQ40xx)
+#   arm_cortex-a7_neon-vfpv4  Cortex-A7, hard float with NEON/VFPv4 (IPQ40xx), in
+#                             Thumb-2, a quarter smaller than ARM code
 #   mipsel_24kc               MIPS32r2 little-endian, soft float (MT7621)
 #   mips_24kc                 MIPS32r2 big-endian, soft float (ath79)
 # (OpenWrt's MIPS 24Kc targets are soft-float and their kernels emulate no FPU.)
@@ -24,7 +25,7 @@ case "${1:-}" in
 "") ;;
 x86_64) triple=x86_64-linux-musl cpu=x86_64 ;;
 aarch64_cortex-a53) triple=aarch64-linux-musl cpu=cortex_a53 ;;
-arm_cortex-a7_neon-vfpv4) triple=arm-linux-musleabihf cpu=cortex_a7 ;;
+arm_cortex-a7_neon-vfpv4) triple=thumb-linux-musleabihf cpu=cortex_a7 ;;
 mipsel_24kc) triple=mipsel-linux-musleabi cpu=mips32r2+soft_float ;;
 mips_24kc) triple=mips-linux-musleabi cpu=mips32r2+soft_float ;;
 *)
