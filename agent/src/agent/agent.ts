@@ -449,7 +449,10 @@ export class Agent {
     }
     if (nm.self) await this.applyAddresses(nm.self.Addresses);
     this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
-    const wanted = wantedPeers(nm.peers.values(), {
+    // The firewall before the peers, and no peer while meshwrt's table is not loaded: the ACL is
+    // enforced there, and fw4's zone for the tunnel accepts what reaches it (fail closed).
+    await this.applyGateway();
+    const wanted = !this.gateway!.loaded ? [] : wantedPeers(nm.peers.values(), {
       acceptRoutes: this.settings.acceptRoutes,
       endpointFor: (n) => {
         const k = keyFromText("nodekey", n.Key);
@@ -463,7 +466,6 @@ export class Agent {
     this.bridge!.retain(wanted.map((w) => w.publicKey));
     this.wgPeers = new Map((await this.wg!.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
     await this.applyRoutes(wanted.flatMap((w) => w.allowedIps), link.index);
-    await this.applyGateway();
     this.env.log("debug", `netmap applied: ${nm.peers.size} peers, ${plan.length} changed, in ${Math.round(this.env.monotonic() - started)} ms`);
   }
 

@@ -32,13 +32,21 @@ export class Gateway {
     private readonly opts: GatewayOptions,
   ) {}
 
+  /** Whether meshwrt's table is in force (some version of it: nft replaces it atomically). */
+  get loaded(): boolean {
+    return this.script !== undefined;
+  }
+
   /** Installs the rules; false (and the old rules stay, nft being atomic) when nft refuses them. */
   async setRules(r: Omit<GatewayRules, "iface">): Promise<boolean> {
     const script = rulesetScript({ ...r, iface: this.opts.iface });
     if (script === this.script) return true;
     const res = await this.nft(script);
     if (res.code !== 0) {
-      this.failure = `firewall: nftables refused meshwrt's rules (${res.stderr || `exit ${res.code}`}); traffic from the tailnet is not filtered as the ACL says`;
+      const effect = this.script === undefined ? "no peer is installed until it loads: the tunnel carries nothing" : "the previous rules stay in force";
+      // nft repeats the script around each error: its first error line says it.
+      const why = res.stderr.split("\n").find((l) => l.includes("Error:"))?.trim() ?? (res.stderr.trim() || `exit ${res.code}`);
+      this.failure = `firewall: nftables refused meshwrt's rules (${why}); ${effect}`;
       this.deps.log("error", this.failure);
       return false;
     }

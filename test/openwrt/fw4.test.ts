@@ -1,0 +1,160 @@
+// meshwrt behind OpenWrt's real firewall: firewall4's own default
+// /etc/config/firewall, the package's uci-defaults (meshwrt.firewall) run on it
+// by real uci, and fw4 (ucode, built by test/openwrt/build.sh) applying it on
+// this kernel's nftables in the router's network namespace
+// (test/openwrt/luci-lab.ts: ubusd, procd, meshwrt started by its init script).
+// The tailnet: Headscale with an ACL, derper, a stock tailscaled phone in a
+// cafe; meshwrt on wireguard-go (this kernel has no WireGuard).
+//
+// There is no netifd here, so fw4 cannot resolve `network 'lan'` to a device
+// (it asks netifd over ubus: network.interface dump). The zones get the
+// devices netifd would report instead (`list device`), which fw4 treats alike.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Proc, waitFor } from "../net/exec.js";
+import { type Host, type Topology, topology } from "../net/topology.js";
+import { type Headscale, type Tailscaled, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
+import { type LuciLab, startLuciLab } from "./luci-lab.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const UCI_DEFAULTS = join(ROOT, "openwrt-package", "meshwrt", "files", "meshwrt.firewall");
+const TICKER = fileURLToPath(new URL("../net/tcp-ticker.mjs", import.meta.url));
+// alice (the phone and the router) may reach the printer's port, the pc's port 7000 and her own devices; not the camera.
+const POLICY = JSON.stringify({ acls: [{ action: "accept", src: ["alice@"], dst: ["192.168.1.50:631", "192.168.1.10:7000", "alice@:*"] }] });
+
+let t: Topology;
+let hs: Headscale;
+let phone: Tailscaled;
+let lab: LuciLab;
+let routerIp = "";
+
+async function banner(h: Host, ip: string, port: number, seconds: number): Promise<string> {
+  const r = await h.exec(`timeout ${seconds} bash -c 'exec 3<>/dev/tcp/${ip}/${port} && head -n 1 <&3'`);
+  return r.code === 0 ? r.stdout.trim() : "";
+}
+
+const printer = (seconds = 3) => banner(t.host("phone"), "192.168.1.50", 631, seconds);
+
+beforeAll(async () => {
+  execFileSync("make", ["--no-print-directory", "build/out/meshwrt"], { stdio: "inherit" });
+  t = await topology({ hosts: ["control", "derp"], nats: [{ name: "router", hosts: ["pc"], printer: true, camera: true }, { name: "cafe", hosts: ["phone"] }] });
+  const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
+  hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml(), policy: POLICY });
+  const authKey = await hs.preAuthKey(await hs.createUser("alice"), { reusable: true });
+  phone = await startTailscaled(t.host("phone"), { dir: `${t.dir}/phone`, tun: "tailscale0" });
+  await phone.up({ loginServer: hs.url, authKey, hostname: "phone", timeoutSec: 90, flags: ["--accept-routes"] });
+  const config = `config meshwrt 'main'\n\toption enabled '1'\n\toption login_server '${hs.url}'\n\toption auth_key '${authKey}'\n\toption hostname 'router'\n\tlist lan_device 'lan'\n\toption log_level 'debug'\n`;
+  // No firewallConfig: firewall4's own /etc/config/firewall.
+  lab = await startLuciLab({ netns: t.host("router").ns, meshwrtConfig: config, caFile: derp.certFile, users: {} });
+  // As at install: the package's uci-defaults; then the devices netifd would give the zones.
+  await lab.run(`sh ${UCI_DEFAULTS}`);
+  await lab.run("uci add_list firewall.@zone[0].device=lan && uci add_list firewall.@zone[1].device=wan && uci commit firewall");
+  await lab.run("/etc/init.d/firewall start");
+  const node = await waitFor("the router advertising its LAN", async () => {
+    const n = await hs.node("router").catch(() => undefined);
+    return ((n?.available_routes as string[] | undefined) ?? []).includes("192.168.1.0/24") ? n : undefined;
+  }, 60_000, 500);
+  await hs.approveRoutes(node, ["192.168.1.0/24"]);
+  const peer = await phone.waitForPeer("router", 60_000, (x) => ((x.PrimaryRoutes as string[] | null) ?? []).includes("192.168.1.0/24"));
+  routerIp = peer.TailscaleIPs!.find((a) => a.startsWith("100."))!;
+}, 300_000);
+
+afterAll(async () => {
+  if (lab) console.log((await lab.log()).split("\n").filter((l) => l.includes("meshwrt")).slice(-40).join("\n"));
+  await lab?.stop();
+  await t?.destroy();
+}, 60_000);
+
+describe("meshwrt with firewall4 (fw4) on nftables", () => {
+  it("the package's uci-defaults on firewall4's default config, applied by fw4 reload: the meshwrt zone and its forwardings as fw4 writes them", async () => {
+    expect(await lab.run("uci get firewall.meshwrt.device")).toBe("meshwrt0\n");
+    const reloaded = Date.now();
+    await lab.run("fw4 reload");
+    console.log(`fw4 reload: ${Date.now() - reloaded} ms`);
+    const rules = await lab.run("nft list table inet fw4");
+    for (const line of [
+      'iifname "meshwrt0" jump input_meshwrt comment "!fw4: Handle meshwrt IPv4/IPv6 input traffic"',
+      'iifname "meshwrt0" jump forward_meshwrt comment "!fw4: Handle meshwrt IPv4/IPv6 forward traffic"',
+      'oifname "meshwrt0" jump output_meshwrt comment "!fw4: Handle meshwrt IPv4/IPv6 output traffic"',
+      'jump accept_to_lan comment "!fw4: Accept meshwrt to lan forwarding"',
+      'jump accept_to_wan comment "!fw4: Accept meshwrt to wan forwarding"',
+      'jump accept_to_meshwrt comment "!fw4: Accept lan to meshwrt forwarding"',
+      'oifname "meshwrt0" tcp flags syn / fin,syn,rst tcp option maxseg size set rt mtu',
+    ]) expect(rules, line).toContain(line);
+    // fw4's defaults around it: input and forward rejected unless a zone accepts.
+    expect(rules).toMatch(/chain forward \{\n\s+type filter hook forward priority filter; policy drop;/);
+    // meshwrt's own table (the ACL) sits next to fw4's.
+    expect(await lab.run("nft list tables")).toMatch(/^table inet meshwrt$/m);
+  }, 60_000);
+
+  it("the phone reaches the router and the printer as the ACL says, not the camera; without the meshwrt -> lan forwarding, fw4 stops the printer too", async () => {
+    const ph = t.host("phone");
+    await waitFor("the phone pinging the router", async () => ((await ph.exec(`ping -c 1 -W 1 ${routerIp}`)).code === 0 ? true : undefined), 60_000, 250);
+    expect(await waitFor("the printer through the tunnel", async () => (await printer()) || undefined, 60_000, 250)).toBe("printer from 192.168.1.1");
+    expect(await banner(ph, "192.168.1.60", 554, 4)).toBe("");
+    // fw4's policy, not the agent's table, now decides: its forward chain rejects meshwrt -> lan.
+    await lab.run("uci delete firewall.meshwrt_lan && uci commit firewall && fw4 reload");
+    try {
+      expect(await printer(4)).toBe("");
+      expect((await ph.exec(`ping -c 1 -W 2 ${routerIp}`)).code).toBe(0); // input is still accepted
+    } finally {
+      await lab.run(`sh ${UCI_DEFAULTS} ; uci -q get firewall.meshwrt_lan || { uci set firewall.meshwrt_lan=forwarding && uci set firewall.meshwrt_lan.src=meshwrt && uci set firewall.meshwrt_lan.dest=lan && uci commit firewall; }; fw4 reload`);
+    }
+    expect(await waitFor("the printer again", async () => (await printer()) || undefined, 20_000, 250)).toBe("printer from 192.168.1.1");
+  }, 180_000);
+
+  it("a TCP stream from the phone to the pc over the tunnel survives fw4 reload and fw4 restart", async () => {
+    const pc = t.host("pc");
+    const server: Proc = await pc.spawn(`exec node ${TICKER} server 0.0.0.0 7000`, `${t.dir}/ticker-server.log`);
+    try {
+      await waitFor("the pc's echo server", async () => ((await pc.exec("ss -Htln 'sport = :7000'")).stdout.trim() ? true : undefined), 10_000, 100);
+      const client = t.host("phone").exec(`node ${TICKER} client 192.168.1.10 7000 14`);
+      await new Promise((r) => setTimeout(r, 3000));
+      const r1 = Date.now();
+      await lab.run("fw4 reload");
+      const reloadMs = Date.now() - r1;
+      await new Promise((r) => setTimeout(r, 3000));
+      const r2 = Date.now();
+      await lab.run("fw4 restart");
+      const restartMs = Date.now() - r2;
+      const out = JSON.parse((await client).stdout.trim()) as { sent: number; echoed: number; error?: string };
+      console.log(`stream: ${JSON.stringify(out)}; fw4 reload ${reloadMs} ms, fw4 restart ${restartMs} ms during it`);
+      expect(out.error).toBeUndefined();
+      expect(out.sent).toBeGreaterThan(100);
+      expect(out.echoed).toBe(out.sent);
+    } finally {
+      await server.stop();
+    }
+  }, 120_000);
+
+  it("fails closed: when nftables refuses meshwrt's table (held by another owner), no peer is installed, nothing from the tailnet passes, and status says why", async () => {
+    const ph = t.host("phone");
+    await lab.run("service meshwrt stop");
+    await waitFor("meshwrt's table removed", async () => (!/^table inet meshwrt$/m.test(await lab.run("nft list tables")) ? true : undefined), 20_000, 100);
+    // A table of that name owned by another netlink socket: nft answers EPERM to anyone else.
+    const holder = await t.host("router").spawn(`exec sh -c "(echo 'add table inet meshwrt { flags owner; }'; sleep 300) | nft -i"`, `${t.dir}/nft-owner.log`);
+    try {
+      await waitFor("the owned table", async () => (/^table inet meshwrt$/m.test(await lab.run("nft list tables")) ? true : undefined), 10_000, 100);
+      await lab.run("service meshwrt start");
+      const s = await waitFor("the status saying why", async () => {
+        const r = await lab.exec("meshwrt status --json");
+        const j = r.code === 0 ? (JSON.parse(r.stdout) as { state: string; health: string[] }) : undefined;
+        return j?.state === "running" && j.health.some((h) => h.includes("nftables refused")) ? j : undefined;
+      }, 60_000, 250);
+      console.log(`status: ${s.health.join(" | ")}`);
+      expect(s.health.join(" ")).toMatch(/nftables refused meshwrt.s rules \(.*Operation not permitted\); no peer is installed until it loads: the tunnel carries nothing/);
+      // Give the netmap time to arrive, then: no peer in WireGuard, and neither router nor printer answers.
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await lab.run("wg show meshwrt0 peers")).trim()).toBe("");
+      expect((await ph.exec(`ping -c 2 -W 2 ${routerIp}`)).code).not.toBe(0);
+      expect(await printer(4)).toBe("");
+    } finally {
+      await holder.stop();
+    }
+    // Once the table can be loaded again, a restart restores the tunnel.
+    await lab.run("service meshwrt restart");
+    expect(await waitFor("the printer after the owner went", async () => (await printer()) || undefined, 60_000, 250)).toBe("printer from 192.168.1.1");
+  }, 180_000);
+});
