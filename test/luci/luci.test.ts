@@ -371,6 +371,21 @@ describe("luci-app-meshwrt in chromium on real LuCI, rpcd and procd, with meshwr
     await shot(page, "10-rolled-back");
     await page.context().close();
   }, 240_000);
+
+  it("stopped by its init script, the open page says meshwrt is not running; Start runs the init script and the page comes back connected", async () => {
+    const page = await open("root", "");
+    await page.waitForSelector('[data-state="running"]', { timeout: 30_000 });
+    await lab.run("/etc/init.d/meshwrt stop");
+    // The page's own poll notices that the object is gone.
+    await page.waitForSelector("#meshwrt-off", { timeout: 30_000 });
+    expect(await page.locator("#meshwrt-off").innerText()).toContain("meshwrt is turned on but not running.");
+    expect(await page.content()).not.toContain("RPCError");
+    await shot(page, "11-not-running");
+    await page.click("#meshwrt-start-service");
+    await page.waitForSelector('[data-state="running"]', { timeout: 60_000 });
+    expect(JSON.parse(await lab.run("ubus call service list '{\"name\":\"meshwrt\"}'")).meshwrt.instances.instance1.running).toBe(true);
+    await page.context().close();
+  }, 120_000);
 });
 
 async function hsApprove(routes: string[]): Promise<void> {

@@ -330,10 +330,28 @@ return view.extend({
 			.then(function() { ui.changes.apply(true) });
 	},
 
+	/*
+	 * The init script exits 0 even when it starts nothing (it logs why), so
+	 * the agent answering is what tells: the page reloads once it does.
+	 */
 	handleStartService: function() {
+		var failed = function() {
+			ui.addNotification(null, E('p', {}, [ _('The init script did not start meshwrt: see the system log (logread -e meshwrt).') ]), 'error');
+		};
 		return callInitAction('meshwrt', 'start').then(function(ok) {
 			if (!ok)
-				ui.addNotification(null, E('p', {}, [ _('The init script did not start meshwrt: see the system log (logread -e meshwrt).') ]), 'error');
+				return failed();
+			var tries = 0;
+			var check = function() {
+				return statusOrNull().then(function(st) {
+					if (st)
+						return window.location.reload();
+					if (++tries >= 10)
+						return failed();
+					return new Promise(function(resolve) { window.setTimeout(resolve, 1000) }).then(check);
+				});
+			};
+			return check();
 		});
 	},
 
