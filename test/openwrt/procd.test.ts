@@ -194,4 +194,15 @@ const phonePings = () => waitFor("the phone's ping answered", async () => ((awai
     await joined();
     await waitFor("the phone pinging the router again", async () => ((await t.host("phone").exec(`ping -c 1 -W 1 ${tailnetIp}`)).code === 0 ? true : undefined), 30_000, 250);
   }, 180_000);
+
+  it("turned off by `uci commit` and the config trigger: procd stops the agent and keeps the trigger, which turns it on again", async () => {
+    const pid = (await instancePid())!;
+    await lab.run(`uci set meshwrt.main.enabled=0 && uci commit meshwrt && ${CONFIG_CHANGED}`);
+    await waitFor("procd's instance gone", async () => ((await instancePid()) === undefined ? true : undefined), 20_000, 100);
+    await waitFor("the agent exited", async () => ((await lab.exec(`kill -0 ${pid}`)).code !== 0 ? true : undefined), 20_000, 100);
+    expect((await lab.exec("meshwrt status")).code).toBe(3);
+    await lab.run(`uci set meshwrt.main.enabled=1 && uci commit meshwrt && ${CONFIG_CHANGED}`);
+    await waitFor("procd's new instance", instancePid, 10_000, 100);
+    await joined();
+  }, 90_000);
 });
