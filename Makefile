@@ -16,7 +16,7 @@ $(OUT)/meshwrt.js: $(TS_SOURCES) build/bundle.mjs package-lock.json
 # QuickJS and mbedTLS built with musl, qjsc, and the static link.
 include build/native.mk
 
-# The .ipk files for opkg.
+# `make package`: .ipk (opkg) and .apk (apk-tools 3) of every target, and their indexes.
 include build/package.mk
 
 setup:

@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// Builds, without an OpenWrt SDK, the .ipk files that opkg installs:
-//   meshwrt_<version>_<arch>.ipk        the agent, its init script, UCI defaults, hotplug script
-//   luci-app-meshwrt_<version>_all.ipk  the LuCI page, from luci-app/ (htdocs/ and root/)
+// Builds, without an OpenWrt SDK, the packages opkg (OpenWrt 24.10) and, with --apk,
+// apk-tools 3 (OpenWrt 25.12) install:
+//   meshwrt_<version>_<arch>.ipk, meshwrt-<version>.apk
+//       the agent, its init script, UCI defaults, hotplug script, ubusd ACL
+//   luci-app-meshwrt_<version>_all.ipk, luci-app-meshwrt-<version>.apk (noarch)
+//       the LuCI page, from luci-app/ (htdocs/ and root/)
+// `make package` runs build/feed.mjs, which calls this for every target.
+// The .apk is written by apk-tools' own `apk mkpkg` (build/apk.mjs).
 //
 // The format is the one OpenWrt's scripts/ipkg-build writes: a gzip'd GNU tar holding
 // ./debian-binary ("2.0\n"), ./data.tar.gz and ./control.tar.gz, in that order; the inner
@@ -12,29 +17,30 @@
 // one say the same things.
 //
 // Usage: node build/package.mjs --binary PATH [--out DIR] [--arch ARCH] [--luci-dir DIR]
-//                               [--epoch SECONDS] [--only meshwrt|luci]
+//                               [--epoch SECONDS] [--only meshwrt|luci] [--apk PATH-OF-apk]
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { buildApk } from "./apk.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const FEED_DIR = join(ROOT, "openwrt-package", "meshwrt");
 // Issue 7: meshwrt's installed size, LuCI app included, at most 1.5 MB.
 export const BUDGET = 1_500_000;
 
-class PackageError extends Error {}
+export class PackageError extends Error {}
 
 // ---------------------------------------------------------------------------
 // Arguments
 
-function parseArgs(argv) {
+export function parseArgs(argv) {
   const opts = { out: join(ROOT, "build", "out"), arch: "x86_64", luciDir: join(ROOT, "luci-app") };
-  const names = { "--binary": "binary", "--out": "out", "--arch": "arch", "--luci-dir": "luciDir", "--epoch": "epoch", "--only": "only" };
+  const names = { "--binary": "binary", "--out": "out", "--arch": "arch", "--luci-dir": "luciDir", "--epoch": "epoch", "--only": "only", "--apk": "apk" };
   for (let i = 0; i < argv.length; i++) {
     const key = names[argv[i]];
-    if (!key || i + 1 >= argv.length) throw new PackageError(`usage: node build/package.mjs --binary PATH [--out DIR] [--arch ARCH] [--luci-dir DIR] [--epoch SECONDS] [--only meshwrt|luci] (at ${argv[i]})`);
+    if (!key || i + 1 >= argv.length) throw new PackageError(`usage: node build/package.mjs --binary PATH [--out DIR] [--arch ARCH] [--luci-dir DIR] [--epoch SECONDS] [--only meshwrt|luci] [--apk PATH-OF-apk] (at ${argv[i]})`);
     opts[key] = argv[++i];
   }
   if (opts.only && opts.only !== "meshwrt" && opts.only !== "luci") throw new PackageError(`--only takes meshwrt or luci, not ${opts.only}`);
@@ -44,7 +50,7 @@ function parseArgs(argv) {
 
 // The mtime of every archive member and the SourceDateEpoch field: SOURCE_DATE_EPOCH,
 // else the time of the last commit (reproducible), else now.
-function sourceDateEpoch(given) {
+export function sourceDateEpoch(given) {
   const text = given ?? process.env.SOURCE_DATE_EPOCH;
   if (text !== undefined && text !== "") {
     if (!/^\d+$/.test(text)) throw new PackageError(`the source date epoch must be whole seconds, not ${text}`);
@@ -120,7 +126,9 @@ function dependsList(text) {
 // ---------------------------------------------------------------------------
 // The binary: is it for this architecture, and does it load shared libraries?
 
-const ELF_MACHINES = { x86_64: 62, aarch64_generic: 183, aarch64_cortex_a53: 183, aarch64_cortex_a72: 183, arm_cortex_a7: 40, arm_cortex_a9: 40, mipsel_24kc: 8, mips_24kc: 8, i386_pentium4: 3 };
+// OpenWrt architecture -> ELF machine and byte order ("le"/"be").
+const ELF_MACHINES = { x86_64: 62, "aarch64_cortex-a53": 183, "arm_cortex-a7_neon-vfpv4": 40, mipsel_24kc: 8, mips_24kc: 8 };
+const ELF_ORDER = { mips_24kc: "be" };
 
 export function inspectBinary(buf) {
   if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) return { elf: false, dynamic: false };
@@ -139,7 +147,7 @@ export function inspectBinary(buf) {
     if (at + 4 > buf.length) break;
     if (u32(at) === 3) dynamic = true; // PT_INTERP: run by the dynamic loader
   }
-  return { elf: true, machine, dynamic };
+  return { elf: true, machine, order: le ? "le" : "be", dynamic };
 }
 
 // ---------------------------------------------------------------------------
@@ -307,11 +315,14 @@ function splitConffiles(pkg, listed, files) {
 // ---------------------------------------------------------------------------
 // meshwrt
 
-function meshwrtPackage(mk, { binary, arch, epoch, outDir }) {
+export function meshwrtPackage(mk, { binary, arch, epoch, outDir, apk }) {
   const bin = readFileSync(binary);
   const info = inspectBinary(bin);
   if (info.elf && ELF_MACHINES[arch] !== undefined && info.machine !== ELF_MACHINES[arch]) {
     throw new PackageError(`${binary} is an ELF for machine ${info.machine}, not for ${arch}`);
+  }
+  if (info.elf && ELF_MACHINES[arch] !== undefined && info.order !== (ELF_ORDER[arch] ?? "le")) {
+    throw new PackageError(`${binary} is a ${info.order === "be" ? "big" : "little"}-endian ELF, not for ${arch}`);
   }
   if (!info.elf) console.warn(`package: ${binary} is not an ELF binary (a placeholder?); packaging it anyway`);
 
@@ -332,9 +343,11 @@ function meshwrtPackage(mk, { binary, arch, epoch, outDir }) {
     "usr/share/acl.d/meshwrt.json": { mode: 0o644, data: f("meshwrt.acl.json") },
     "etc/meshwrt/": { mode: 0o700 },
   };
-  const conffiles = splitConffiles("meshwrt", mk.block("Package/meshwrt/conffiles").map((l) => l.trim()).filter(Boolean), files);
+  const listed = mk.block("Package/meshwrt/conffiles").map((l) => l.trim()).filter(Boolean);
+  const conffiles = splitConffiles("meshwrt", listed, files);
+  const scripts = maintainerScripts(mk, "meshwrt");
 
-  return buildIpk({
+  const ipk = buildIpk({
     name: "meshwrt",
     version,
     arch,
@@ -353,11 +366,23 @@ function meshwrtPackage(mk, { binary, arch, epoch, outDir }) {
     ],
     description: mk.block("Package/meshwrt/description"),
     conffiles,
-    scripts: maintainerScripts(mk, "meshwrt"),
+    scripts,
     files,
     mtime: epoch,
     outDir,
   });
+  if (!apk) return { ipk };
+  return {
+    ipk,
+    apk: buildApk(
+      {
+        name: "meshwrt", version, arch, depends, description: mk.block("Package/meshwrt/description"),
+        license: mk.need("PKG_LICENSE"), origin: "feeds/meshwrt/meshwrt", url: pkgFields.get("URL"), maintainer: mk.need("PKG_MAINTAINER"),
+        conffiles: listed, postinst: scripts["postinst-pkg"], prerm: scripts["prerm-pkg"], files,
+      },
+      { apk, outFile: join(outDir, `meshwrt-${version}.apk`), epoch },
+    ),
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -389,7 +414,7 @@ function luciMakefileVars(luciDir) {
   return vars;
 }
 
-function luciPackage(mk, { luciDir, epoch, outDir }) {
+export function luciPackage(mk, { luciDir, epoch, outDir, apk }) {
   const files = {};
   for (const f of listTree(join(luciDir, "htdocs"))) files[`www/${f.path}`] = { mode: f.exec ? 0o755 : 0o644, data: f.data };
   for (const f of listTree(join(luciDir, "root"))) files[f.path] = { mode: f.exec ? 0o755 : 0o644, data: f.data };
@@ -401,7 +426,21 @@ function luciPackage(mk, { luciDir, epoch, outDir }) {
   const luciDepends = lv.has("LUCI_DEPENDS") ? dependsList(lv.get("LUCI_DEPENDS")) : ["luci-base", "meshwrt"];
   const depends = ["libc", ...new Set(["luci-base", ...luciDepends, "meshwrt"])];
   const title = lv.get("LUCI_TITLE") ?? "LuCI support for meshwrt";
-  return buildIpk({
+  const description = [
+    ` ${title}: the tailnet status, peers, login and settings of meshwrt in LuCI`,
+    " (Services > meshwrt).",
+  ];
+  // After default_postinst ran the uci-defaults and dropped LuCI's index cache: rpcd
+  // reloads so that the page's ACL applies without a reboot.
+  const postinst = `#!/bin/sh
+[ -n "\${IPKG_INSTROOT}" ] && exit 0
+rm -rf /tmp/luci-modulecache/
+[ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
+exit 0
+`;
+  const license = lv.get("PKG_LICENSE") ?? mk.need("PKG_LICENSE");
+  const maintainer = lv.get("PKG_MAINTAINER") ?? mk.need("PKG_MAINTAINER");
+  const ipk = buildIpk({
     name: "luci-app-meshwrt",
     version,
     arch: "all",
@@ -411,33 +450,27 @@ function luciPackage(mk, { luciDir, epoch, outDir }) {
       ["Depends", depends.join(", ")],
       ["Source", "feeds/meshwrt/luci-app-meshwrt"],
       ["SourceName", "luci-app-meshwrt"],
-      ["License", lv.get("PKG_LICENSE") ?? mk.need("PKG_LICENSE")],
+      ["License", license],
       ["Section", "luci"],
       ["SourceDateEpoch", String(epoch)],
-      ["Maintainer", lv.get("PKG_MAINTAINER") ?? mk.need("PKG_MAINTAINER")],
+      ["Maintainer", maintainer],
       ["Architecture", "all"],
     ],
-    description: [
-      ` ${title}: the tailnet status, peers, login and settings of meshwrt in LuCI`,
-      " (Services > meshwrt).",
-    ],
+    description,
     conffiles: [],
-    scripts: {
-      postinst: POSTINST,
-      prerm: PRERM,
-      // After default_postinst ran the uci-defaults and dropped LuCI's index cache: rpcd
-      // reloads so that the page's ACL applies without a reboot.
-      "postinst-pkg": `#!/bin/sh
-[ -n "\${IPKG_INSTROOT}" ] && exit 0
-rm -rf /tmp/luci-modulecache/
-[ -x /etc/init.d/rpcd ] && /etc/init.d/rpcd reload
-exit 0
-`,
-    },
+    scripts: { postinst: POSTINST, prerm: PRERM, "postinst-pkg": postinst },
     files,
     mtime: epoch,
     outDir,
   });
+  if (!apk) return { ipk };
+  return {
+    ipk,
+    apk: buildApk(
+      { name: "luci-app-meshwrt", version, arch: "all", depends, description, license, origin: "feeds/meshwrt/luci-app-meshwrt", maintainer, conffiles: [], postinst, files },
+      { apk, outFile: join(outDir, `luci-app-meshwrt-${version}.apk`), epoch },
+    ),
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -458,18 +491,14 @@ function main() {
   mkdirSync(outDir, { recursive: true });
 
   const built = [];
-  if (opts.only !== "luci") {
-    const p = meshwrtPackage(mk, { binary: opts.binary, arch: opts.arch, epoch, outDir });
-    report(p);
-    built.push(p);
-  }
-  if (opts.only !== "meshwrt") {
-    const p = luciPackage(mk, { luciDir: resolve(opts.luciDir), epoch, outDir });
-    report(p);
-    built.push(p);
+  if (opts.only !== "luci") built.push(meshwrtPackage(mk, { binary: opts.binary, arch: opts.arch, epoch, outDir, apk: opts.apk }));
+  if (opts.only !== "meshwrt") built.push(luciPackage(mk, { luciDir: resolve(opts.luciDir), epoch, outDir, apk: opts.apk }));
+  for (const b of built) {
+    report(b.ipk);
+    if (b.apk) console.log(`${b.apk.file}: installed size ${num(b.apk.installedSize)} bytes, apk ${num(b.apk.apkSize)} bytes`);
   }
   if (built.length === 2) {
-    const total = built[0].installedSize + built[1].installedSize;
+    const total = built[0].ipk.installedSize + built[1].ipk.installedSize;
     console.log(`installed size, meshwrt + luci-app-meshwrt: ${num(total)} bytes (${kib(total)}); budget ${num(BUDGET)} bytes: ${total <= BUDGET ? "ok" : "OVER"}`);
   }
 }

@@ -1,10 +1,11 @@
-// The .ipk files of `make package` (build/package.mjs), unpacked with tar and checked the
-// way opkg will read them: member order, GNU tar headers, control fields, conffiles, the
-// file list and modes, the maintainer scripts; plus the budget with the real binary.
-// Until the agent binary exists (build/out/meshwrt), a placeholder made in a temp dir
-// stands in for it; the budget test needs the real one and is skipped without it.
+// The packages of `make package`: first the .ipk writer (build/package.mjs) on a placeholder
+// binary and a stand-in LuCI app, unpacked with tar and checked the way opkg reads them
+// (member order, GNU tar headers, control fields, conffiles, file list and modes, maintainer
+// scripts); then the real feed for every target (build/feed.mjs): both formats, the
+// indexes, the .apk read back by apk-tools, and the size budgets with the real binaries.
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -430,38 +431,141 @@ describe("luci-app-meshwrt .ipk from luci-app/", () => {
   });
 });
 
-describe("make package", () => {
-  it("build/package.mk builds both packages into OUT", () => {
-    const out = mkdtempSync(join(tmpdir(), "meshwrt-make-package-"));
+// The feed `make package` writes (build/package.mk, build/feed.mjs): every target's binary
+// from `make cross`, packed as .ipk and as .apk by apk-tools' own mkpkg, with the indexes.
+const FEED_TARGETS = ["x86_64", "aarch64_cortex-a53", "arm_cortex-a7_neon-vfpv4", "mipsel_24kc", "mips_24kc"];
+const ELF: Record<string, { machine: number; order: "le" | "be" }> = {
+  x86_64: { machine: 62, order: "le" },
+  "aarch64_cortex-a53": { machine: 183, order: "le" },
+  "arm_cortex-a7_neon-vfpv4": { machine: 40, order: "le" },
+  mipsel_24kc: { machine: 8, order: "le" },
+  mips_24kc: { machine: 8, order: "be" },
+};
+const BINARY_BUDGET = 1_048_576;
+
+describe("make package: the feed for every target", () => {
+  const feed = join(ROOT, "build", "out", "packages");
+  let made: { status: number | null; stdout: string; stderr: string };
+  let apk: string;
+  beforeAll(() => {
+    const r = spawnSync("make", ["--no-print-directory", "package"], { cwd: ROOT, encoding: "utf8", maxBuffer: 64 << 20 });
+    made = { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    apk = /OPENWRT_ROOT='([^']+)'/.exec(execFileSync("sh", ["test/openwrt/build.sh"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }))![1] + "/usr/bin/apk";
+  }, 1_800_000);
+
+  it("prints the size table and holds the budgets: each binary at most 1 MiB, each install at most 1.5 MB", () => {
+    expect(made.status, made.stderr.slice(-2000)).toBe(0);
+    console.log(made.stdout.split("\n").filter((l) => /^(target|x86_64|aarch64|arm_|mips|luci-app|budgets)/.test(l)).join("\n"));
+    expect(made.stdout).toMatch(/^target\s+binary\s+\.ipk\s+\.apk\s+installed \(opkg\)\s+installed \(apk\)$/m);
+    for (const t of FEED_TARGETS) {
+      const row = new RegExp(`^${t}\\s+([\\d,]+)\\s+([\\d,]+)\\s+([\\d,]+)\\s+([\\d,]+)\\s+([\\d,]+)$`, "m").exec(made.stdout);
+      expect(row, t).not.toBeNull();
+      const [bin, ipk, apkSize, instOpkg, instApk] = row!.slice(1).map((n) => Number(n.replace(/,/g, "")));
+      expect(bin).toBe(statSync(join(ROOT, "build", "out", t, "meshwrt")).size);
+      expect(bin, `${t} binary`).toBeLessThanOrEqual(BINARY_BUDGET);
+      expect(ipk).toBe(statSync(join(feed, t, `meshwrt_${VERSION}_${t}.ipk`)).size);
+      expect(apkSize).toBe(statSync(join(feed, t, `meshwrt-${VERSION}.apk`)).size);
+      expect(instOpkg, `${t} installed (opkg)`).toBeLessThanOrEqual(BUDGET);
+      expect(instApk, `${t} installed (apk)`).toBeLessThanOrEqual(BUDGET);
+    }
+    expect(made.stdout).toMatch(/budgets: .*: ok$/m);
+  });
+
+  for (const t of FEED_TARGETS) {
+    it(`${t}: both formats of both packages and the three indexes, the target's own binary inside`, () => {
+      expect(readdirSync(join(feed, t)).sort()).toEqual([
+        "Packages", "Packages.gz",
+        `luci-app-meshwrt-${VERSION}.apk`, `luci-app-meshwrt_${VERSION}_all.ipk`,
+        `meshwrt-${VERSION}.apk`, `meshwrt_${VERSION}_${t}.ipk`,
+        "packages.adb",
+      ].sort());
+      const un = mkdtempSync(join(tmpdir(), `meshwrt-feed-${t}-`));
+      try {
+        unpack(join(feed, t, `meshwrt_${VERSION}_${t}.ipk`), un);
+        const f = new Map(controlFields(readFileSync(join(un, "control", "control"), "utf8")));
+        expect(f.get("Architecture")).toBe(t);
+        expect(f.get("Depends")).toBe("libc, kmod-wireguard, nftables, ca-bundle");
+        const bin = readFileSync(join(un, "data", "usr/sbin/meshwrt"));
+        expect(Buffer.compare(bin, readFileSync(join(ROOT, "build", "out", t, "meshwrt")))).toBe(0);
+        // A static ELF for the target's CPU and byte order.
+        expect(bin.readUInt32BE(0)).toBe(0x7f454c46);
+        const order = bin[5] === 1 ? "le" : "be";
+        expect(order).toBe(ELF[t]!.order);
+        expect(order === "le" ? bin.readUInt16LE(18) : bin.readUInt16BE(18)).toBe(ELF[t]!.machine);
+        expect(execFileSync("file", ["-b", join(un, "data", "usr/sbin/meshwrt")], { encoding: "utf8" })).toMatch(/statically linked/);
+      } finally {
+        rmSync(un, { recursive: true, force: true });
+      }
+    });
+
+    it(`${t}: Packages is ipkg-make-index's (control + Filename, Size, SHA256sum), Packages.gz the same text`, () => {
+      const text = readFileSync(join(feed, t, "Packages"), "utf8");
+      expect(gunzipSync(readFileSync(join(feed, t, "Packages.gz"))).toString("utf8")).toBe(text);
+      const entries = text.trim().split(/\n\n/);
+      expect(entries).toHaveLength(2);
+      for (const e of entries) {
+        const f = new Map(controlFields(e + "\n"));
+        const file = join(feed, t, f.get("Filename")!);
+        const data = readFileSync(file);
+        expect(f.get("Size")).toBe(String(data.length));
+        expect(f.get("SHA256sum")).toBe(createHash("sha256").update(data).digest("hex"));
+        expect([...f.keys()].slice(-4)).toEqual(["Filename", "Size", "SHA256sum", "Description"]);
+        expect(f.get("Architecture")).toBe(f.get("Package") === "meshwrt" ? t : "all");
+      }
+    });
+  }
+
+  it("the .apk: metadata, OpenWrt's scripts, the file list and conffiles as package-pack.mk makes them (read by apk adbdump)", () => {
+    const dump = execFileSync(apk, ["adbdump", join(feed, "mips_24kc", `meshwrt-${VERSION}.apk`)], { encoding: "utf8" });
+    expect(dump).toMatch(/^ {2}name: meshwrt$/m);
+    expect(dump).toMatch(new RegExp(`^ {2}version: ${VERSION}$`, "m"));
+    expect(dump).toMatch(/^ {2}arch: mips_24kc$/m);
+    expect(dump).toMatch(/^ {2}origin: feeds\/meshwrt\/meshwrt$/m);
+    expect(dump).toMatch(/^ {2}depends: # 4 items\n {4}- ca-bundle\n {4}- kmod-wireguard\n {4}- libc\n {4}- nftables$/m);
+    // post-install: OpenWrt's wrapper, then the package's own postinst without its #! line.
+    expect(dump).toMatch(/post-install: \|\n {4}#!\/bin\/sh\n(.*\n)*? {4}export pkgname="meshwrt"\n {4}add_group_and_user\n {4}default_postinst\n {4}\[ -n "\$\{IPKG_INSTROOT\}" \] && exit 0/);
+    expect(dump).toMatch(/post-upgrade: \|\n {4}#!\/bin\/sh\n {4}export PKG_UPGRADE=1\n/);
+    expect(dump).toMatch(/pre-deinstall: \|\n(.*\n)*? {4}default_prerm\n(.*\n)*? {4}\tuci -q delete firewall\.\$s/);
+    const files = mkdtempSync(join(tmpdir(), "meshwrt-apk-files-"));
     try {
-      writeFileSync(join(out, "meshwrt"), "placeholder\n");
-      const luci = join(out, "luci");
-      luciFixture(luci);
-      const r = spawnSync("make", ["--no-print-directory", "-f", "build/package.mk", "package", `OUT=${out}`, `LUCI_DIR=${luci}`], { cwd: ROOT, encoding: "utf8" });
-      expect(r.status, r.stderr).toBe(0);
-      expect(r.stdout).toContain("installed size, meshwrt + luci-app-meshwrt:");
-      expect(existsSync(join(out, `meshwrt_${VERSION}_x86_64.ipk`))).toBe(true);
-      expect(existsSync(join(out, `luci-app-meshwrt_${VERSION}_all.ipk`))).toBe(true);
+      execFileSync(apk, ["extract", "--allow-untrusted", "--destination", files, join(feed, "mips_24kc", `meshwrt-${VERSION}.apk`)]);
+      const list = readFileSync(join(files, "lib/apk/packages/meshwrt.list"), "utf8").trim().split("\n");
+      expect(list).toEqual([
+        "/etc/config/meshwrt", "/etc/hotplug.d/iface/80-meshwrt", "/etc/init.d/meshwrt", "/etc/uci-defaults/90-meshwrt-firewall",
+        "/lib/upgrade/keep.d/meshwrt", "/usr/sbin/meshwrt", "/usr/share/acl.d/meshwrt.json",
+      ]);
+      expect(readFileSync(join(files, "lib/apk/packages/meshwrt.conffiles"), "utf8")).toBe(makeDefine("Package/meshwrt/conffiles").join("\n") + "\n");
+      const config = readFileSync(join(files, "etc/config/meshwrt"));
+      expect(readFileSync(join(files, "lib/apk/packages/meshwrt.conffiles_static"), "utf8")).toBe(`/etc/config/meshwrt ${createHash("sha256").update(config).digest("hex")}\n`);
+      expect(statSync(join(files, "etc/config/meshwrt")).mode & 0o777).toBe(0o600);
+      expect(statSync(join(files, "etc/meshwrt")).mode & 0o777).toBe(0o700);
     } finally {
-      rmSync(out, { recursive: true, force: true });
+      rmSync(files, { recursive: true, force: true });
+    }
+    const luci = execFileSync(apk, ["adbdump", join(feed, "mips_24kc", `luci-app-meshwrt-${VERSION}.apk`)], { encoding: "utf8" });
+    expect(luci).toMatch(/^ {2}arch: noarch$/m);
+    expect(luci).toMatch(/rpcd reload/);
+  });
+
+  it("packages.adb (apk mkndx) indexes both packages of its directory", () => {
+    for (const t of FEED_TARGETS) {
+      const dump = execFileSync(apk, ["adbdump", join(feed, t, "packages.adb")], { encoding: "utf8" });
+      expect(dump.match(/^ {2}- name: (\S+)$/gm)?.map((l) => l.trim()).sort(), t).toEqual(["- name: luci-app-meshwrt", "- name: meshwrt"]);
+      expect(dump).toMatch(new RegExp(`arch: ${t}$`, "m"));
     }
   });
-});
 
-describe("budget: meshwrt + luci-app-meshwrt installed at most 1.5 MB", () => {
-  const real = join(ROOT, "build", "out", "meshwrt");
-  it.skipIf(!existsSync(real))("with the real binary", () => {
-    const out = mkdtempSync(join(tmpdir(), "meshwrt-budget-"));
+  it("a binary over 1 MiB fails the build, naming the target", () => {
+    const bins = mkdtempSync(join(tmpdir(), "meshwrt-big-"));
     try {
-      const r = run(["--binary", real, "--out", out, "--luci-dir", join(ROOT, "luci-app")]);
-      expect(r.status, r.stderr).toBe(0);
-      console.log(r.stdout.trim());
-      const sizes = [...r.stdout.matchAll(/installed size ([\d,]+) bytes/g)].map((m) => Number(m[1]!.replace(/,/g, "")));
-      expect(sizes).toHaveLength(2);
-      expect(sizes[0]! + sizes[1]!).toBeLessThanOrEqual(BUDGET);
-      expect(r.stdout).toMatch(/budget 1,500,000 bytes: ok/);
+      mkdirSync(join(bins, "x86_64"));
+      writeFileSync(join(bins, "x86_64", "meshwrt"), Buffer.alloc(BINARY_BUDGET + 1, 1));
+      const r = spawnSync("node", [join(ROOT, "build", "feed.mjs"), "--apk", apk, "--bin-dir", bins, "--out", join(bins, "feed"), "x86_64"], { encoding: "utf8" });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`package: x86_64: the binary is ${(BINARY_BUDGET + 1).toLocaleString("en-US")} bytes, over 1,048,576`);
+      expect(r.stdout).toMatch(/budgets: .*: OVER$/m);
     } finally {
-      rmSync(out, { recursive: true, force: true });
+      rmSync(bins, { recursive: true, force: true });
     }
   });
 });
