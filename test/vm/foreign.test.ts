@@ -1,9 +1,10 @@
 // Kernel WireGuard through meshwrt's netlink on a router's CPU: the suite of
 // netlink.test.ts, run by the binaries of `make cross` in a VM of that CPU
-// with Debian's kernel for it (qemu-system-aarch64, TCG; see vm.ts).
-import { execFileSync } from "node:child_process";
+// with Debian's kernel for it (qemu-system-aarch64 and qemu-system-mipsel,
+// TCG; see vm.ts and prepare-foreign.sh).
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { makeCross } from "./cross-build.js";
 import { netlinkSuite } from "./netlink-suite.js";
 import { Vm, type VmCpu } from "./vm.js";
 
@@ -15,7 +16,7 @@ const TARGETS: [VmCpu, string, string][] = [
 
 for (const [cpu, target, machine] of TARGETS) {
   netlinkSuite(async () => {
-    execFileSync("make", ["--no-print-directory", "cross", `TARGET=${target}`], { stdio: ["ignore", "ignore", "inherit"] });
+    await makeCross(target);
     const vm = await Vm.boot({ cpu, timeoutMs: 120_000 });
     console.log(`vm ${cpu}: ready in ${vm.bootMs} ms`);
     // Installed into the guest's own root, where any user may run them (the share is root's alone).

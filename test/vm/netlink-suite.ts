@@ -1,6 +1,6 @@
 // meshwrt's netlink code against the real kernel WireGuard, the same checks
 // on every CPU the test VMs have (netlink.test.ts on x86_64, foreign.test.ts
-// on aarch64): a device configured only by meshwrt reads back identically in
+// on aarch64 and mipsel): a device configured only by meshwrt reads back identically in
 // `wg show` and `ip`, two namespaces configured by it carry a ping and a TCP
 // stream, an unchanged peer is never touched, and 1,000 peers go in and come back.
 import { writeFileSync } from "node:fs";

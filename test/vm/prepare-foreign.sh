@@ -1,7 +1,7 @@
 #!/bin/sh
 # Prepares a VM of another CPU for the kernel-WireGuard tests: Debian
 # bookworm's kernel for that CPU, and a root of Debian's own packages for it
-# (bash, iproute2, wireguard-tools, ping, iperf3, ...; this machine's x86
+# (bash, iproute2, wireguard-tools, nftables, ping, iperf3, ...; this machine's x86
 # binaries are no use there), all downloaded with apt and unpacked, never
 # installed. The kernel's modules go into that root; the initramfs is the
 # x86 VM's init (initramfs-init.sh) with the CPU's static busybox. The root
@@ -30,7 +30,7 @@ kver=${kpkg#linux-image-}
 
 # What the guest runs: the shell and tools the tests call, with every library
 # they need (apt's dependency closure, this CPU's packages only).
-tools="bash dash coreutils util-linux mount iproute2 wireguard-tools iputils-ping iperf3 kmod"
+tools="bash dash coreutils util-linux mount iproute2 wireguard-tools iputils-ping iperf3 kmod nftables"
 # shellcheck disable=SC2046
 pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
 	$(for p in $tools; do echo "$p:$arch"; done) | grep -v '^ ' | grep -v '<' | grep ":$arch\$" | sort -u)

@@ -32,6 +32,8 @@ export interface BootOptions {
   memoryMb?: number;
   /** Boot to ready within this (ms). */
   timeoutMs?: number;
+  /** A virtio NIC on a tap device of this name in this network namespace (where qemu then runs). */
+  nic?: { netns: string; tap: string };
 }
 
 /** How qemu emulates each CPU: a board with PCI (for virtio-9p) and a serial console. */
@@ -95,9 +97,12 @@ export class Vm {
     copyFileSync(join(import.meta.dirname, "guest.sh"), join(share, "guest.sh"));
     const started = Date.now();
     const machine = MACHINES[cpu];
+    const nic = o.nic ? ["-netdev", `tap,id=nic,ifname=${o.nic.tap},script=no,downscript=no`, "-device", "virtio-net-pci,netdev=nic,romfile="] : [];
     const proc = spawn(
-      machine.qemu,
+      o.nic ? "ip" : machine.qemu,
       [
+        ...(o.nic ? ["netns", "exec", o.nic.netns, machine.qemu] : []),
+        ...nic,
         ...machine.args, "-accel", "tcg", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? machine.memoryMb),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-kernel", join(dir, "vmlinuz"), "-initrd", join(dir, "initrd.gz"),
