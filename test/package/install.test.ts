@@ -50,6 +50,17 @@ function feedDirs(format: "ipk" | "apk"): string[] {
   return [...new Set(packages.filter((p) => p.format === format).map((p) => dirname(p.file)))].sort();
 }
 
+/**
+ * What a user of one architecture adds as feeds: the directory with meshwrt for it, and
+ * the LuCI app's directory only if that one lacks the app.
+ */
+function feedDirsFor(format: "ipk" | "apk", arch: string): string[] {
+  const dirs = new Set(packages.filter((p) => p.format === format && p.name === "meshwrt" && p.arch === arch).map((p) => dirname(p.file)));
+  const luci = packages.filter((p) => p.format === format && p.name === "luci-app-meshwrt");
+  if (!luci.some((p) => dirs.has(dirname(p.file)))) for (const p of luci) dirs.add(dirname(p.file));
+  return [...dirs].sort();
+}
+
 function pick(format: "ipk" | "apk", name: string, arch?: string): PackageInfo {
   const p = packages.find((q) => q.format === format && q.name === name && (arch === undefined || q.arch === arch));
   if (!p) throw new Error(`${FEED} has no ${format} of ${name}${arch ? ` for ${arch}` : ""}: ${packages.map((q) => `${q.name}/${q.arch}/${q.format}`).join(", ")}`);
@@ -92,7 +103,7 @@ const startedServices = () => (existsSync(tripLog) ? readFileSync(tripLog, "utf8
 function opkgRoot(arch: string): Manager {
   const root = baseRoot(w, mkdtempSync(join(tmp, `opkg-${arch}-`)));
   const conf = join(root, "..", `${root.split("/").pop()}.conf`);
-  const feeds = [...feedDirs("ipk"), stubs.ipk];
+  const feeds = [...feedDirsFor("ipk", arch), stubs.ipk];
   const write = () =>
     writeFileSync(conf, [
       "dest root /",
@@ -131,7 +142,7 @@ function opkgRoot(arch: string): Manager {
 /** apk-tools 3 as on OpenWrt 25.12 with --root: no chroot, IPKG_INSTROOT passed to the scripts. */
 function apkRoot(arch: string): Manager {
   const root = baseRoot(w, mkdtempSync(join(tmp, `apk-${arch}-`)));
-  const repos = [...feedDirs("apk").map((d) => join(d, "packages.adb")), join(stubs.apk, "packages.adb")];
+  const repos = [...feedDirsFor("apk", arch).map((d) => join(d, "packages.adb")), join(stubs.apk, "packages.adb")];
   let initdb = true;
   const apk = (...args: string[]) => {
     const base = ["--root", root, "--arch", arch, "--allow-untrusted", "--force-no-chroot", "--preserve-env", "--no-cache", "--no-logfile", "--no-interactive"];
