@@ -144,6 +144,11 @@ describe("luci-app-meshwrt in chromium on real LuCI, rpcd and procd, with meshwr
     expect(await page.locator("#meshwrt-off").innerText()).toContain("meshwrt is turned off: it does not run and the router is not in a tailnet.");
     expect(await page.content()).not.toContain("RPCError");
     await shot(page, "0-fresh-install");
+    const mobile = await open("root", "", PHONE);
+    await mobile.waitForSelector("#meshwrt-turn-on", { timeout: 30_000 });
+    expect(await mobile.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(mobile, "0b-phone-fresh-install");
+    await mobile.context().close();
     await page.fill("#meshwrt-on-login_server", hs.url);
     await page.fill("#meshwrt-on-auth_key", authKey);
     await page.click("#meshwrt-turn-on");
@@ -188,6 +193,12 @@ describe("luci-app-meshwrt in chromium on real LuCI, rpcd and procd, with meshwr
     expect(await listValues(page, routes)).toEqual(["192.168.1.50/32"]);
     await shot(page, "2-sharing-applied");
     await page.context().close();
+    // The same settings on a phone: nothing wider than the screen.
+    const mobile = await open("root", "/sharing", PHONE);
+    await mobile.locator(`.cbi-dynlist[id="${routes}"] .item`).first().waitFor({ timeout: 30_000 });
+    expect(await mobile.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(mobile, "2b-phone-sharing");
+    await mobile.context().close();
   }, 180_000);
 
   it("an operator who may change the firewall but not the settings sees them read-only, repairs the firewall and saves it with Save & Apply", async () => {
