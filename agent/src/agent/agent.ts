@@ -341,6 +341,9 @@ export class Agent {
       kernelErr = e as Error;
     }
     const name = this.opts.interfaceName;
+    // A restart deleted the interface; its wireguard-go removes the socket only as it exits.
+    if (this.env.exists(uapiSocketPath(name)) && !(await this.rtnl!.link(name)))
+      for (let i = 0; i < 100 && this.env.exists(uapiSocketPath(name)); i++) await new Promise<void>((res) => this.env.setTimer(50, res));
     if (!this.env.exists(uapiSocketPath(name))) {
       const r = await this.env.run(["wireguard-go", name]).catch((e: Error) => ({ code: 127, stderr: e.message }));
       if (r.code !== 0) throw new Error(`${kernelErr.message}; wireguard-go did not start either (${r.stderr || `exit ${r.code}`})`);
