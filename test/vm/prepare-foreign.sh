@@ -24,6 +24,14 @@ mipsel) arch=mipsel kmeta=linux-image-4kc-malta ;;
 esac
 dpkg --print-foreign-architectures | grep -qx "$arch" ||
 	{ echo "prepare-foreign.sh: Debian architecture $arch is not added (run build/setup.sh)" >&2; exit 1; }
+# Resolving the packages takes apt half a minute on a busy machine; their
+# versions change only with apt's lists, so a prepare for the same lists (and
+# these scripts) is reused at once.
+lists=$({ stat -c '%n %s %Y' /var/lib/apt/lists/*_binary-"${arch}"_Packages* 2>/dev/null || true; } | cat - "$0" "$here/initramfs-init.sh" | sha256sum | cut -c1-16)
+if [ -f "$CACHE/vm-$cpu/lists-$lists" ] && [ -f "$(cat "$CACHE/vm-$cpu/lists-$lists")/initrd.gz" ]; then
+	cat "$CACHE/vm-$cpu/lists-$lists"
+	exit 0
+fi
 kpkg=$(apt-cache depends "$kmeta:$arch" | sed -n "s/.*Depends: \(linux-image-[0-9][^ ]*\):$arch\$/\1/p" | head -n 1)
 [ -n "$kpkg" ] || { echo "prepare-foreign.sh: apt knows no $kmeta:$arch (run build/setup.sh)" >&2; exit 1; }
 kver=${kpkg#linux-image-}
@@ -40,6 +48,7 @@ pinned=$(apt-cache show --no-all-versions $pkgs "$kpkg:$arch" "busybox-static:$a
 key=$(printf '%s\n' "$pinned" | cat - "$0" "$here/initramfs-init.sh" | sha256sum | cut -c1-16)
 dir=$CACHE/vm-$cpu/$key
 if [ -f "$dir/initrd.gz" ]; then
+	rm -f "$CACHE/vm-$cpu"/lists-* && echo "$dir" > "$CACHE/vm-$cpu/lists-$lists"
 	echo "$dir"
 	exit 0
 fi
@@ -66,7 +75,7 @@ if [ "$cpu" = mipsel ]; then
 	init=$(printf '%s\n' "$init" | sed 's|^mount -t 9p .* hostroot /host$|while [ ! -b /dev/vda ]; do sleep 0.1; done; mount -t ext4 -o ro /dev/vda /host|')
 	printf '%s\n' "$init" | grep -q 'mount -t ext4 -o ro /dev/vda /host$' ||
 		{ echo "prepare-foreign.sh: initramfs-init.sh no longer mounts hostroot in one line" >&2; exit 1; }
-	mke2fs -q -F -t ext2 -L root -d "$r" "$dir/root.img" "$(( $(du -sm "$r" | cut -f1) * 5 / 4 + 64 ))M"
+	mke2fs -q -F -t ext2 -L root -d "$r" "$dir/root.img" "$(( $(du -sm "$r" | cut -f1) * 5 / 4 + 64 ))M" >&2
 fi
 
 # The initramfs: the CPU's busybox, the modules that mount the root, our init.
@@ -94,5 +103,6 @@ printf '%s\n' "/lib/modules/$kver" > "$ird/modules-dir"
 cp "$r/boot/vmlinuz-$kver" "$dir/vmlinuz"
 printf '%s\n' "$kver" > "$dir/kernel-version"
 mv "$dir/initrd.gz.tmp" "$dir/initrd.gz"
+echo "$dir" > "$CACHE/vm-$cpu/lists-$lists"
 echo "vm-$cpu: kernel $kver and a root of $(printf '%s\n' "$pinned" | wc -l) packages prepared in $(( $(date +%s) - start )) s" >&2
 echo "$dir"
