@@ -43,7 +43,7 @@ const BACKOFF_MAX_MS = 60_000;
 /** Headscale and Tailscale send a keep-alive about every minute; silence for this long means the poll is dead. */
 const MAP_SILENCE_MS = 150_000;
 /** Dialing, GET /key and the Noise handshake each finish within this. */
-const CONNECT_TIMEOUT_MS = 20_000;
+export const CONNECT_TIMEOUT_MS = 20_000;
 
 export class Controller {
   onState: (s: ControlState) => void = () => {};
