@@ -36,6 +36,8 @@ userland:
 test: setup peers
 	@build/stage.sh userland $(MAKE) --no-print-directory userland
 	@build/stage.sh build $(MAKE) --no-print-directory all
+	@build/stage.sh cross $(MAKE) --no-print-directory cross-all
+	@build/stage.sh package $(MAKE) --no-print-directory package
 	@build/stage.sh typecheck $(MAKE) --no-print-directory typecheck
 	@build/stage.sh tests node test/run.mjs
 
