@@ -12,6 +12,29 @@
 
 #define MAX_ARGS 64
 
+/* fork() for a child that runs none of our code: signals wait (blocked)
+ * until the child has dropped our handlers, since until then they would run
+ * ours and write to the loop's signal pipe; the child gets default handlers
+ * (SIGPIPE too: an ignored signal stays ignored across exec) and the old
+ * mask. Returns as fork() does, errno kept on failure. */
+pid_t fork_clean(void)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return 0;
+	}
+	int fork_errno = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	errno = fork_errno;
+	return pid;
+}
+
 static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
 	const char *args[MAX_ARGS + 1] = {0};
@@ -37,17 +60,8 @@ static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValue
 		r = throw_errno(ctx, "spawn", args[0], errno);
 		goto out;
 	}
-	/* Signals wait until the child has dropped our handlers: until then
-	 * they would run ours and write to the loop's signal pipe. */
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
+	pid_t pid = fork_clean();
 	if (pid == 0) {
-		/* Default handlers; SIGPIPE too, as an ignored signal stays ignored across exec. */
-		for (int sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		dup2(err[1], 2);
@@ -58,10 +72,8 @@ static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValue
 		(void)w;
 		_exit(127);
 	}
-	int fork_errno = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
-		r = throw_errno(ctx, "fork", args[0], fork_errno);
+		r = throw_errno(ctx, "fork", args[0], errno);
 		goto out;
 	}
 	close(in[0]);

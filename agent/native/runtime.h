@@ -5,6 +5,7 @@
 #define MESHWRT_RUNTIME_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include "quickjs.h"
 
@@ -36,6 +37,9 @@ extern const JSCFunctionListEntry fs_funcs[];
 extern const size_t fs_funcs_count;
 extern const JSCFunctionListEntry proc_funcs[];
 extern const size_t proc_funcs_count;
+
+/* proc.c: fork() for a child that runs none of our signal handlers. */
+pid_t fork_clean(void);
 
 /* The process reaped a child: proc.c tells the loop. */
 void loop_child_exited(JSContext *ctx, int pid, int status);

@@ -396,15 +396,8 @@ static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc,
 		JS_FreeCString(ctx, host);
 		return e;
 	}
-	/* As in spawn: no signal runs our handlers in the child. */
-	sigset_t all, old;
-	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
-	pid_t pid = fork();
+	pid_t pid = fork_clean();
 	if (pid == 0) {
-		for (int sig = 1; sig < NSIG; sig++)
-			signal(sig, SIG_DFL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
 		close(p[0]);
 		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 		int r = getaddrinfo(host, NULL, &hints, &res);
@@ -422,7 +415,6 @@ static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc,
 		_exit(0);
 	}
 	int fork_errno = errno;
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(p[1]);
 	if (pid < 0) {
 		close(p[0]);
