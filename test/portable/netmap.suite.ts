@@ -49,6 +49,27 @@ suite("netmap", (check) => {
     eq(homeRegion(node(5, { DERP: "127.3.3.40:901" })), 901, "region");
     eq(homeRegion(node(5)), 0, "none");
   });
+  check("a DERPMap with only HomeParams keeps the regions (as tailscale's map session does)", () => {
+    const region = { RegionID: 900, RegionCode: "lab", RegionName: "Lab", Nodes: [{ Name: "900a", RegionID: 900, HostName: "derp.lab.example" }] };
+    const nm = applyMapResponse(emptyNetMap(), checkMapResponse({ Node: node(1), DERPMap: { Regions: { "900": region } } }), NOW).netmap;
+    const r = applyMapResponse(nm, checkMapResponse({ DERPMap: { HomeParams: { RegionScore: { "900": 1.5 } } } }), NOW);
+    eq(Object.keys(r.netmap.derpMap?.Regions ?? {}).join(), "900", "regions kept");
+    eq(r.changes.has("derp"), false, "no DERP change to apply");
+    const nulls = applyMapResponse(nm, checkMapResponse({ DERPMap: { Regions: null, HomeParams: null } }), NOW);
+    eq(Object.keys(nulls.netmap.derpMap?.Regions ?? {}).join(), "900", "null regions kept too");
+    throws(() => checkMapResponse({ DERPMap: { HomeParams: { RegionScore: 2 } } }), /MapResponse\.DERPMap\.HomeParams\.RegionScore: want an object/, "bad HomeParams");
+    throws(() => checkMapResponse({ DERPMap: { Regions: [] } }), /MapResponse\.DERPMap\.Regions: want an object, got array/, "regions as an array");
+  });
+  check("the server's Health: kept until the next Health, an empty one clears it", () => {
+    let r = applyMapResponse(emptyNetMap(), checkMapResponse({ Node: node(1), Health: ["The node key expires in 3 days."] }), NOW);
+    eq(r.netmap.health.join(), "The node key expires in 3 days.", "health");
+    eq(r.changes.has("health"), true, "a health change");
+    r = applyMapResponse(r.netmap, checkMapResponse({ KeepAlive: true }), NOW);
+    eq(r.netmap.health.length, 1, "absent keeps it");
+    r = applyMapResponse(r.netmap, checkMapResponse({ Health: [] }), NOW);
+    eq(r.netmap.health.length, 0, "empty clears it");
+    throws(() => checkMapResponse({ Health: ["ok", 3] }), /MapResponse\.Health\[1\]: want a string/, "bad health");
+  });
   check("garbage is an error that names the field", () => {
     throws(() => checkMapResponse([]), /^MapResponse: want an object, got array/, "array");
     throws(() => checkMapResponse({ Peers: [node(2), { ...node(3), Key: 7 }] }), /MapResponse\.Peers\[1\]\.Key: want a string, got number/, "key type");

@@ -12,15 +12,17 @@ export interface NetMap {
   /** Named packet filter chunks; the filter in force is all of them in key order. */
   readonly filters: ReadonlyMap<string, readonly FilterRule[]>;
   readonly userProfiles: ReadonlyMap<number, UserProfile>;
+  /** The control server's words about this node's health, each a sentence for the user. */
+  readonly health: readonly string[];
 }
 
-export type Change = "self" | "peers" | "derp" | "dns" | "filter";
+export type Change = "self" | "peers" | "derp" | "dns" | "filter" | "health";
 
-export const emptyNetMap = (): NetMap => ({ peers: new Map(), filters: new Map(), userProfiles: new Map() });
+export const emptyNetMap = (): NetMap => ({ peers: new Map(), filters: new Map(), userProfiles: new Map(), health: [] });
 
 export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { netmap: NetMap; changes: Set<Change> } {
   const changes = new Set<Change>();
-  let { self, derpMap, dns, domain } = nm;
+  let { self, derpMap, dns, domain, health } = nm;
   let peers = nm.peers as Map<number, Node>;
   let filters = nm.filters as Map<string, readonly FilterRule[]>;
   let userProfiles = nm.userProfiles as Map<number, UserProfile>;
@@ -34,9 +36,15 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
     self = r.Node;
     changes.add("self");
   }
-  if (r.DERPMap) {
-    derpMap = r.DERPMap;
+  // Tailscale's client: a DERPMap with no regions (only HomeParams) keeps the regions it has.
+  if (r.DERPMap && Object.keys(r.DERPMap.Regions ?? {}).length) {
+    derpMap = { Regions: r.DERPMap.Regions! };
     changes.add("derp");
+  }
+  // Absent means unchanged; an empty list means the server's warnings are over.
+  if (r.Health) {
+    health = r.Health;
+    changes.add("health");
   }
   if (r.DNSConfig) {
     dns = r.DNSConfig;
@@ -93,6 +101,7 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
     peers,
     filters,
     userProfiles,
+    health,
     ...(self ? { self } : {}),
     ...(derpMap ? { derpMap } : {}),
     ...(dns ? { dns } : {}),

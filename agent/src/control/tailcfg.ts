@@ -119,6 +119,12 @@ export interface DERPMap {
   Regions: Record<string, DERPRegion>;
 }
 
+/** A DERPMap as the map stream sends it: without Regions (only HomeParams) it keeps the regions we have. */
+export interface DERPMapUpdate {
+  Regions?: Record<string, DERPRegion>;
+  HomeParams?: { RegionScore?: Record<string, number> };
+}
+
 export interface DNSResolver {
   Addr?: string;
 }
@@ -151,7 +157,7 @@ export interface UserProfile {
 export interface MapResponse {
   KeepAlive?: boolean;
   Node?: Node;
-  DERPMap?: DERPMap;
+  DERPMap?: DERPMapUpdate;
   Peers?: Node[];
   PeersChanged?: Node[];
   PeersRemoved?: number[];
@@ -288,8 +294,10 @@ export function checkMapResponse(v: Json): MapResponse {
     want(typeof (c as Record<string, Json>).NodeID === "number", `${p}.NodeID`, "a number", (c as Record<string, Json>).NodeID);
   });
   if (o.DERPMap) {
-    const regions = (o.DERPMap as Record<string, Json>).Regions;
-    want(isObj(regions), "MapResponse.DERPMap.Regions", "an object", regions);
+    checkFields(o.DERPMap as Record<string, Json>, "MapResponse.DERPMap", { Regions: "object", HomeParams: "object" });
+    const home = (o.DERPMap as Record<string, Json>).HomeParams;
+    if (home) checkFields(home as Record<string, Json>, "MapResponse.DERPMap.HomeParams", { RegionScore: "object" });
+    const regions = (o.DERPMap as Record<string, Json>).Regions ?? {};
     for (const [id, r] of Object.entries(regions as Record<string, Json>)) {
       const p = `MapResponse.DERPMap.Regions[${id}]`;
       want(isObj(r), p, "a region", r);
