@@ -38,6 +38,14 @@ suite("status and peers replies", (check) => {
     eq(statusReply(view({ control: { kind: "connecting", lastError: "control: /key: no answer in 20 s" } })).health[0], "Cannot reach the control server: control: /key: no answer in 20 s", "unreachable");
     eq(statusReply(view({ problems: ["the kernel has no WireGuard: install kmod-wireguard"] })).health[0], "the kernel has no WireGuard: install kmod-wireguard", "kmod missing");
   });
+  check("a tailnet with device approval, and the control server's own health words", () => {
+    const waiting = statusReply(view({ control: { kind: "awaiting-approval" } }));
+    eq(waiting.state, "awaiting-approval", "state");
+    eq(waiting.health[0], "Waiting for the tailnet's admin to approve this router in the control server.", "what to do");
+    const base = view();
+    const { netmap } = applyMapResponse(base.netmap, { Health: ["This node's key expires in 2 days."] }, "2026-11-22T10:00:00Z");
+    eq(statusReply({ ...base, netmap }).health.join("|"), "The control server says: This node's key expires in 2 days.", "server health");
+  });
   check("peers: the path as a person reads it, routes without exit routes", () => {
     const [nas, phone] = peersReply(view());
     eq(phone!.path, "direct 203.0.113.7:41641, 12 ms", "direct");

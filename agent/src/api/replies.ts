@@ -11,7 +11,7 @@ import type { PathStatus } from "../paths/peer.js";
 import { toHex } from "../util/bytes.js";
 import type { Peer as WgPeer } from "../wg/model.js";
 
-export type LoginState = "stopped" | "not-configured" | "connecting" | "needs-login" | "key-expired" | "running";
+export type LoginState = "stopped" | "not-configured" | "connecting" | "needs-login" | "awaiting-approval" | "key-expired" | "running";
 
 export interface StatusReply {
   version: string;
@@ -116,6 +116,8 @@ export function statusReply(v: AgentView): StatusReply {
   if (c?.kind === "connecting" && c.lastError) health.push(`Cannot reach the control server: ${c.lastError}`);
   if (c?.kind === "key-expired") health.push("The router's key expired: approve it again in the control server, or log in again.");
   if (c?.kind === "needs-login") health.push("Waiting for approval: open the login link to add this router to the tailnet.");
+  if (c?.kind === "awaiting-approval") health.push("Waiting for the tailnet's admin to approve this router in the control server.");
+  for (const m of v.netmap.health) health.push(`The control server says: ${m}`);
   let online = 0, direct = 0;
   for (const n of v.netmap.peers.values()) {
     if (n.Online) online++;

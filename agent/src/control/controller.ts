@@ -34,6 +34,8 @@ export type ControlState =
   | { readonly kind: "stopped" }
   | { readonly kind: "connecting"; readonly lastError?: string }
   | { readonly kind: "needs-login"; readonly authUrl: string }
+  /** Registered, but the tailnet approves devices: the map poll runs and waits for the admin. */
+  | { readonly kind: "awaiting-approval" }
   | { readonly kind: "key-expired" }
   | { readonly kind: "running" };
 
@@ -63,6 +65,8 @@ export class Controller {
   private cancelWatchdog: (() => void) | undefined;
   /** The current connection reached running: its failure starts the backoff over. */
   private reachedRunning = false;
+  /** The server said MachineAuthorized for this connection's registration, or the map has since. */
+  private approved = false;
 
   constructor(
     private readonly deps: ControlDeps,
@@ -147,7 +151,7 @@ export class Controller {
   private async run(): Promise<void> {
     let backoff = BACKOFF_MIN_MS;
     while (!this.stopped) {
-      if (this.state.kind !== "needs-login" && this.state.kind !== "key-expired") this.setState({ kind: "connecting" });
+      if (!this.waitsForPerson()) this.setState({ kind: "connecting" });
       this.reachedRunning = false;
       try {
         await this.connectOnce();
@@ -158,13 +162,19 @@ export class Controller {
         if (this.reachedRunning) backoff = BACKOFF_MIN_MS;
         const msg = (e as Error).message;
         this.deps.log("warn", `control: ${msg}; retrying in about ${Math.round(backoff / 1000)} s`);
-        if (this.state.kind !== "key-expired") this.setState({ kind: "connecting", lastError: msg });
+        if (this.state.kind !== "key-expired" && this.state.kind !== "awaiting-approval") this.setState({ kind: "connecting", lastError: msg });
       }
       if (this.stopped) break;
       // Full jitter keeps a whole fleet from reconnecting in step after an outage.
       await this.sleep(backoff / 2 + (this.deps.random(1)[0]! / 255) * (backoff / 2));
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
     }
+  }
+
+  /** States a reconnect does not change: they end when a person acts, not when the network comes back. */
+  private waitsForPerson(): boolean {
+    const k = this.state.kind;
+    return k === "needs-login" || k === "key-expired" || k === "awaiting-approval";
   }
 
   private sleep(ms: number): Promise<void> {
@@ -220,9 +230,10 @@ export class Controller {
     );
     this.channel = ch;
     try {
-      await this.login(ch);
+      this.approved = await this.login(ch);
       if (this.stopped) return;
-      this.setState({ kind: "running" });
+      if (this.approved) this.setState({ kind: "running" });
+      else this.awaitApproval();
       await this.streamMap(ch);
     } finally {
       this.channel = undefined;
@@ -235,7 +246,9 @@ export class Controller {
       Version: CAPABILITY_VERSION,
       NodeKey: keyToText("nodekey", this.keys.node.publicKey),
       OldNodeKey: this.keys.oldNodePublic ? keyToText("nodekey", this.keys.oldNodePublic) : ZERO_NODE_KEY,
-      ...(this.config.authKey && !followup ? { Auth: { AuthKey: this.config.authKey } } : {}),
+      // As tailscale's client: the auth key only for a node key the server has not taken yet. Tailscale's
+      // service refuses an expired key even for a valid node, so re-sending it would drop the router months later.
+      ...(this.config.authKey && !followup && !this.keys.registered ? { Auth: { AuthKey: this.config.authKey } } : {}),
       Expiry: "0001-01-01T00:00:00Z",
       Followup: followup,
       Hostinfo: this.hostinfo,
@@ -243,7 +256,8 @@ export class Controller {
     };
   }
 
-  private async login(ch: Ts2021Channel): Promise<void> {
+  /** Registers the node key; true when the server also authorized the machine (false: it awaits the admin's approval). */
+  private async login(ch: Ts2021Channel): Promise<boolean> {
     let resp = await register(ch.h2, this.server.authority, this.registerRequest());
     for (;;) {
       if (resp.Error) throw new Error(`register refused: ${resp.Error}`);
@@ -255,18 +269,36 @@ export class Controller {
         resp = await register(ch.h2, this.server.authority, this.registerRequest());
         continue;
       }
-      if (resp.MachineAuthorized) break;
-      if (!resp.AuthURL) throw new Error("register: neither authorized nor a login URL in the answer");
+      if (!resp.AuthURL) break;
+      if (this.keys.registered && this.config.authKey) {
+        // The server no longer knows this node key (deleted by its admin): log in again with the configured key.
+        this.deps.log("info", "control: the server asks for a login again; registering with the configured auth key");
+        this.setKeys({ ...this.keys, registered: false });
+        resp = await register(ch.h2, this.server.authority, this.registerRequest());
+        continue;
+      }
       this.deps.log("info", `control: to add this router to the tailnet, visit ${resp.AuthURL}`);
       this.setState({ kind: "needs-login", authUrl: resp.AuthURL });
       // The follow-up request waits at the server until the login is approved.
       resp = await register(ch.h2, this.server.authority, this.registerRequest(resp.AuthURL));
     }
-    if (this.keys.oldNodePublic) {
+    // No login URL: the server took this node key (tailscale's "key rotation is complete").
+    if (this.keys.oldNodePublic || !this.keys.registered) {
       const { oldNodePublic: _done, ...rest } = this.keys;
-      this.keys = rest;
-      this.deps.saveKeys(encodeKeys(this.keys));
+      this.setKeys({ ...rest, registered: true });
     }
+    return resp.MachineAuthorized;
+  }
+
+  private setKeys(k: Keys): void {
+    this.keys = k;
+    this.deps.saveKeys(encodeKeys(k));
+  }
+
+  /** A tailnet with device approval: say so once and keep the map poll open, as tailscale's client does, until the map says authorized. */
+  private awaitApproval(): void {
+    if (this.state.kind !== "awaiting-approval") this.deps.log("info", "control: registered; waiting for the tailnet's admin to approve this router");
+    this.setState({ kind: "awaiting-approval" });
   }
 
   private mapRequest(): MapRequest {
@@ -301,6 +333,11 @@ export class Controller {
           arm();
           const { netmap, changes } = applyMapResponse(this.netmap, m, new Date(this.deps.now()).toISOString());
           this.netmap = netmap;
+          if (!this.approved && netmap.self?.MachineAuthorized) {
+            this.approved = true;
+            this.deps.log("info", "control: the router was approved");
+            this.setState({ kind: "running" });
+          }
           if (netmap.self?.Expired) this.setState({ kind: "key-expired" });
           if (changes.size) this.onNetmap(netmap, changes);
         },

@@ -8,6 +8,8 @@ export interface Keys {
   readonly disco: KeyPair;
   /** The node key we had before a rotation, sent once as OldNodeKey. */
   readonly oldNodePublic?: Uint8Array;
+  /** The server took this node key (a register answered without a login URL): later registrations carry no auth key. */
+  readonly registered?: boolean;
 }
 
 interface KeysFile {
@@ -15,6 +17,7 @@ interface KeysFile {
   node: string;
   disco: string;
   oldNode?: string;
+  registered?: boolean;
 }
 
 export function newKeys(random: (n: number) => Uint8Array): Keys {
@@ -22,7 +25,8 @@ export function newKeys(random: (n: number) => Uint8Array): Keys {
 }
 
 export function rotateNodeKey(k: Keys, random: (n: number) => Uint8Array): Keys {
-  return { ...k, node: keyPairFromSeed(random(32)), oldNodePublic: k.node.publicKey };
+  const { registered: _old, ...rest } = k;
+  return { ...rest, node: keyPairFromSeed(random(32)), oldNodePublic: k.node.publicKey };
 }
 
 export function encodeKeys(k: Keys): string {
@@ -31,6 +35,7 @@ export function encodeKeys(k: Keys): string {
     node: keyToText("privkey", k.node.privateKey),
     disco: keyToText("privkey", k.disco.privateKey),
     ...(k.oldNodePublic ? { oldNode: keyToText("nodekey", k.oldNodePublic) } : {}),
+    ...(k.registered ? { registered: true } : {}),
   };
   return `${JSON.stringify(f, null, 1)}\n`;
 }
@@ -51,5 +56,7 @@ export function decodeKeys(text: string): Keys {
     node: pair(f.node, "node key"),
     disco: pair(f.disco, "disco key"),
     ...(f.oldNode ? { oldNodePublic: keyFromText("nodekey", f.oldNode) } : {}),
+    // Files from before this field: the node registers once more with the auth key, as it always did.
+    ...(f.registered === true ? { registered: true } : {}),
   };
 }

@@ -58,6 +58,7 @@ var STATES = {
 	'running': _('Connected'),
 	'connecting': _('Connecting…'),
 	'needs-login': _('Waiting for login'),
+	'awaiting-approval': _('Waiting for approval'),
 	'key-expired': _('Key expired'),
 	'not-configured': _('Not set up'),
 	'stopped': _('Stopped')
