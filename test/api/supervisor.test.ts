@@ -86,6 +86,13 @@ describe("the API over the supervisor", () => {
     for (const m of ["status", "peers", "netcheck", "devices"]) expect(JSON.stringify(await call(r.backend, m))).not.toMatch(/tskey/);
   });
 
+  it("login on a tailnet with device approval succeeds and says the admin must approve", async () => {
+    const r = await rig(ENABLED, { kind: "awaiting-approval" });
+    const s = await call(r.backend, "login");
+    expect(s.state).toBe("awaiting-approval");
+    expect(s.health).toContain("Waiting for the tailnet's admin to approve this router in the control server.");
+  });
+
   it("login that gets no verdict says so and that it keeps trying", async () => {
     const r = await rig(ENABLED, { kind: "connecting", lastError: "connect 198.51.100.1:443: ECONNREFUSED" });
     const e = await failure(call(r.backend, "login"));

@@ -118,7 +118,8 @@ export class Supervisor {
       if (!this.agent) await this.startAgent();
       await this.settle(this.deps.loginWaitMs ?? 10_000);
       const s = statusReply(this.view());
-      if (s.state === "running" || s.state === "needs-login") return;
+      // Awaiting approval: the login did its part; the tailnet's admin does the rest.
+      if (s.state === "running" || s.state === "needs-login" || s.state === "awaiting-approval") return;
       const why = s.health.join("; ") || `no answer from ${this.settings.loginServer} yet`;
       throw new ApiError("failed", `login: not logged in yet: ${why}; meshwrt keeps trying (see meshwrt status)`);
     });
