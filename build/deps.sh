@@ -114,7 +114,7 @@ if [ -n "${QUICKJS_SRC:-}" ]; then
 else
 	qsrc=$(source_dir quickjs "$QJS_VERSION")
 	qjs=$CACHE/quickjs-$QJS_VERSION-$key-$(hash "$cc" "$cflags")
-	qjsc=$CACHE/qjsc-target-$QJS_VERSION-$(hash "$(cat build/qjsc-target.c)")/qjsc-target
+	qjsc=$CACHE/qjsc-target-$QJS_VERSION-$(hash "$(cat build/qjsc-target.c build/lz4-pack.h)")/qjsc-target
 fi
 # The version as a C string: the quotes are meant literally (SC2089/SC2090).
 # shellcheck disable=SC2089

@@ -40,7 +40,7 @@ endif
 
 # Runs every time (it only tests for finished builds), rewrites deps.env only
 # when a library changed, so the binaries relink only then.
-$(OUT)/deps.env: build/deps.sh build/toolchain.sh build/qjsc-target.c build/mbedtls_config.h FORCE
+$(OUT)/deps.env: build/deps.sh build/toolchain.sh build/qjsc-target.c build/lz4-pack.h build/mbedtls_config.h FORCE
 	@mkdir -p $(OUT)
 	@OUT=$(OUT) TARGET=$(TARGET) build/deps.sh > $@.tmp && { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
 

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "runtime.h"
+#include "lz4.h"
 
 extern const uint8_t meshwrt_bytecode[];
 extern const uint32_t meshwrt_bytecode_size;
+extern const uint32_t meshwrt_bytecode_unpacked_size;
 
 static void add_list(JSContext *ctx, JSValue obj, const JSCFunctionListEntry *l, size_t n)
 {
@@ -46,7 +48,17 @@ int main(int argc, char **argv)
 	JS_FreeValue(ctx, global);
 	loop_init(ctx);
 
-	JSValue fn = JS_ReadObject(ctx, meshwrt_bytecode, meshwrt_bytecode_size, JS_READ_OBJ_BYTECODE);
+	/* The bytecode is LZ4-packed (build/qjsc-target.c). JS_ReadObject copies
+	 * what it keeps (no JS_READ_OBJ_ROM_DATA), so the unpacked copy goes
+	 * right after. */
+	uint8_t *bc = malloc(meshwrt_bytecode_unpacked_size);
+	if (!bc || lz4_unpack(meshwrt_bytecode, meshwrt_bytecode_size, bc, meshwrt_bytecode_unpacked_size)
+			!= (long)meshwrt_bytecode_unpacked_size) {
+		fprintf(stderr, "[error] meshwrt: the embedded bytecode does not unpack\n");
+		return 70;
+	}
+	JSValue fn = JS_ReadObject(ctx, bc, meshwrt_bytecode_unpacked_size, JS_READ_OBJ_BYTECODE);
+	free(bc);
 	int code = 0;
 	if (JS_IsException(fn)) {
 		fprintf(stderr, "[error] meshwrt: the embedded bytecode does not load\n");

@@ -39,17 +39,25 @@ r.push("fe80::1%eth0".match(/^([0-9a-f:]+)(?:%(\w+))?$/i).slice(1).join(" "));
 globalThis.result = r.join(",");
 `;
 
-// Loads the bytecode, runs it, prints globalThis.result.
+// Unpacks the bytecode as meshwrt does (agent/native/lz4.c), loads it, runs it, prints
+// globalThis.result.
 const RUNNER = String.raw`
 #include <stdio.h>
+#include <stdlib.h>
 #include "quickjs.h"
+#include "lz4.h"
 extern const uint8_t regexps[];
-extern const uint32_t regexps_size;
+extern const uint32_t regexps_size, regexps_unpacked_size;
 int main(void)
 {
 	JSRuntime *rt = JS_NewRuntime();
 	JSContext *ctx = JS_NewContext(rt);
-	JSValue fn = JS_ReadObject(ctx, regexps, regexps_size, JS_READ_OBJ_BYTECODE);
+	uint8_t *bc = malloc(regexps_unpacked_size);
+	if (lz4_unpack(regexps, regexps_size, bc, regexps_unpacked_size) != (long)regexps_unpacked_size) {
+		puts("the bytecode does not unpack");
+		return 2;
+	}
+	JSValue fn = JS_ReadObject(ctx, bc, regexps_unpacked_size, JS_READ_OBJ_BYTECODE);
 	if (JS_IsException(fn)) {
 		puts("the bytecode does not load");
 		return 2;
@@ -96,7 +104,7 @@ async function runAs(target: string, qemu: string, order: "big" | "little") {
   writeFileSync(join(dir, "runner.c"), RUNNER);
   await run(d.QJSC!, ["-e", order, "-N", "regexps", "-o", join(dir, "regexps.c"), join(dir, "regexps.js")]);
   const [cc, ...ccArgs] = words(d.TARGET_CC!);
-  await run(cc!, [...ccArgs, ...words(d.TARGET_CFLAGS!), `-I${d.QJS_INC}`, join(dir, "runner.c"), join(dir, "regexps.c"), d.QJS_LIB!, "-lm", ...words(d.TARGET_LDFLAGS!), "-o", join(dir, "run")], { maxBuffer: 16 << 20 });
+  await run(cc!, [...ccArgs, ...words(d.TARGET_CFLAGS!), `-I${d.QJS_INC}`, `-I${join(ROOT, "agent", "native")}`, join(dir, "runner.c"), join(dir, "regexps.c"), join(ROOT, "agent", "native", "lz4.c"), d.QJS_LIB!, "-lm", ...words(d.TARGET_LDFLAGS!), "-o", join(dir, "run")], { maxBuffer: 16 << 20 });
   return new Promise<{ status: number | null; stdout: string }>((resolve) => {
     execFile(qemu, [join(dir, "run")], { encoding: "utf8", timeout: 60_000 }, (err, stdout) => {
       const status = err ? (typeof err.code === "number" ? err.code : null) : 0;
