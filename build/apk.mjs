@@ -76,7 +76,8 @@ function stage(dir, files, epoch) {
 /**
  * Builds one .apk with `apk mkpkg`. spec: { name, version, arch ("all" for noarch), depends[],
  * description (lines), license, origin, url, maintainer, conffiles (the define's lines),
- * postinst, prerm (the package's own scripts or undefined), files (tree as above) }.
+ * postinst, prerm (the package's own scripts or undefined), files (tree as above), rusers
+ * (USERID, or undefined) }.
  * Returns { file, apkSize, installedSize } (installed: the bytes of its files, as apk counts).
  */
 export function buildApk(spec, { apk, outFile, epoch }) {
@@ -84,6 +85,9 @@ export function buildApk(spec, { apk, outFile, epoch }) {
   try {
     const files = { ...spec.files };
     const meta = `lib/apk/packages/${spec.name}`;
+    // The users and groups add_group_and_user creates (the feed Makefile's USERID), listed
+    // like the package's own files, as package-pack.mk writes it before the list.
+    if (spec.rusers) files[`${meta}.rusers`] = { mode: 0o644, data: Buffer.from(spec.rusers + "\n") };
     const list = Object.keys(files).filter((p) => !p.endsWith("/")).map((p) => `/${p}`).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     files[`${meta}.list`] = { mode: 0o644, data: Buffer.from(list.join("\n") + "\n") };
     if (spec.conffiles.length) {

@@ -359,6 +359,7 @@ export function meshwrtPackage(mk, { binary, arch, epoch, outDir, apk }) {
       ["SourceName", "meshwrt"],
       ["License", mk.need("PKG_LICENSE")],
       ["Section", pkgFields.get("SECTION")],
+      ["Require-User", pkgFields.get("USERID")],
       ["SourceDateEpoch", String(epoch)],
       ["URL", pkgFields.get("URL")],
       ["Maintainer", mk.need("PKG_MAINTAINER")],
@@ -378,7 +379,7 @@ export function meshwrtPackage(mk, { binary, arch, epoch, outDir, apk }) {
       {
         name: "meshwrt", version, arch, depends, description: mk.block("Package/meshwrt/description"),
         license: mk.need("PKG_LICENSE"), origin: "feeds/meshwrt/meshwrt", url: pkgFields.get("URL"), maintainer: mk.need("PKG_MAINTAINER"),
-        conffiles: listed, postinst: scripts["postinst-pkg"], prerm: scripts["prerm-pkg"], files,
+        conffiles: listed, postinst: scripts["postinst-pkg"], prerm: scripts["prerm-pkg"], files, rusers: pkgFields.get("USERID"),
       },
       { apk, outFile: join(outDir, `meshwrt-${version}.apk`), epoch },
     ),

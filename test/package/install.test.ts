@@ -242,7 +242,11 @@ for (const [format, style, make] of [["ipk", "OpenWrt 24.10, opkg", opkgRoot], [
 
     it("installs within 1.5 MB, upgrades keeping the configuration and the keys, and removes meshwrt on x86_64", () => {
       const m = make("x86_64");
+      // base-files' /etc/group, in which add_group_and_user creates the group of meshwrt's
+      // ubus ACL (USERID :meshwrt: Require-User for opkg, meshwrt.rusers for apk).
+      writeFileSync(join(m.root, "etc/group"), "root:x:0:\n");
       expect(installApps(m)).toBeLessThanOrEqual(INSTALL_BUDGET);
+      expect(readFileSync(join(m.root, "etc/group"), "utf8")).toMatch(/^meshwrt:x:\d+:$/m);
       const v1 = pick(format, "meshwrt", "x86_64").version;
       expect(m.installed().get("meshwrt")).toBe(v1);
       expect(m.installed().get("luci-app-meshwrt")).toBe(pick(format, "luci-app-meshwrt").version);

@@ -164,10 +164,14 @@ describe("meshwrt .ipk", () => {
     const fields = controlFields(text);
     expect(fields.map(([k]) => k)).toEqual([
       "Package", "Version", "Depends", "Source", "SourceName", "License", "Section",
-      "SourceDateEpoch", "Maintainer", "Architecture", "Installed-Size", "Description",
+      "Require-User", "SourceDateEpoch", "Maintainer", "Architecture", "Installed-Size", "Description",
     ]);
     const f = new Map(fields);
     expect(f.get("Package")).toBe("meshwrt");
+    // The feed Makefile's USERID: base-files' add_group_and_user (default_postinst) creates the
+    // group meshwrt.json's ACL names.
+    expect(f.get("Require-User")).toBe(":meshwrt");
+    expect(makeDefine("Package/meshwrt").map((l) => l.trim())).toContain("USERID:=:meshwrt");
     expect(f.get("Version")).toBe(VERSION);
     // The placeholder is not a dynamically linked ELF: no shared-library dependencies.
     expect(f.get("Depends")).toBe("libc, kmod-wireguard, nftables, ca-bundle");
@@ -532,8 +536,10 @@ describe("make package: the feed for every target", () => {
       const list = readFileSync(join(files, "lib/apk/packages/meshwrt.list"), "utf8").trim().split("\n");
       expect(list).toEqual([
         "/etc/config/meshwrt", "/etc/hotplug.d/iface/80-meshwrt", "/etc/init.d/meshwrt", "/etc/uci-defaults/90-meshwrt-firewall",
-        "/lib/upgrade/keep.d/meshwrt", "/usr/sbin/meshwrt", "/usr/share/acl.d/meshwrt.json",
+        "/lib/apk/packages/meshwrt.rusers", "/lib/upgrade/keep.d/meshwrt", "/usr/sbin/meshwrt", "/usr/share/acl.d/meshwrt.json",
       ]);
+      // USERID as package-pack.mk writes it, for add_group_and_user in post-install.
+      expect(readFileSync(join(files, "lib/apk/packages/meshwrt.rusers"), "utf8")).toBe(":meshwrt\n");
       expect(readFileSync(join(files, "lib/apk/packages/meshwrt.conffiles"), "utf8")).toBe(makeDefine("Package/meshwrt/conffiles").join("\n") + "\n");
       const config = readFileSync(join(files, "etc/config/meshwrt"));
       expect(readFileSync(join(files, "lib/apk/packages/meshwrt.conffiles_static"), "utf8")).toBe(`/etc/config/meshwrt ${createHash("sha256").update(config).digest("hex")}\n`);
