@@ -7,7 +7,7 @@
 # (in the router's network namespace, where procd starts meshwrt) and uhttpd
 # with LuCI (on this machine's loopback, for the browser).
 #
-# Environment: ROOT (test/openwrt/build.sh's tree), APP (luci-app/), LAB (this
+# Environment: ROOT (test/openwrt/build.sh's tree), PROJECT (the checkout), APP (luci-app/), LAB (this
 # lab's directory, prepared by luci-lab.ts: etc/ is the upper layer of /etc,
 # sbin/ holds meshwrt), NETNS (the router's network namespace), PORT.
 # Writes $LAB/ready once everything answers; SIGTERM stops meshwrt through its
@@ -28,8 +28,25 @@ overlay() {
 	mount -t overlay overlay -o "lowerdir=$lower" "$target"
 }
 
+# /run and /tmp start empty, as on a router; the checkout and the tree (the tests name files in
+# them, and the agent is a link into build/out) may live under either: they stay at their paths.
+keep=""
+for dir in "$PROJECT" "$ROOT"; do
+	case "$dir" in
+	/tmp/* | /run/*)
+		held=$LAB/held$(printf %s "$dir" | tr / _)
+		mkdir -p "$held"
+		mount --bind "$dir" "$held"
+		keep="$keep $dir=$held"
+		;;
+	esac
+done
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+for pair in $keep; do
+	mkdir -p "${pair%%=*}"
+	mount --bind "${pair#*=}" "${pair%%=*}"
+done
 mkdir -p "$LAB/etc.work" /var/run/ubus /run/lock /tmp/hosts
 mount -t overlay overlay -o "lowerdir=$ROOT/etc:/etc,upperdir=$LAB/etc,workdir=$LAB/etc.work" /etc
 mkdir -p /etc/rc.d

@@ -106,7 +106,7 @@ export async function startLuciLab(o: LuciLabOptions): Promise<LuciLab> {
   const line = `exec unshare -m --propagation private sh ${sh(join(import.meta.dirname, "luci-lab.sh"))} >>${sh(logFile)} 2>&1 </dev/null`;
   const child = spawn("sh", ["-c", line], {
     stdio: "ignore",
-    env: { ...process.env, ROOT: userland.root, APP, LAB: lab, NETNS: o.netns, PORT: String(port), BOOT: o.boot === false ? "0" : "1" },
+    env: { ...process.env, ROOT: userland.root, PROJECT, APP, LAB: lab, NETNS: o.netns, PORT: String(port), BOOT: o.boot === false ? "0" : "1" },
   });
   let exited = false;
   const gone = new Promise<void>((r) => child.on("exit", () => ((exited = true), r())));
