@@ -12,6 +12,8 @@
 // in place, a named section given twice is one section). Anything libuci
 // refuses is refused with libuci's reason and the line.
 
+import { utf8Encode } from "../util/utf8.js";
+
 export interface UciSection {
   readonly type: string;
   /** Undefined for an anonymous section. */
@@ -410,29 +412,7 @@ export function decodeValue(b: Uint8Array): string {
 }
 
 /** The inverse of decodeValue: UTF-8, with U+DC80..U+DCFF back to the raw bytes they stand for. */
-export function encodeText(s: string): Uint8Array {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d < 0xe000) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        i++;
-      }
-    }
-    if (c >= 0xdc80 && c < 0xdd00) {
-      out.push(c - 0xdc00);
-      continue;
-    }
-    if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // any other lone surrogate
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return Uint8Array.from(out);
-}
+export const encodeText = (s: string): Uint8Array => utf8Encode(s, true);
 
 /** Bytes for a message: quoted, control characters and non-ASCII escaped, a long one cut short. */
 function quoteBytes(b: Uint8Array): string {

@@ -1,7 +1,11 @@
 // UTF-8 for JSON bodies: QuickJS has no TextEncoder or TextDecoder.
 // Malformed input decodes to U+FFFD, as TextDecoder does by default.
 
-export function utf8Encode(s: string): Uint8Array {
+/**
+ * With `surrogateEscapes`, a lone U+DC80..U+DCFF stands for the raw byte 0x80..0xFF (Python's
+ * "surrogateescape"): how text read from bytes that were not UTF-8 is written back unchanged.
+ */
+export function utf8Encode(s: string, surrogateEscapes = false): Uint8Array {
   const out: number[] = [];
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
@@ -11,6 +15,10 @@ export function utf8Encode(s: string): Uint8Array {
         c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         i++;
       }
+    }
+    if (surrogateEscapes && c >= 0xdc80 && c < 0xdd00) {
+      out.push(c - 0xdc00);
+      continue;
     }
     if (c >= 0xd800 && c < 0xe000) c = 0xfffd; // a lone surrogate
     if (c < 0x80) out.push(c);

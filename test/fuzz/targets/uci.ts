@@ -23,7 +23,7 @@ const seeds = ([
   `package meshwrt\n\nconfig meshwrt\n\toption advertise_routes '10.0.0.0/8 172.16.0.0/12'\n\toption accept_dns off\n`,
   `config meshwrt main\n\toption login_server 'http://[fd00::1]:8080'\n\toption enabled 'it'\\''s on'\n`,
   `c meshwrt ''; o hostname "multi\nline" ; l lan_device x\\\ny\r\n\toption auth_key\n\tlist auth_key ''\n`,
-]).map(utf8Encode);
+]).map((s) => utf8Encode(s));
 
 export const uci: Target = {
   name: "uci",
