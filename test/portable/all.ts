@@ -10,6 +10,7 @@ import "./netmap.suite.js";
 import "./disco.suite.js";
 import "./derp.suite.js";
 import "./derp-lifetime.suite.js";
+import "./derp-home.suite.js";
 import "./direct-clock.suite.js";
 import "./wanted.suite.js";
 import "./uci.suite.js";

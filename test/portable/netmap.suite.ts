@@ -54,7 +54,10 @@ suite("netmap", (check) => {
     const nm = applyMapResponse(emptyNetMap(), checkMapResponse({ Node: node(1), DERPMap: { Regions: { "900": region } } }), NOW).netmap;
     const r = applyMapResponse(nm, checkMapResponse({ DERPMap: { HomeParams: { RegionScore: { "900": 1.5 } } } }), NOW);
     eq(Object.keys(r.netmap.derpMap?.Regions ?? {}).join(), "900", "regions kept");
-    eq(r.changes.has("derp"), false, "no DERP change to apply");
+    eq(r.netmap.derpMap?.HomeParams?.RegionScore?.["900"], 1.5, "region scores kept for the home choice");
+    eq(r.changes.has("derp"), true, "a DERP change (the scores) to apply");
+    const later = applyMapResponse(r.netmap, checkMapResponse({ DERPMap: { Regions: { "900": region } } }), NOW).netmap;
+    eq(later.derpMap?.HomeParams?.RegionScore?.["900"], 1.5, "regions without HomeParams keep the scores");
     const nulls = applyMapResponse(nm, checkMapResponse({ DERPMap: { Regions: null, HomeParams: null } }), NOW);
     eq(Object.keys(nulls.netmap.derpMap?.Regions ?? {}).join(), "900", "null regions kept too");
     throws(() => checkMapResponse({ DERPMap: { HomeParams: { RegionScore: 2 } } }), /MapResponse\.DERPMap\.HomeParams\.RegionScore: want an object/, "bad HomeParams");

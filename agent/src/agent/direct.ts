@@ -11,13 +11,20 @@ import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from ".
 import type { PathStatus } from "../paths/peer.js";
 import type { PingResult } from "../api/replies.js";
 import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
+import type { LatencyReport } from "../derp/home.js";
 import { toHex } from "../util/bytes.js";
 import { utf8Encode } from "../util/utf8.js";
 
 /** tailcfg.EndpointType values the control server relays to peers. */
 const EP_LOCAL = 1, EP_STUN = 2;
-/** STUN again this often, and at every network change. */
+/** STUN again this often, and at every network change. Each round also measures the relay regions (the home region's netcheck). */
 const STUN_EVERY_MS = 30_000;
+/**
+ * Without peers there is nothing to punch to, but the home region must still
+ * follow the latencies (peers that come find us there); tailscaled stops
+ * measuring when idle, a router that is always on measures seldom instead.
+ */
+const NETCHECK_IDLE_MS = 5 * 60_000;
 const TICK_MS = 1_000;
 const DEFAULT_STUN_PORT = 3478;
 const PING_WAIT_MS = 5_000;
@@ -37,6 +44,8 @@ export interface DirectDeps {
   peerActivity(nodeKeyHex: string): PeerActivity;
   /** Our endpoints changed: tell the control server. */
   onEndpoints(eps: { addrs: string[]; types: number[] }): void;
+  /** A STUN round's round trips by region: the relay's home choice. */
+  onNetcheck?(report: LatencyReport): void;
 }
 
 export interface NetcheckFacts {
@@ -169,6 +178,7 @@ export class DirectPaths {
     this.stopRound = undefined;
     const r = this.stun.result();
     this.facts = { mapping: r.mapping, latencyMs: r.latencyMs };
+    this.d.onNetcheck?.({ startedAt: this.lastStun, at: this.d.host.monotonic(), latencyMs: r.latencyMs });
     let local: IpBytes[] = [];
     try {
       local = (await this.d.localAddresses()).filter((ip) => ip.length === 4);
@@ -210,7 +220,7 @@ export class DirectPaths {
 
   private tick(): void {
     const now = this.d.host.monotonic();
-    if (now - this.lastStun >= STUN_EVERY_MS && this.peerCount) this.rediscover("periodic");
+    if (now - this.lastStun >= (this.peerCount ? STUN_EVERY_MS : NETCHECK_IDLE_MS)) this.rediscover("periodic");
     this.handle(this.disco.tick(now, (id) => this.d.peerActivity(id)));
   }
 

@@ -38,7 +38,12 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
   }
   // Tailscale's client: a DERPMap with no regions (only HomeParams) keeps the regions it has.
   if (r.DERPMap && Object.keys(r.DERPMap.Regions ?? {}).length) {
-    derpMap = { Regions: r.DERPMap.Regions! };
+    derpMap = { Regions: r.DERPMap.Regions!, ...(derpMap?.HomeParams ? { HomeParams: derpMap.HomeParams } : {}) };
+    changes.add("derp");
+  }
+  // HomeParams absent: unchanged; present (an empty RegionScore resets the scores).
+  if (r.DERPMap?.HomeParams && derpMap) {
+    derpMap = { ...derpMap, HomeParams: r.DERPMap.HomeParams };
     changes.add("derp");
   }
   // Absent means unchanged; an empty list means the server's warnings are over.

@@ -117,6 +117,8 @@ export interface DERPRegion {
 
 export interface DERPMap {
   Regions: Record<string, DERPRegion>;
+  /** Region scores multiply measured latencies when the home region is chosen (absent or <= 0: 1). */
+  HomeParams?: { RegionScore?: Record<string, number> };
 }
 
 /** A DERPMap as the map stream sends it: without Regions (only HomeParams) it keeps the regions we have. */

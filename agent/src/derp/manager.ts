@@ -2,10 +2,13 @@
 // preferred, and others opened when a peer homed there must be reached,
 // closed again when idle. Packets to a region that is still connecting, or
 // whose relay is not taking what we send, are dropped and counted: WireGuard
-// and disco both retransmit. All durations run on the monotonic clock.
+// and disco both retransmit. The home region follows the netcheck reports
+// (home.ts); until the first one, or without any, it is the lowest region ID.
+// All durations run on the monotonic clock.
 import type { DERPMap, DERPNode, DERPRegion } from "../control/tailcfg.js";
 import type { ByteStream } from "../util/stream.js";
 import { connectDerp, type DerpConnection } from "./connect.js";
+import { HomeChooser, homeable, type LatencyReport } from "./home.js";
 
 export interface DerpDeps {
   dial(node: DERPNode): Promise<ByteStream>;
@@ -50,6 +53,8 @@ const READ_CHECK_MS = 5_000;
 export const CONNECT_DEADLINE_MS = 30_000;
 /** What one relay connection may hold unsent before packets to it are dropped (about 190 full-size packets). */
 export const SEND_QUEUE_MAX = 256 << 10;
+/** A first map waits this long for a netcheck report (one STUN round and a bit) before the lowest region ID becomes home. */
+export const FIRST_REPORT_WAIT_MS = 4_000;
 
 export class DerpManager {
   onPacket: (src: Uint8Array, data: Uint8Array, region: number) => void = () => {};
@@ -63,6 +68,8 @@ export class DerpManager {
   private idleTimer: (() => void) | undefined;
   private readTimer: (() => void) | undefined;
   private drops = { notConnected: 0, queueFull: 0 };
+  private readonly chooser = new HomeChooser();
+  private firstReportTimer: (() => void) | undefined;
 
   constructor(
     private readonly deps: DerpDeps,
@@ -77,24 +84,76 @@ export class DerpManager {
     return { ...this.drops };
   }
 
+  /** The latest netcheck round trips (ms) by region. */
+  get latencyMs(): ReadonlyMap<number, number> {
+    return this.chooser.last?.latencyMs ?? new Map();
+  }
+
+  /** NetInfo.DERPLatency: "REGION-v4" to seconds. */
+  derpLatency(): Record<string, number> {
+    return this.chooser.derpLatency();
+  }
+
   setMap(map: DERPMap): void {
     this.map = map;
     for (const id of [...this.regions.keys()]) if (!map.Regions[String(id)]) this.drop(id);
-    if (!this.home || !map.Regions[String(this.home)]) {
-      const first = this.usableRegions()[0];
-      if (first) this.setHome(first.RegionID);
+    if (this.home && !map.Regions[String(this.home)]) this.fallBack();
+    else if (!this.home && !this.firstReportTimer && !this.stopped) {
+      this.firstReportTimer = this.deps.setTimer(FIRST_REPORT_WAIT_MS, () => {
+        this.firstReportTimer = undefined;
+        if (!this.home) this.fallBack();
+      });
     }
+  }
+
+  /** A netcheck round: the home moves when a region is clearly nearer (home.ts). */
+  netcheck(report: LatencyReport): void {
+    if (!this.map || this.stopped) return;
+    const pick = this.chooser.report(report, this.map, (id) => this.lastHeard(id));
+    if (!pick || !this.map.Regions[String(pick)]) {
+      if (!this.home) this.fallBack();
+      return;
+    }
+    if (pick === this.home) return;
+    const ms = (id: number) => {
+      const v = report.latencyMs.get(id);
+      return v === undefined ? "no answer" : `${Math.round(v)} ms`;
+    };
+    this.deps.log("info", `derp: region ${pick} (${ms(pick)}) is nearer than ${this.home ? `region ${this.home} (${ms(this.home)})` : "none"}`);
+    this.setHome(pick);
   }
 
   /** The regions a home may be chosen from, in the order of their IDs. */
   usableRegions(): DERPRegion[] {
-    return Object.values(this.map?.Regions ?? {})
-      .filter((r) => !r.Avoid && !r.NoMeasureNoHome && r.Nodes.some((n) => !n.STUNOnly))
+    const map = this.map;
+    if (!map) return [];
+    return Object.values(map.Regions)
+      .filter((r) => homeable(map, r.RegionID, 0))
       .sort((a, b) => a.RegionID - b.RegionID);
+  }
+
+  /** No latency to go by: the lowest region ID (tailscale picks one at random per node; a fixed one is as good and easier to follow). */
+  private fallBack(): void {
+    const first = this.usableRegions()[0];
+    if (first) this.setHome(first.RegionID);
+  }
+
+  /** When a frame last came from the region's relay (-Infinity: not connected). */
+  private lastHeard(id: number): number {
+    const r = this.regions.get(id);
+    const c = r?.conn;
+    if (!r || !c) return -Infinity;
+    if (c.reads !== r.reads) {
+      r.reads = c.reads;
+      r.heardAt = this.deps.monotonic();
+    }
+    return r.heardAt;
   }
 
   setHome(region: number): void {
     if (region === this.home) return;
+    this.firstReportTimer?.();
+    this.firstReportTimer = undefined;
     const old = this.home;
     this.home = region;
     this.deps.log("info", `derp: home region ${region}`);
@@ -143,6 +202,7 @@ export class DerpManager {
 
   stop(): void {
     this.stopped = true;
+    this.firstReportTimer?.();
     this.idleTimer?.();
     this.readTimer?.();
     for (const id of [...this.regions.keys()]) this.drop(id);

@@ -1,0 +1,138 @@
+// The home relay region by measured latency (derp/home.ts), with the rules
+// of tailscale's netcheck: best of the last five minutes, region scores,
+// stickiness of 10 ms and a third, and a home that stops answering lost
+// unless its relay is still heard. Then the manager acting on it.
+import type { DERPMap, DERPRegion } from "../../agent/src/control/tailcfg.js";
+import { HEARD_RECENTLY_MS, HISTORY_MS, HomeChooser, KEEP_WITHOUT_REPORT_MS } from "../../agent/src/derp/home.js";
+import { DerpManager, FIRST_REPORT_WAIT_MS } from "../../agent/src/derp/manager.js";
+import { eq, suite } from "./check.js";
+
+const region = (id: number, extra: Partial<DERPRegion> = {}): DERPRegion => ({
+  RegionID: id, RegionCode: `r${id}`, RegionName: `Region ${id}`, Nodes: [{ Name: `${id}a`, RegionID: id, HostName: `derp${id}.test` }], ...extra,
+});
+const map = (regions: DERPRegion[], scores?: Record<string, number>): DERPMap => ({
+  Regions: Object.fromEntries(regions.map((r) => [String(r.RegionID), r])),
+  ...(scores ? { HomeParams: { RegionScore: scores } } : {}),
+});
+const three = map([region(1), region(2), region(3)]);
+const never = () => -Infinity;
+
+/** A chooser fed reports 30 s apart (a router's netcheck rate); returns each report's choice. */
+function rounds(c: HomeChooser, m: DERPMap, reports: Record<number, number>[], opts: { from?: number; heard?: (id: number) => number } = {}): number[] {
+  let at = opts.from ?? 0;
+  return reports.map((lat) => {
+    at += 30_000;
+    return c.report({ startedAt: at - 3_000, at, latencyMs: new Map(Object.entries(lat).map(([k, v]) => [Number(k), v])) }, m, opts.heard ?? never);
+  });
+}
+
+suite("derp home by latency", (check) => {
+  check("the nearest region is chosen, whatever its ID", () => {
+    eq(rounds(new HomeChooser(), three, [{ 1: 80, 2: 20, 3: 150 }]).join(), "2", "region 2 at 20 ms");
+    eq(rounds(new HomeChooser(), three, [{ 1: 80, 3: 15 }]).join(), "3", "only answering regions count");
+  });
+
+  check("a slightly nearer region does not take the home (10 ms and a third)", () => {
+    const c = new HomeChooser();
+    // 2 is home at 20 ms; then 1 answers in 12 ms (8 ms better: under 10 ms).
+    eq(rounds(c, three, [{ 1: 80, 2: 20 }, { 1: 12, 2: 20 }]).join(), "2,2", "8 ms better is not enough");
+    // 2 at 100 ms, 1 at 75 ms: 25 ms better but above two thirds of 100.
+    const d = new HomeChooser();
+    eq(rounds(d, three, [{ 1: 120, 2: 100 }, { 1: 75, 2: 100 }]).join(), "2,2", "a quarter better is not enough");
+  });
+
+  check("a much nearer region wins at the next report", () => {
+    const c = new HomeChooser();
+    eq(rounds(c, three, [{ 1: 80, 2: 20, 3: 150 }, { 1: 80, 2: 150, 3: 5 }]).join(), "2,3", "3 at 5 ms against 150 ms");
+    const d = new HomeChooser();
+    eq(rounds(d, three, [{ 1: 120, 2: 100 }, { 1: 60, 2: 100 }]).join(), "2,1", "40 ms and 40 % better");
+  });
+
+  check("a region's best of the last five minutes counts, not only its latest", () => {
+    const c = new HomeChooser();
+    // 2 was at 20 ms; a burst makes it 150 ms while 1 is at 60: 2's best recent (20) still wins...
+    eq(rounds(c, three, [{ 1: 60, 2: 20 }, { 1: 60, 2: 150 }]).join(), "2,2", "a bad round does not move the home");
+    // ...until the good report is older than five minutes.
+    const slow = Array.from({ length: HISTORY_MS / 30_000 }, () => ({ 1: 60, 2: 150 }));
+    const picks = rounds(c, three, slow, { from: 60_000 });
+    eq(picks[picks.length - 1], 1, `after five minutes of 150 ms the home moves (${picks.join()})`);
+    eq(picks.indexOf(1) >= HISTORY_MS / 30_000 - 2, true, `not before (${picks.join()})`);
+  });
+
+  check("region scores multiply latencies", () => {
+    eq(rounds(new HomeChooser(), map([region(1), region(2)], { "2": 3 }), [{ 1: 50, 2: 20 }]).join(), "1", "a score of 3 makes 20 ms weigh 60");
+    eq(rounds(new HomeChooser(), map([region(1), region(2)], { "1": 0.2 }), [{ 1: 50, 2: 20 }]).join(), "1", "a score of 0.2 makes 50 ms weigh 10");
+    eq(rounds(new HomeChooser(), map([region(1), region(2)], { "1": 0, "2": -1 }), [{ 1: 50, 2: 20 }]).join(), "2", "scores of 0 or below are ignored");
+  });
+
+  check("a home that stops answering loses it, unless its relay is still heard", () => {
+    const c = new HomeChooser();
+    eq(rounds(c, three, [{ 1: 80, 2: 20 }, { 1: 80 }]).join(), "2,1", "2 silent, its relay not heard: 1 takes over");
+    const d = new HomeChooser();
+    let now = 0;
+    const heard = (id: number) => (id === 2 ? now - 1_000 : -Infinity);
+    const first = rounds(d, three, [{ 1: 80, 2: 20 }], { heard });
+    now = 60_000;
+    eq([...first, ...rounds(d, three, [{ 1: 80 }], { from: 30_000, heard })].join(), "2,2", "STUN lost but a frame from its relay a second ago: kept");
+    eq(rounds(d, three, [{ 1: 80 }], { from: 60_000, heard: (id) => (id === 2 ? 90_000 - HEARD_RECENTLY_MS - 4_000 : -Infinity) }).join(), "1", "last frame before the round and over 8 s ago: lost");
+  });
+
+  check("no answer at all keeps a home still heard, and gives none otherwise", () => {
+    const c = new HomeChooser();
+    eq(rounds(c, three, [{ 2: 20 }, {}], { heard: (id) => (id === 2 ? 60_000 - KEEP_WITHOUT_REPORT_MS + 1_000 : -Infinity) }).join(), "2,2", "UDP blocked, relay heard within two keep-alives");
+    eq(rounds(new HomeChooser(), three, [{}]).join(), "0", "nothing to go by");
+  });
+
+  check("avoided, unmeasured and STUN-only regions are never chosen; an avoided home may stay", () => {
+    const m = map([region(1, { Avoid: true }), region(2, { NoMeasureNoHome: true }), region(3, { Nodes: [{ Name: "3a", RegionID: 3, HostName: "s.test", STUNOnly: true }] }), region(4)]);
+    eq(rounds(new HomeChooser(), m, [{ 1: 5, 2: 5, 3: 5, 4: 90 }]).join(), "4", "only region 4 may be home");
+    const c = new HomeChooser();
+    rounds(c, three, [{ 1: 10, 2: 90 }]);
+    eq(rounds(c, map([region(1, { Avoid: true }), region(2)]), [{ 1: 10, 2: 90 }], { from: 30_000 }).join(), "1", "the home marked Avoid later stays while it is best");
+  });
+
+  check("NetInfo.DERPLatency: REGION-v4 in seconds, from the latest report", () => {
+    const c = new HomeChooser();
+    rounds(c, three, [{ 1: 80, 2: 20 }, { 1: 81, 3: 7.5 }]);
+    eq(JSON.stringify(c.derpLatency()), '{"1-v4":0.081,"3-v4":0.0075}', "latest only");
+  });
+
+  check("the manager: waits for the first report, moves its home on a clearly nearer one, falls back to the lowest ID without", () => {
+    let mono = 0;
+    const timers: { at: number; fn: () => void }[] = [];
+    const dials: string[] = [];
+    const homes: number[] = [];
+    const make = () => {
+      const m = new DerpManager({
+        dial: (n) => (dials.push(n.Name), new Promise(() => {})),
+        random: (n) => new Uint8Array(n),
+        setTimer: (ms, fn) => {
+          const t = { at: mono + ms, fn };
+          timers.push(t);
+          return () => void (timers.includes(t) && timers.splice(timers.indexOf(t), 1));
+        },
+        monotonic: () => mono,
+        log: () => {},
+      }, new Uint8Array(32).fill(7));
+      m.onHomeChange = (r) => homes.push(r);
+      return m;
+    };
+    const m = make();
+    m.setMap(three);
+    eq(m.homeRegion, 0, "no home before the first report");
+    m.netcheck({ startedAt: 0, at: 40, latencyMs: new Map([[1, 80], [2, 20], [3, 150]]) });
+    eq(`${m.homeRegion} ${dials.join()} ${homes.join()}`, "2 2a 2", "the nearest region, dialled and told");
+    mono = 30_000;
+    m.netcheck({ startedAt: 27_000, at: 30_000, latencyMs: new Map([[1, 80], [2, 150], [3, 5]]) });
+    eq(`${m.homeRegion} ${dials.join()} ${homes.join()}`, "3 2a,3a 2,3", "moved to region 3");
+    eq(JSON.stringify(m.derpLatency()), '{"1-v4":0.08,"2-v4":0.15,"3-v4":0.005}', "latency for NetInfo");
+    m.stop();
+    const n = make();
+    timers.length = 0;
+    n.setMap(three);
+    eq(timers.some((t) => t.at === mono + FIRST_REPORT_WAIT_MS), true, "a wait for the first report");
+    timers.find((t) => t.at === mono + FIRST_REPORT_WAIT_MS)!.fn();
+    eq(n.homeRegion, 1, "no report in time: the lowest region ID");
+    n.stop();
+  });
+});
