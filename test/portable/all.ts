@@ -4,6 +4,7 @@ import "./netaddr.suite.js";
 import "./netlink.suite.js";
 import "./wg.suite.js";
 import "./reconcile.suite.js";
+import "./incremental.suite.js";
 import "./route.suite.js";
 import "./hpack.suite.js";
 import "./netmap.suite.js";
@@ -19,5 +20,6 @@ import "./paths.suite.js";
 import "./disco-manager.suite.js";
 import "./replies.suite.js";
 import "./wire.suite.js";
+import "./peerapi.suite.js";
 
 export { cases, runAll } from "./check.js";

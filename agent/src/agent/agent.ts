@@ -9,7 +9,7 @@ import type { DERPNode, Hostinfo } from "../control/tailcfg.js";
 import { keyFromText } from "../crypto/keys.js";
 import { DerpManager } from "../derp/manager.js";
 import { isDisco } from "../disco/message.js";
-import { formatIp, formatPrefix, type IpBytes, maskPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
+import { formatIp, formatPrefix, type IpBytes, type Prefix } from "../netaddr/ip.js";
 import { NetlinkClient } from "../netlink/client.js";
 import { parseMessages } from "../netlink/codec.js";
 import { NETWORK_GROUPS, parseNetworkEvent } from "../netlink/events.js";
@@ -24,8 +24,6 @@ import type { WireGuardApi } from "../wg/api.js";
 import { KernelWireGuard } from "../wg/kernel.js";
 import { uapiSocketPath, UserspaceWireGuard } from "../wg/userspace.js";
 import type { Peer as WgPeer } from "../wg/model.js";
-import { planPeers } from "../wg/reconcile.js";
-import { wantedPeers } from "../wg/wanted.js";
 import type { Host, NetlinkSocket } from "../host/host.js";
 import type { AgentView } from "../api/replies.js";
 import { hostsFile } from "../dns/hosts.js";
@@ -33,6 +31,7 @@ import { filterStatements } from "../gateway/filter.js";
 import { Gateway } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
 import { DirectPaths } from "./direct.js";
+import { Tunnel } from "./tunnel.js";
 
 export interface AgentOptions {
   readonly version: string;
@@ -49,6 +48,8 @@ const MTU = 1280;
 /** A peer whose counters moved this recently is active (Tailscale's sessionActiveTimeout is 45 s). */
 const ACTIVE_MS = 45_000;
 const ACTIVITY_READ_MS = 2_000;
+/** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
+const RECONCILE_MS = 120_000;
 
 export class Agent {
   /** Called when the control state or the problems change (the supervisor tells ubus subscribers). */
@@ -64,7 +65,12 @@ export class Agent {
   private control: ControlState | undefined;
   private problems: string[] = [];
   private wgPeers = new Map<string, WgPeer>();
-  private regionByPeer = new Map<string, number>();
+  /** The device's peers, addresses and routes, kept by difference. */
+  private tunnel: Tunnel | undefined;
+  /** What the netmaps since the last apply changed, and why the next apply reads the kernel back (if it does). */
+  private pendingChanges = new Set<Change>();
+  private reconcileWhy: string | undefined = "start";
+  private stopReconcile: (() => void) | undefined;
   private applying: Promise<void> = Promise.resolve();
   private homeRegion = 0;
   private readonly warned = new Set<string>();
@@ -101,6 +107,21 @@ export class Agent {
       this.problem((e as Error).message);
       return;
     }
+    this.tunnel = new Tunnel({
+      wg: this.wg,
+      name: this.opts.interfaceName,
+      rtnl: this.rtnl,
+      index: this.link.index,
+      wanted: {
+        acceptRoutes: s.acceptRoutes,
+        endpointFor: (n) => {
+          const k = keyFromText("nodekey", n.Key);
+          return this.direct?.endpointFor(k) ?? this.bridge?.endpointFor(k);
+        },
+        log: (m) => this.env.log("warn", m),
+      },
+      note: (subject, msg) => this.once(subject, msg),
+    });
     this.watchNetwork();
     this.env.log("info", `wireguard: ${this.wg.kind}, interface ${this.opts.interfaceName} (#${this.link.index})`);
     this.gateway = new Gateway(
@@ -145,7 +166,7 @@ export class Agent {
           u.onMessage = (d, _ip, p) => port.onMessage(d, p);
           return port;
         },
-        sendRelayed: (peer, data) => this.derp?.send(this.regionByPeer.get(latin1(peer)) ?? 0, peer, data),
+        sendRelayed: (peer, data) => this.derp?.send(this.tunnel?.netmapPeers.region(latin1(peer)) ?? 0, peer, data),
         log: (l, m) => this.env.log(l, m),
       },
       s.listenPort,
@@ -177,11 +198,19 @@ export class Agent {
     };
     controller.onNetmap = (nm, changes) => this.onNetmap(nm, changes);
     controller.start();
+    const slow = () => {
+      this.stopReconcile = this.env.setTimer(RECONCILE_MS, () => {
+        this.reconcileSoon("the periodic check");
+        slow();
+      });
+    };
+    slow();
   }
 
   async stop(): Promise<void> {
     this.controller?.stop();
     this.stopActivity?.();
+    this.stopReconcile?.();
     await this.direct?.stop();
     this.derp?.stop();
     this.bridge?.close();
@@ -250,9 +279,9 @@ export class Agent {
       nodeKey: controller.publicKeys.node,
       discoPrivate: controller.discoPrivateKey,
       discoPublic: controller.publicKeys.disco,
-      sendDerp: (region, peer, packet) => this.derp?.send(region || this.regionByPeer.get(latin1(peer)) || 0, peer, packet),
+      sendDerp: (region, peer, packet) => this.derp?.send(region || (this.tunnel?.netmapPeers.region(latin1(peer)) ?? 0), peer, packet),
       setKernelEndpoint: async (peer, ep) => {
-        await this.wg!.set({ name, peers: [{ publicKey: peer, updateOnly: true, endpoint: ep ?? this.bridge!.endpointFor(peer) }] });
+        await this.tunnel!.peers.setEndpoint(peer, ep ?? this.bridge!.endpointFor(peer));
       },
       localAddresses: () => this.ownAddresses(),
       peerActivity: (id) => {
@@ -283,6 +312,8 @@ export class Agent {
   private async readActivity(): Promise<void> {
     if (!this.netmap.peers.size) return;
     await this.refreshPeers();
+    // The dump is read for the counters anyway: it also shows a peer someone else changed.
+    if (this.tunnel?.peers.changedOutside(this.wgPeers)) this.reconcileSoon("WireGuard peers changed outside meshwrt");
     const now = this.env.monotonic();
     const next: typeof this.activity = new Map();
     for (const [id, p] of this.wgPeers) {
@@ -382,6 +413,7 @@ export class Agent {
           if (!ev) continue;
           const onOurs = ev.kind === "link" ? ev.link.index === this.link?.index : ev.kind === "address" ? ev.address.index === this.link?.index : ev.route.oif === this.link?.index;
           if (!onOurs && ev.kind !== "link") changed(`${ev.kind} ${ev.added ? "added" : "removed"}`);
+          if (onOurs && ev.kind !== "link" && !ev.added && this.tunnel?.router.lostOurs(ev)) this.reconcileSoon(`${ev.kind} ${formatPrefix(ev.kind === "route" ? ev.route.dst : ev.address.prefix)} removed outside meshwrt`);
         }
       } catch (e) {
         this.env.log("warn", `network event: ${(e as Error).message}`);
@@ -425,51 +457,58 @@ export class Agent {
   private onNetmap(nm: NetMap, changes: ReadonlySet<Change>): void {
     this.netmap = nm;
     if (changes.has("derp") && nm.derpMap) this.derp?.setMap(nm.derpMap);
+    for (const c of changes) this.pendingChanges.add(c);
+    this.scheduleApply();
+  }
+
+  /** The next apply reads the kernel back first. */
+  private reconcileSoon(why: string): void {
+    this.reconcileWhy ??= why;
+    this.scheduleApply();
+  }
+
+  private scheduleApply(): void {
     if (this.pendingApply) return;
     this.pendingApply = true;
     // One apply at a time; deltas that arrive meanwhile are folded into the next.
     this.applying = this.applying.then(async () => {
       this.pendingApply = false;
+      const changes = this.pendingChanges;
+      this.pendingChanges = new Set();
+      const why = this.reconcileWhy;
+      this.reconcileWhy = undefined;
       try {
-        await this.apply(this.netmap);
+        await this.apply(this.netmap, changes, why);
       } catch (e) {
         this.env.log("error", `apply netmap: ${(e as Error).message}`);
+        this.reconcileSoon("a failed change");
       }
     });
   }
 
-  private async apply(nm: NetMap): Promise<void> {
+  /**
+   * The kernel brought to the netmap by difference: only the peers, addresses and routes the
+   * changes touch, and the firewall and names only when their inputs changed. With `reconcile`
+   * (why) the device, addresses and routes are read back first and repaired.
+   */
+  private async apply(nm: NetMap, changes: ReadonlySet<Change>, reconcile: string | undefined): Promise<void> {
     const started = this.env.monotonic();
-    const name = this.opts.interfaceName;
-    const link = this.link!;
-    this.regionByPeer = new Map();
-    for (const n of nm.peers.values()) {
-      try {
-        this.regionByPeer.set(latin1(keyFromText("nodekey", n.Key)), homeRegion(n));
-      } catch {
-        // a malformed key: wantedPeers logs it and leaves the peer out
-      }
-    }
-    if (nm.self) await this.applyAddresses(nm.self.Addresses);
-    this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
+    const tunnel = this.tunnel!;
+    const delta = tunnel.follow(nm.peers);
+    if (delta.paths || changes.has("derp")) this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
     // The firewall before the peers, and no peer while meshwrt's table is not loaded: the ACL is
     // enforced there, and fw4's zone for the tunnel accepts what reaches it (fail closed).
-    await this.applyGateway();
-    const wanted = !this.gateway!.loaded ? [] : wantedPeers(nm.peers.values(), {
-      acceptRoutes: this.settings.acceptRoutes,
-      endpointFor: (n) => {
-        const k = keyFromText("nodekey", n.Key);
-        return this.direct?.endpointFor(k) ?? this.bridge!.endpointFor(k);
-      },
-      log: (m) => this.env.log("warn", m),
-    });
-    const device = await this.wg!.get(name);
-    const plan = planPeers(device, wanted);
-    if (plan.length) await this.wg!.set({ name, peers: plan });
-    this.bridge!.retain(wanted.map((w) => w.publicKey));
-    this.wgPeers = new Map((await this.wg!.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
-    await this.applyRoutes(wanted.flatMap((w) => w.allowedIps), link.index);
-    this.env.log("debug", `netmap applied: ${nm.peers.size} peers, ${plan.length} changed, in ${Math.round(this.env.monotonic() - started)} ms`);
+    if (changes.has("filter") || !this.gateway!.loaded || reconcile) await this.applyRules();
+    if (delta.names || changes.has("self") || changes.has("dns") || reconcile) await this.applyNames();
+    const { sent, routed } = await tunnel.apply(delta, nm.self?.Addresses ?? [], this.gateway!.loaded, reconcile !== undefined);
+    for (const w of delta.peers.values()) {
+      if (w) continue;
+      // A peer left: its relay bridge socket goes with it.
+      this.bridge!.retain([...tunnel.netmapPeers.all()].map((p) => p.publicKey));
+      break;
+    }
+    const ms = Math.round(this.env.monotonic() - started);
+    this.env.log("debug", `netmap applied${reconcile ? ` (kernel read back: ${reconcile})` : ""}: ${nm.peers.size} peers, ${sent} peer changes, ${routed} address and route changes, in ${ms} ms`);
   }
 
   /** The configured routes, or the subnets on the LAN devices; said in the log when they change. */
@@ -488,6 +527,11 @@ export class Agent {
 
   /** The firewall table and the MagicDNS names for the current netmap and shared routes. */
   private async applyGateway(): Promise<void> {
+    await this.applyRules();
+    await this.applyNames();
+  }
+
+  private async applyRules(): Promise<void> {
     const nm = this.netmap;
     const rules = [...nm.filters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, r]) => r);
     await this.gateway!.setRules({
@@ -496,49 +540,10 @@ export class Agent {
       snat: this.settings.snatSubnetRoutes,
       filter: filterStatements(rules, (m) => this.once(m, m)),
     });
+  }
+
+  private async applyNames(): Promise<void> {
+    const nm = this.netmap;
     if (nm.self) await this.gateway!.setNames(hostsFile(nm, (m) => this.once(m, m)));
-  }
-
-  private async applyAddresses(addrs: readonly string[]): Promise<void> {
-    const link = this.link!;
-    const want = new Map<string, Prefix>();
-    for (const a of addrs) {
-      const p = parsePrefix(a);
-      want.set(formatPrefix(p), p);
-    }
-    const have = await this.rtnl!.addresses(link.index);
-    const haveKeys = new Set(have.map((a) => formatPrefix(a.prefix)));
-    for (const [k, p] of want) {
-      if (haveKeys.has(k)) continue;
-      try {
-        await this.rtnl!.addAddress(link.index, p);
-      } catch (e) {
-        // One address refused (IPv6 disabled on the router, say) must not cost the others.
-        this.once(`address ${k}`, `${(e as Error).message}; the tailnet works without it`);
-      }
-    }
-    for (const a of have) {
-      // fe80:: link-local addresses belong to the kernel.
-      if (!want.has(formatPrefix(a.prefix)) && !(a.prefix.ip[0] === 0xfe && (a.prefix.ip[1]! & 0xc0) === 0x80)) await this.rtnl!.removeAddress(link.index, a.prefix);
-    }
-  }
-
-  private async applyRoutes(prefixes: readonly Prefix[], oif: number): Promise<void> {
-    const want = new Map<string, Prefix>();
-    for (const p of prefixes) {
-      const m = maskPrefix(p);
-      want.set(formatPrefix(m), m);
-    }
-    const have = (await this.rtnl!.ownRoutes()).filter((r) => r.oif === oif);
-    const haveKeys = new Set(have.map((r) => formatPrefix(r.dst)));
-    for (const [k, p] of want) {
-      if (haveKeys.has(k)) continue;
-      try {
-        await this.rtnl!.addRoute({ dst: p, oif });
-      } catch (e) {
-        this.once(`route ${k}`, `${(e as Error).message}; other routes still apply`);
-      }
-    }
-    for (const r of have) if (!want.has(formatPrefix(r.dst))) await this.rtnl!.removeRoute({ dst: r.dst, oif, table: r.table });
   }
 }

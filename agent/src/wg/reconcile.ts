@@ -14,7 +14,6 @@ export interface WantedPeer {
   readonly presharedKey?: Uint8Array;
 }
 
-
 export function planPeers(current: Device, wanted: readonly WantedPeer[]): PeerChange[] {
   const have = new Map<string, Peer>();
   for (const p of current.peers) have.set(toHex(p.publicKey), p);
@@ -24,46 +23,56 @@ export function planPeers(current: Device, wanted: readonly WantedPeer[]): PeerC
     const id = toHex(w.publicKey);
     if (seen.has(id)) continue;
     seen.add(id);
-    const p = have.get(id);
-    if (!p) {
-      changes.push({
-        publicKey: w.publicKey,
-        allowedIps: w.allowedIps,
-        replaceAllowedIps: true,
-        ...(w.endpoint ? { endpoint: w.endpoint } : {}),
-        ...(w.persistentKeepalive !== undefined ? { persistentKeepalive: w.persistentKeepalive } : {}),
-        ...(w.presharedKey ? { presharedKey: w.presharedKey } : {}),
-      });
-      continue;
-    }
-    const c: { -readonly [K in keyof PeerChange]: PeerChange[K] } = { publicKey: w.publicKey, updateOnly: true };
-    let changed = false;
-    if (w.endpoint && !(p.endpoint && p.endpoint.port === w.endpoint.port && ipEqual(p.endpoint.ip, w.endpoint.ip))) {
-      c.endpoint = w.endpoint;
-      changed = true;
-    }
-    const keepalive = w.persistentKeepalive ?? 0;
-    if (keepalive !== p.persistentKeepalive) {
-      c.persistentKeepalive = keepalive;
-      changed = true;
-    }
-    const psk = w.presharedKey ?? new Uint8Array(32);
-    if (!ipEqual(psk, p.presharedKey ?? new Uint8Array(32))) {
-      c.presharedKey = psk;
-      changed = true;
-    }
-    if (!samePrefixes(p.allowedIps, w.allowedIps)) {
-      c.allowedIps = w.allowedIps;
-      c.replaceAllowedIps = true;
-      changed = true;
-    }
-    if (changed) changes.push(c);
+    const c = planPeer(have.get(id), w);
+    if (c) changes.push(c);
   }
   for (const [id, p] of have) if (!seen.has(id)) changes.push({ publicKey: p.publicKey, remove: true });
   return changes;
 }
 
-function samePrefixes(a: readonly Prefix[], b: readonly Prefix[]): boolean {
+/** What the kernel must be told so a peer it has as `p` (or lacks) becomes `w`; undefined when nothing. */
+export function planPeer(p: Pick<Peer, "endpoint" | "persistentKeepalive" | "presharedKey" | "allowedIps"> | undefined, w: WantedPeer): PeerChange | undefined {
+  if (!p) {
+    return {
+      publicKey: w.publicKey,
+      allowedIps: w.allowedIps,
+      replaceAllowedIps: true,
+      ...(w.endpoint ? { endpoint: w.endpoint } : {}),
+      ...(w.persistentKeepalive !== undefined ? { persistentKeepalive: w.persistentKeepalive } : {}),
+      ...(w.presharedKey ? { presharedKey: w.presharedKey } : {}),
+    };
+  }
+  const c: { -readonly [K in keyof PeerChange]: PeerChange[K] } = { publicKey: w.publicKey, updateOnly: true };
+  let changed = false;
+  if (w.endpoint && !(p.endpoint && endpointEqual(p.endpoint, w.endpoint))) {
+    c.endpoint = w.endpoint;
+    changed = true;
+  }
+  const keepalive = w.persistentKeepalive ?? 0;
+  if (keepalive !== p.persistentKeepalive) {
+    c.persistentKeepalive = keepalive;
+    changed = true;
+  }
+  const psk = w.presharedKey ?? ZERO_KEY;
+  if (!ipEqual(psk, p.presharedKey ?? ZERO_KEY)) {
+    c.presharedKey = psk;
+    changed = true;
+  }
+  if (!samePrefixes(p.allowedIps, w.allowedIps)) {
+    c.allowedIps = w.allowedIps;
+    c.replaceAllowedIps = true;
+    changed = true;
+  }
+  return changed ? c : undefined;
+}
+
+const ZERO_KEY = new Uint8Array(32);
+
+export const endpointEqual = (a: Endpoint, b: Endpoint): boolean => a.port === b.port && ipEqual(a.ip, b.ip);
+
+/** Allowed IPs as a set of masked prefixes. */
+export function samePrefixes(a: readonly Prefix[], b: readonly Prefix[]): boolean {
+  if (a.length === b.length && a.every((p, i) => p.bits === b[i]!.bits && ipEqual(p.ip, b[i]!.ip))) return true;
   const key = (p: Prefix) => formatPrefix(maskPrefix(p));
   const sa = new Set(a.map(key));
   const sb = new Set(b.map(key));

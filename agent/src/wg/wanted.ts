@@ -17,29 +17,35 @@ export interface WantedOptions {
 export function wantedPeers(peers: Iterable<Node>, o: WantedOptions): WantedPeer[] {
   const out: WantedPeer[] = [];
   for (const n of peers) {
-    if (n.Expired) continue;
-    let publicKey: Uint8Array;
-    try {
-      publicKey = keyFromText("nodekey", n.Key);
-    } catch (e) {
-      o.log(`peer ${n.Name || n.ID}: ${(e as Error).message}; skipped`);
-      continue;
-    }
-    const own = new Set(n.Addresses.map((a) => a.split("/")[0]));
-    const allowedIps: Prefix[] = [];
-    for (const text of n.AllowedIPs?.length ? n.AllowedIPs : n.Addresses) {
-      let p: Prefix;
-      try {
-        p = maskPrefix(parsePrefix(text));
-      } catch (e) {
-        o.log(`peer ${n.Name || n.ID}: allowed IP ${JSON.stringify(text)}: ${(e as Error).message}; skipped`);
-        continue;
-      }
-      const isOwn = own.has(text.split("/")[0]) && p.bits === p.ip.length * 8;
-      if (isOwn || (o.acceptRoutes && p.bits > 0)) allowedIps.push(p);
-    }
-    const endpoint = o.endpointFor(n);
-    out.push({ publicKey, allowedIps, ...(endpoint ? { endpoint } : {}) });
+    const w = wantedPeer(n, o);
+    if (w) out.push(w);
   }
   return out;
+}
+
+/** One node as a WireGuard peer; undefined when it is expired or its key is bad (said in the log). */
+export function wantedPeer(n: Node, o: WantedOptions): WantedPeer | undefined {
+  if (n.Expired) return undefined;
+  let publicKey: Uint8Array;
+  try {
+    publicKey = keyFromText("nodekey", n.Key);
+  } catch (e) {
+    o.log(`peer ${n.Name || n.ID}: ${(e as Error).message}; skipped`);
+    return undefined;
+  }
+  const own = new Set(n.Addresses.map((a) => a.split("/")[0]));
+  const allowedIps: Prefix[] = [];
+  for (const text of n.AllowedIPs?.length ? n.AllowedIPs : n.Addresses) {
+    let p: Prefix;
+    try {
+      p = maskPrefix(parsePrefix(text));
+    } catch (e) {
+      o.log(`peer ${n.Name || n.ID}: allowed IP ${JSON.stringify(text)}: ${(e as Error).message}; skipped`);
+      continue;
+    }
+    const isOwn = own.has(text.split("/")[0]) && p.bits === p.ip.length * 8;
+    if (isOwn || (o.acceptRoutes && p.bits > 0)) allowedIps.push(p);
+  }
+  const endpoint = o.endpointFor(n);
+  return { publicKey, allowedIps, ...(endpoint ? { endpoint } : {}) };
 }

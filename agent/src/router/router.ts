@@ -1,0 +1,142 @@
+// The tunnel's addresses and routes: the agent says what it wants (the way
+// tailscale's wgengine/router takes a config), the router changes only what
+// differs from what it put there itself. The kernel is read (a dump) only to
+// reconcile: at start, after a failed change, when a netlink event shows
+// someone else removed one of ours, and on the agent's slow timer.
+import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { type Address, type Route, type RouteSpec, RT_TABLE_MAIN } from "../netlink/route.js";
+
+export interface RouterConfig {
+  readonly addresses: readonly Prefix[];
+  /** By their text (formatPrefix of the masked prefix). */
+  readonly routes: ReadonlyMap<string, Prefix>;
+}
+
+/** The rtnetlink calls the router makes (Rtnl has them). */
+export interface RouterOps {
+  addresses(index: number): Promise<Address[]>;
+  addAddress(index: number, p: Prefix): Promise<unknown>;
+  removeAddress(index: number, p: Prefix): Promise<unknown>;
+  /** Routes carrying meshwrt's protocol number. */
+  ownRoutes(): Promise<Route[]>;
+  addRoute(r: RouteSpec): Promise<unknown>;
+  removeRoute(r: RouteSpec): Promise<unknown>;
+}
+
+export type RouterAction =
+  | { readonly kind: "add-address" | "remove-address"; readonly prefix: Prefix }
+  | { readonly kind: "add-route"; readonly prefix: Prefix }
+  | { readonly kind: "remove-route"; readonly prefix: Prefix; readonly table: number };
+
+/** What the router believes the kernel has on the link, by text. */
+export interface RouterModel {
+  readonly addresses: ReadonlyMap<string, Prefix>;
+  readonly routes: ReadonlyMap<string, { readonly prefix: Prefix; readonly table: number }>;
+}
+
+/** The actions that take `have` to `want`; `refused` (refused before) is not asked for again. */
+export function planRouter(have: RouterModel, want: RouterConfig, refused: ReadonlySet<string> = new Set()): RouterAction[] {
+  const out: RouterAction[] = [];
+  const addrs = new Map(want.addresses.map((p) => [formatPrefix(p), p]));
+  for (const [k, p] of addrs) if (!have.addresses.has(k) && !refused.has(`address ${k}`)) out.push({ kind: "add-address", prefix: p });
+  for (const [k, p] of have.addresses) if (!addrs.has(k)) out.push({ kind: "remove-address", prefix: p });
+  for (const [k, p] of want.routes) if (!have.routes.has(k) && !refused.has(`route ${k}`)) out.push({ kind: "add-route", prefix: p });
+  for (const [k, r] of have.routes) if (!want.routes.has(k)) out.push({ kind: "remove-route", prefix: r.prefix, table: r.table });
+  return out;
+}
+
+/** fe80:: link-local addresses belong to the kernel. */
+const linkLocal = (p: Prefix) => p.ip.length === 16 && p.ip[0] === 0xfe && (p.ip[1]! & 0xc0) === 0x80;
+
+export class Router {
+  private addresses = new Map<string, Prefix>();
+  private routes = new Map<string, { prefix: Prefix; table: number }>();
+  /** Additions the kernel refused (IPv6 off, say): not asked for again until a reconcile. */
+  private refused = new Set<string>();
+  private want: RouterConfig = { addresses: [], routes: new Map() };
+  private stale = true;
+  /** Requests sent and dumps read: what the budgets are measured in. */
+  readonly stats = { requests: 0, dumps: 0 };
+
+  constructor(
+    private readonly ops: RouterOps,
+    private readonly index: number,
+    /** A refusal the tailnet survives, said once per subject. */
+    private readonly refusedNote: (subject: string, msg: string) => void,
+  ) {}
+
+  get needsReconcile(): boolean {
+    return this.stale;
+  }
+
+  /** Brings the link to `config`, changing only what differs from the model. */
+  async set(config: RouterConfig): Promise<number> {
+    this.want = config;
+    if (this.stale) return this.reconcile(config);
+    const plan = planRouter({ addresses: this.addresses, routes: this.routes }, config, this.refused);
+    for (const a of plan) await this.run(a);
+    return plan.length;
+  }
+
+  /** Reads the link's addresses and meshwrt's routes on it, then brings them to `config` (else the last one). */
+  async reconcile(config: RouterConfig = this.want): Promise<number> {
+    this.want = config;
+    this.stale = true;
+    this.stats.dumps += 2;
+    const addrs = await this.ops.addresses(this.index);
+    const routes = (await this.ops.ownRoutes()).filter((r) => r.oif === this.index);
+    this.addresses = new Map(addrs.filter((a) => !linkLocal(a.prefix)).map((a) => [formatPrefix(a.prefix), a.prefix]));
+    this.routes = new Map(routes.map((r) => [formatPrefix(r.dst), { prefix: r.dst, table: r.table }]));
+    this.refused.clear();
+    this.stale = false;
+    return this.set(this.want);
+  }
+
+  /** Whether a removal the kernel announced took something we want (someone else did it, or the link went down). */
+  lostOurs(ev: { readonly kind: "address"; readonly address: Address } | { readonly kind: "route"; readonly route: Route }): boolean {
+    if (ev.kind === "address") {
+      if (ev.address.index !== this.index) return false;
+      const k = formatPrefix(ev.address.prefix);
+      return this.addresses.has(k) && this.want.addresses.some((p) => formatPrefix(p) === k);
+    }
+    if (ev.route.oif !== this.index) return false;
+    const k = formatPrefix(ev.route.dst);
+    return this.routes.has(k) && this.want.routes.has(k);
+  }
+
+  private async run(a: RouterAction): Promise<void> {
+    const k = formatPrefix(a.prefix);
+    this.stats.requests++;
+    try {
+      switch (a.kind) {
+        case "add-address":
+          await this.ops.addAddress(this.index, a.prefix);
+          this.addresses.set(k, a.prefix);
+          return;
+        case "remove-address":
+          await this.ops.removeAddress(this.index, a.prefix);
+          this.addresses.delete(k);
+          return;
+        case "add-route":
+          await this.ops.addRoute({ dst: a.prefix, oif: this.index });
+          this.routes.set(k, { prefix: a.prefix, table: RT_TABLE_MAIN });
+          return;
+        case "remove-route":
+          await this.ops.removeRoute({ dst: a.prefix, oif: this.index, table: a.table });
+          this.routes.delete(k);
+          return;
+      }
+    } catch (e) {
+      if (a.kind === "add-address" || a.kind === "add-route") {
+        // One refused (IPv6 disabled on the router, say) must not cost the others.
+        const subject = `${a.kind === "add-address" ? "address" : "route"} ${k}`;
+        this.refused.add(subject);
+        this.refusedNote(subject, `${(e as Error).message}; ${a.kind === "add-address" ? "the tailnet works without it" : "other routes still apply"}`);
+        return;
+      }
+      // A removal that failed: only a dump says what the kernel has.
+      this.stale = true;
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// The netmap's peers as WireGuard wants them, followed by difference: a
+// node object the control client did not replace is not looked at again,
+// so a delta costs what it changed, not what the tailnet holds. Also kept
+// by difference: the routes the peers' allowed IPs ask for, and each
+// peer's home relay.
+import { homeRegion } from "../control/netmap.js";
+import type { Node } from "../control/tailcfg.js";
+import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { latin1, toHex } from "../util/bytes.js";
+import type { WantedPeer } from "./reconcile.js";
+import { wantedPeer, type WantedOptions } from "./wanted.js";
+
+interface Entry {
+  readonly node: Node;
+  /** The node's key as hex and what WireGuard should have for it; absent when it is no peer (expired, bad key). */
+  readonly id?: string;
+  readonly wanted?: WantedPeer;
+}
+
+export interface PeersDelta {
+  /** The peers (key as hex) whose wanted state may have changed: the new state, or null to remove. */
+  readonly peers: ReadonlyMap<string, WantedPeer | null>;
+  /** A node came, went, or changed its name or addresses: the MagicDNS names need writing. */
+  readonly names: boolean;
+  /** A node came, went, or changed its key, disco key, endpoints or home relay: path discovery needs the new list. */
+  readonly paths: boolean;
+}
+
+export class NetmapPeers {
+  private readonly byNode = new Map<number, Entry>();
+  private readonly byKey = new Map<string, WantedPeer>();
+  private readonly routeCount = new Map<string, number>();
+  private readonly routeSet = new Map<string, Prefix>();
+  private readonly regions = new Map<string, number>();
+
+  constructor(private readonly o: WantedOptions) {}
+
+  /** Takes the netmap's peers; says what changed since the last call. */
+  update(nodes: ReadonlyMap<number, Node>): PeersDelta {
+    const changed = new Map<string, WantedPeer | null>();
+    let names = false, paths = false;
+    for (const [nid, n] of nodes) {
+      const e = this.byNode.get(nid);
+      if (e?.node === n) continue;
+      if (!e || e.node.Name !== n.Name || !sameList(e.node.Addresses, n.Addresses)) names = true;
+      if (!e || e.node.Key !== n.Key || e.node.DiscoKey !== n.DiscoKey || !sameList(e.node.Endpoints, n.Endpoints) || homeRegion(e.node) !== homeRegion(n)) paths = true;
+      if (e && sameWanted(e.node, n)) {
+        // Online, last seen, endpoints, hostinfo: nothing WireGuard has.
+        this.byNode.set(nid, { ...e, node: n });
+        if (e.wanted) this.regions.set(latin1(e.wanted.publicKey), homeRegion(n));
+        continue;
+      }
+      if (e) this.drop(e, changed);
+      this.add(nid, n, changed);
+    }
+    // Every node of the map is in byNode now: more entries means some left.
+    if (this.byNode.size > nodes.size) {
+      names = paths = true;
+      for (const [nid, e] of this.byNode) {
+        if (nodes.has(nid)) continue;
+        this.byNode.delete(nid);
+        this.drop(e, changed);
+      }
+    }
+    return { peers: changed, names, paths };
+  }
+
+  all(): IterableIterator<WantedPeer> {
+    return this.byKey.values();
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** The routes the peers' allowed IPs ask for, by their text (masked). */
+  routes(): ReadonlyMap<string, Prefix> {
+    return this.routeSet;
+  }
+
+  /** A peer's home relay region (0: none known), by its key's bytes as a string. */
+  region(keyLatin1: string): number {
+    return this.regions.get(keyLatin1) ?? 0;
+  }
+
+  private add(nid: number, n: Node, changed: Map<string, WantedPeer | null>): void {
+    const w = wantedPeer(n, this.o);
+    if (!w) {
+      this.byNode.set(nid, { node: n });
+      return;
+    }
+    const id = toHex(w.publicKey);
+    this.byNode.set(nid, { node: n, id, wanted: w });
+    const had = this.byKey.get(id);
+    if (had) this.countRoutes(had.allowedIps, -1);
+    this.byKey.set(id, w);
+    this.countRoutes(w.allowedIps, 1);
+    this.regions.set(latin1(w.publicKey), homeRegion(n));
+    changed.set(id, w);
+  }
+
+  private drop(e: Entry, changed: Map<string, WantedPeer | null>): void {
+    // Two nodes with one key: the other one's peer stays.
+    if (!e.id || this.byKey.get(e.id) !== e.wanted) return;
+    this.byKey.delete(e.id);
+    this.countRoutes(e.wanted!.allowedIps, -1);
+    this.regions.delete(latin1(e.wanted!.publicKey));
+    changed.set(e.id, null);
+  }
+
+  private countRoutes(prefixes: readonly Prefix[], by: 1 | -1): void {
+    for (const p of prefixes) {
+      const k = formatPrefix(p);
+      const n = (this.routeCount.get(k) ?? 0) + by;
+      if (n > 0) {
+        this.routeCount.set(k, n);
+        this.routeSet.set(k, p);
+      } else {
+        this.routeCount.delete(k);
+        this.routeSet.delete(k);
+      }
+    }
+  }
+}
+
+/** The node fields wantedPeer reads (the endpoint is asked for separately, see refresh). */
+function sameWanted(a: Node, b: Node): boolean {
+  return a.Key === b.Key && !!a.Expired === !!b.Expired && sameList(a.Addresses, b.Addresses) && sameList(a.AllowedIPs, b.AllowedIPs);
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
