@@ -21,6 +21,10 @@ export interface SupervisedAgent {
   refreshPeers(): Promise<void>;
   /** Set by the supervisor: called when the control state or the problems change. */
   onChange: () => void;
+  /** Tells the control server the node is logged out (its key expired there); throws when it could not. */
+  logout?(): Promise<void>;
+  /** Makes a new node key for `login` on a running router: registered afresh at the next start. */
+  prepareReauth?(): void;
 }
 
 export interface SupervisorDeps {
@@ -115,6 +119,12 @@ export class Supervisor {
       if (edits.length) await this.edit("login", edits);
       this.usable("login");
       if (this.agent && this.agent.view().control === undefined) await this.stopAgent(); // it failed to start: try afresh
+      const kind = this.agent?.view().control?.kind;
+      if (this.agent?.prepareReauth && (kind === "running" || kind === "key-expired")) {
+        // Logged in already: log in again, as tailscale's login does, with a new node key.
+        this.agent.prepareReauth();
+        await this.stopAgent();
+      }
       if (!this.agent) await this.startAgent();
       await this.settle(this.deps.loginWaitMs ?? 10_000);
       const s = statusReply(this.view());
@@ -128,6 +138,11 @@ export class Supervisor {
   /** Stops the Agent and forgets the node's keys: the next start registers a new node. */
   logout(): Promise<void> {
     return this.serial(async () => {
+      try {
+        await this.agent?.logout?.();
+      } catch (e) {
+        this.deps.host.log("warn", `logout: the control server was not told (${(e as Error).message}); it keeps listing this router until its key expires`);
+      }
       await this.stopAgent();
       const keys = `${this.settings.stateDir}/keys.json`;
       this.deps.host.unlink(keys);

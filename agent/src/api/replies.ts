@@ -2,6 +2,7 @@
 // same over ubus, the local socket and the CLI's --json. Built from the
 // agent's state; never carries a private key or the auth key.
 import type { ControlState } from "../control/controller.js";
+import type { SelfExpiry } from "../control/expiry.js";
 import { homeRegion, type NetMap } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
 import type { RelayDrops } from "../derp/manager.js";
@@ -30,6 +31,10 @@ export interface StatusReply {
   peers: { total: number; online: number; direct: number };
   advertisedRoutes: string[];
   exitNode: boolean;
+  /** When the router's node key expires (by the control server's clock); absent when it never does. */
+  keyExpiry?: string;
+  /** Set within a week of the key expiry: the router must log in again before then. */
+  keyExpiresSoon?: boolean;
 }
 
 export interface PeerReply {
@@ -93,6 +98,8 @@ export interface AgentView {
   readonly endpoints: readonly string[];
   /** What STUN found out, once the agent has direct paths. */
   readonly netcheck?: { readonly mapping: string; readonly latencyMs: ReadonlyMap<number, number> };
+  /** Our node key's expiry, corrected by the control server's clock. */
+  readonly keyExpiry?: SelfExpiry;
   /** A disco ping to the peer with this node key; absent while the agent has no disco pinger. */
   readonly ping?: (nodeKeyHex: string) => Promise<PingResult>;
 }
@@ -117,6 +124,8 @@ export function statusReply(v: AgentView): StatusReply {
   if (c?.kind === "key-expired") health.push("The router's key expired: approve it again in the control server, or log in again.");
   if (c?.kind === "needs-login") health.push("Waiting for approval: open the login link to add this router to the tailnet.");
   if (c?.kind === "awaiting-approval") health.push("Waiting for the tailnet's admin to approve this router in the control server.");
+  const exp = v.keyExpiry;
+  if (exp?.soon) health.push(`The router's key expires in ${inWords(exp.remainingMs)} (${exp.at}): log in again (meshwrt login with a new auth key) or turn off key expiry for this router in the control server.`);
   for (const m of v.netmap.health) health.push(`The control server says: ${m}`);
   let online = 0, direct = 0;
   for (const n of v.netmap.peers.values()) {
@@ -137,7 +146,14 @@ export function statusReply(v: AgentView): StatusReply {
     peers: { total: v.netmap.peers.size, online, direct },
     advertisedRoutes: [...v.advertisedRoutes],
     exitNode: v.exitNode,
+    ...(exp ? { keyExpiry: exp.at, keyExpiresSoon: exp.soon } : {}),
   };
+}
+
+/** "3 days", "5 hours", "12 minutes": how long until an expiry, rounded down. */
+function inWords(ms: number): string {
+  const [n, unit] = ms >= 2 * 86_400_000 ? [Math.floor(ms / 86_400_000), "day"] : ms >= 2 * 3_600_000 ? [Math.floor(ms / 3_600_000), "hour"] : [Math.max(1, Math.floor(ms / 60_000)), "minute"];
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
 }
 
 export function peersReply(v: AgentView): PeerReply[] {

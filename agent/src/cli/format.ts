@@ -38,6 +38,7 @@ export function formatStatus(s: StatusReply): string {
   rows.push(["peers", `${s.peers.total} (${s.peers.online} online, ${s.peers.direct} direct)`]);
   rows.push(["routes", s.advertisedRoutes.join(", ") || "none"]);
   rows.push(["exit node", s.exitNode ? "offered" : "no"]);
+  if (s.keyExpiry) rows.push(["key expiry", `${s.keyExpiry}${s.keyExpiresSoon ? " (soon: log in again)" : ""}`]);
   for (const h of s.health) rows.push(["problem", h]);
   return `meshwrt ${s.version}: ${s.state}\n${table(rows)}`;
 }

@@ -7,7 +7,18 @@
 //   112  AllowedIPs absent means the peer's Addresses: wg peers use that rule.
 //   113  Hostinfo.IngressEnabled reports funnel: meshwrt never serves funnel,
 //        so it never sets it.
+// Behaviours every client of this version has, and meshwrt's:
+//   PingRequest in the map stream: no Types is answered with HEAD to the URL
+//        (Headscale's HA-router prober), disco pings with a PingResponse,
+//        TSMP/ICMP/peerapi with the reason a kernel-WireGuard router cannot;
+//        control/ping.ts.
+//   c2n requests (over Noise): /echo echoed, every other path answered as
+//        tailscale answers a path it does not know (400 "unknown c2n path").
+//   ControlTime corrects the wall clock for key expiry; peers whose
+//        KeyExpiry passed are dropped before the server says so
+//        (control/expiry.ts, as ipnlocal's expiryManager).
+//   Logout registers the node key with an Expiry in the far past.
 // Features below 113 that a router agent has no part in (Taildrive, SSH,
-// app connectors, c2n) are never requested by meshwrt, and control only
+// app connectors) are never requested by meshwrt, and control only
 // offers them to clients that ask.
 export const CAPABILITY_VERSION = 113;

@@ -2,14 +2,17 @@
 // (pre-auth key, or interactive login with an AuthURL), keep the map long
 // poll running and hand each netmap on, and reconnect with jittered backoff
 // whenever any of it fails. Effects come in through ControlDeps.
-import { keyToText } from "../crypto/keys.js";
+import { keyFromText, keyToText } from "../crypto/keys.js";
+import { toHex } from "../util/bytes.js";
 import { CAPABILITY_VERSION } from "./capver.js";
+import { clockDelta, flagExpiredPeers, type SelfExpiry, selfExpiry, untilNextExpiry } from "./expiry.js";
 import { decodeKeys, encodeKeys, type Keys, newKeys, rotateNodeKey } from "./keys.js";
 import { applyMapResponse, type Change, emptyNetMap, type NetMap } from "./netmap.js";
 import { fetchServerKey, parseLoginServer, type ServerAddress } from "./server.js";
+import { answerPing, type DiscoPinger } from "./ping.js";
 import { mapPoll, type MapPoll, register } from "./session.js";
 import type { ByteStream } from "../util/stream.js";
-import type { Hostinfo, MapRequest, RegisterRequest } from "./tailcfg.js";
+import type { Hostinfo, MapRequest, PingRequest, RegisterRequest } from "./tailcfg.js";
 import { openTs2021, type Ts2021Channel } from "./ts2021.js";
 
 export interface ControlDeps {
@@ -21,6 +24,8 @@ export interface ControlDeps {
   log(level: "debug" | "info" | "warn" | "error", msg: string): void;
   loadKeys(): string | null;
   saveKeys(text: string): void;
+  /** Disco-pings the peer with this node key, for the server's PingRequests; absent: such requests are answered with an error. */
+  discoPing?: DiscoPinger;
 }
 
 export interface ControlConfig {
@@ -40,6 +45,12 @@ export type ControlState =
   | { readonly kind: "running" };
 
 const ZERO_NODE_KEY = `nodekey:${"0".repeat(64)}`;
+/** Go's zero time: "no change to the expiry". */
+const NO_EXPIRY = "0001-01-01T00:00:00Z";
+/** Far in the past, as tailscale's logout sends it: the server expires the node key. */
+const LOGOUT_EXPIRY = "1970-01-01T00:02:03Z";
+/** Expiry is looked at again at least this often: timers run on the monotonic clock, dates on the wall clock. */
+const EXPIRY_RECHECK_MS = 3_600_000;
 const BACKOFF_MIN_MS = 1_000;
 const BACKOFF_MAX_MS = 60_000;
 /** Headscale and Tailscale send a keep-alive about every minute; silence for this long means the poll is dead. */
@@ -54,7 +65,12 @@ export class Controller {
   private state: ControlState = { kind: "stopped" };
   private keys: Keys;
   private server: ServerAddress;
+  /** The map as the server sent it; what goes out has expired peers flagged by the clock. */
+  private serverMap = emptyNetMap();
   private netmap = emptyNetMap();
+  /** The control server's clock minus ours (ControlTime), as tailscale corrects key expiry. */
+  private delta = 0;
+  private cancelExpiry: (() => void) | undefined;
   private stopped = true;
   private channel: Ts2021Channel | undefined;
   private poll: MapPoll | undefined;
@@ -85,6 +101,16 @@ export class Controller {
     return { node: this.keys.node.publicKey, disco: this.keys.disco.publicKey };
   }
 
+  /** The wall clock corrected by the control server's, for key expiry. */
+  controlNow(): number {
+    return this.deps.now() + this.delta;
+  }
+
+  /** Our node key's expiry by the corrected clock, once the map has said it. */
+  keyExpiry(): SelfExpiry | undefined {
+    return selfExpiry(this.netmap, this.controlNow());
+  }
+
   get nodePrivateKey(): Uint8Array {
     return this.keys.node.privateKey;
   }
@@ -105,8 +131,38 @@ export class Controller {
     this.channel?.h2.failAll(new Error("control: stopped"));
     this.cancelSleep?.();
     this.cancelWatchdog?.();
+    this.cancelExpiry?.();
     this.wake?.();
     this.setState({ kind: "stopped" });
+  }
+
+  /**
+   * Re-authentication, as tailscale's interactive login does it: a new node key, sent with the old
+   * one and the configured auth key (or answered with a login URL) at the next start.
+   */
+  prepareReauth(): void {
+    this.setKeys(rotateNodeKey(this.keys, this.deps.random));
+    this.deps.log("info", "control: new node key made; the router registers again");
+  }
+
+  /**
+   * Logs out as tailscale does: registers the current node key with an expiry in the far past,
+   * so the server expires the node, then stops. The caller deletes the keys. Over the open
+   * channel, or a new one if there is none; throws when the server could not be told.
+   */
+  async logout(): Promise<void> {
+    const req: RegisterRequest = { ...this.registerRequest(), OldNodeKey: ZERO_NODE_KEY, Expiry: LOGOUT_EXPIRY };
+    delete req.Auth;
+    const own = this.channel ? undefined : await this.open();
+    const ch = this.channel ?? own!;
+    try {
+      const resp = await this.deadline("control: logout", async () => register(ch.h2, this.server.authority, req));
+      if (resp.Error) throw new Error(`logout refused: ${resp.Error}`);
+      this.deps.log("info", "control: logged out; the server expired this node");
+    } finally {
+      own?.h2.failAll(new Error("control: logged out"));
+      this.stop();
+    }
   }
 
   /** The router's own addresses changed: the connection may ride one that is gone, so make a new one now. */
@@ -217,7 +273,7 @@ export class Controller {
     });
   }
 
-  private async connectOnce(): Promise<void> {
+  private async open(): Promise<Ts2021Channel> {
     const serverKey = await this.deadline("control: /key", async (dial) => fetchServerKey(await dial(), this.server, CAPABILITY_VERSION));
     const ch = await this.deadline("control: ts2021 handshake", async (dial) =>
       openTs2021(await dial(), {
@@ -228,6 +284,11 @@ export class Controller {
         capver: CAPABILITY_VERSION,
       }),
     );
+    return ch;
+  }
+
+  private async connectOnce(): Promise<void> {
+    const ch = await this.open();
     this.channel = ch;
     try {
       this.approved = await this.login(ch);
@@ -249,7 +310,7 @@ export class Controller {
       // As tailscale's client: the auth key only for a node key the server has not taken yet. Tailscale's
       // service refuses an expired key even for a valid node, so re-sending it would drop the router months later.
       ...(this.config.authKey && !followup && !this.keys.registered ? { Auth: { AuthKey: this.config.authKey } } : {}),
-      Expiry: "0001-01-01T00:00:00Z",
+      Expiry: NO_EXPIRY,
       Followup: followup,
       Hostinfo: this.hostinfo,
       ...(this.config.ephemeral ? { Ephemeral: true } : {}),
@@ -314,6 +375,44 @@ export class Controller {
     };
   }
 
+  /** Hands on the server's map with expired peers flagged by the clock, and looks again at the next expiry. */
+  private publish(changes: Set<Change>): void {
+    const now = this.controlNow();
+    const before = this.netmap;
+    const flagged = flagExpiredPeers(this.serverMap, now);
+    for (const [id, p] of flagged.peers) {
+      if (p.Expired && !this.serverMap.peers.get(id)?.Expired && !before.peers.get(id)?.Expired) {
+        this.deps.log("info", `control: peer ${p.Name.split(".")[0] || id}'s key expired at ${p.KeyExpiry}; it is left out until the server renews it`);
+        changes.add("peers");
+      }
+    }
+    this.netmap = flagged;
+    const self = selfExpiry(flagged, now);
+    if (flagged.self?.Expired || self?.expired) {
+      if (this.state.kind !== "key-expired") this.deps.log("warn", `control: this router's key expired${self ? ` at ${self.at}` : ""}: log in again (meshwrt login)`);
+      this.setState({ kind: "key-expired" });
+    } else if (this.state.kind === "key-expired" && this.approved && this.channel) {
+      this.setState({ kind: "running" });
+    }
+    if (changes.size) this.onNetmap(flagged, changes);
+    this.cancelExpiry?.();
+    const next = untilNextExpiry(flagged, now);
+    // A second past the expiry, so the comparison after the timer sees it passed.
+    if (next !== undefined) this.cancelExpiry = this.deps.setTimer(Math.min(next + 1_000, EXPIRY_RECHECK_MS), () => this.publish(new Set()));
+  }
+
+  private answer(pr: PingRequest, ch: Ts2021Channel): void {
+    answerPing(pr, {
+      noise: ch.h2,
+      dial: (a) => this.deps.dial(a),
+      setTimer: (ms, fn) => this.deps.setTimer(ms, fn),
+      log: (l, m) => this.deps.log(l, m),
+      peerByIp: (ip) => [...this.netmap.peers.values()].find((p) => p.Addresses.some((a) => a.split("/")[0] === ip)),
+      nodeKeyHex: (n) => toHex(keyFromText("nodekey", n.Key)),
+      ...(this.deps.discoPing ? { discoPing: this.deps.discoPing } : {}),
+    }).catch((e: Error) => this.deps.log("warn", `control: ping request: ${e.message}`));
+  }
+
   private streamMap(ch: Ts2021Channel): Promise<void> {
     return new Promise((resolve, reject) => {
       const arm = () => {
@@ -331,15 +430,16 @@ export class Controller {
         this.mapRequest(),
         (m) => {
           arm();
-          const { netmap, changes } = applyMapResponse(this.netmap, m, new Date(this.deps.now()).toISOString());
-          this.netmap = netmap;
+          if (m.ControlTime) this.delta = clockDelta(m.ControlTime, this.deps.now());
+          const { netmap, changes } = applyMapResponse(this.serverMap, m, new Date(this.controlNow()).toISOString());
+          this.serverMap = netmap;
           if (!this.approved && netmap.self?.MachineAuthorized) {
             this.approved = true;
             this.deps.log("info", "control: the router was approved");
             this.setState({ kind: "running" });
           }
-          if (netmap.self?.Expired) this.setState({ kind: "key-expired" });
-          if (changes.size) this.onNetmap(netmap, changes);
+          this.publish(changes);
+          if (m.PingRequest) this.answer(m.PingRequest, ch);
         },
         (err) => {
           this.cancelWatchdog?.();

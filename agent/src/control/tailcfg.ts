@@ -15,6 +15,13 @@ export interface Hostinfo {
   NetInfo?: NetInfo;
   Userspace?: boolean;
   UserspaceRouter?: boolean;
+  /** The peer API ("peerapi4", "peerapi6" with their ports; "peerapi-dns-proxy" with version 1). */
+  Services?: Service[];
+}
+
+export interface Service {
+  Proto: string;
+  Port: number;
 }
 
 export interface NetInfo {
@@ -173,6 +180,31 @@ export interface MapResponse {
   UserProfiles?: UserProfile[];
   Health?: string[];
   ControlTime?: string;
+  PingRequest?: PingRequest;
+}
+
+/** The server asks the node to show it is alive (no Types: an HTTP HEAD), to ping a tailnet IP, or to answer a c2n request. */
+export interface PingRequest {
+  URL: string;
+  URLIsNoise?: boolean;
+  Log?: boolean;
+  /** "", "c2n", or a comma list of "disco", "TSMP", "ICMP", "peerapi". */
+  Types?: string;
+  IP?: string;
+  /** base64 (Go's []byte): for c2n, the HTTP/1 request. */
+  Payload?: string;
+}
+
+/** The answer POSTed for a ping of a tailnet IP. */
+export interface PingResponse {
+  Type: string;
+  IP?: string;
+  NodeIP?: string;
+  NodeName?: string;
+  Err?: string;
+  LatencySeconds?: number;
+  Endpoint?: string;
+  DERPRegionID?: number;
 }
 
 /** A field of the server's JSON is not what the protocol says. */
@@ -285,7 +317,9 @@ export function checkMapResponse(v: Json): MapResponse {
     KeepAlive: "boolean", Node: "object", DERPMap: "object", Peers: "array", PeersChanged: "array", PeersRemoved: "numbers",
     PeersChangedPatch: "array", OnlineChange: "object", PeerSeenChange: "object", DNSConfig: "object", Domain: "string",
     PacketFilter: "array", PacketFilters: "object", UserProfiles: "array", Health: "strings", ControlTime: "string",
+    PingRequest: "object",
   });
+  if (o.PingRequest) checkFields(o.PingRequest as Record<string, Json>, "MapResponse.PingRequest", { URL: "string", URLIsNoise: "boolean", Log: "boolean", Types: "string", IP: "string", Payload: "string" });
   if (o.Node) checkNode(o.Node, "MapResponse.Node");
   checkNodes(o.Peers, "MapResponse.Peers");
   checkNodes(o.PeersChanged, "MapResponse.PeersChanged");
