@@ -18,11 +18,24 @@ export interface GatewayRules {
   readonly snat: boolean;
   /** From filterStatements(): each ends in accept. */
   readonly filter: readonly string[];
+  /**
+   * LAN devices (that exist now: nft refuses a flowtable naming a missing one) whose
+   * established TCP and UDP flows with the tunnel skip the firewall after their first
+   * packets, as fw4's flow_offloading does; absent or empty: no flowtable.
+   */
+  readonly offload?: readonly string[];
+  /** The peer API's TCP ports on the router: open to the tailnet ahead of the ACL, which the peer API applies itself (peerapi/access.ts), as tailscale does. */
+  readonly peerApiPorts?: readonly number[];
 }
 
 const quote = (name: string) => {
   if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(name)) throw new Error(`interface name ${JSON.stringify(name)} is not one nft can take`);
   return `"${name}"`;
+};
+
+const port = (p: number) => {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`peer API port ${p} is not a port`);
+  return p;
 };
 
 function set(family: 4 | 16, routes: readonly Prefix[]): string | undefined {
@@ -46,6 +59,14 @@ export function rulesetScript(r: GatewayRules): string {
     forward.push(v4 ? `iifname ${wg} ip daddr != ${v4} drop` : `iifname ${wg} meta nfproto ipv4 drop`);
     forward.push(v6 ? `iifname ${wg} ip6 daddr != ${v6} drop` : `iifname ${wg} meta nfproto ipv6 drop`);
   }
+  const lan = r.offload?.length ? `{ ${r.offload.map(quote).join(", ")} }` : undefined;
+  if (lan) {
+    // Only flows the rules above and the ACL let through reach "established"; a reload of the
+    // table (a change of routes or ACL) empties the flowtable, so open flows meet the rules
+    // again, as they would without it.
+    forward.push(`meta l4proto { tcp, udp } iifname ${wg} oifname ${lan} ct state established flow add @ft`);
+    forward.push(`meta l4proto { tcp, udp } iifname ${lan} oifname ${wg} ct state established flow add @ft`);
+  }
   forward.push(`iifname ${wg} jump from_tailnet`);
   const nat: string[] = [];
   if (r.snat) {
@@ -60,6 +81,7 @@ export function rulesetScript(r: GatewayRules): string {
     `table inet ${TABLE} {}`,
     `delete table inet ${TABLE}`,
     `table inet ${TABLE} {`,
+    ...(lan ? [`  flowtable ft {`, `    hook ingress priority filter;`, `    devices = { ${wg}, ${lan.slice(2, -2)} };`, `  }`] : []),
     `  chain from_tailnet {`,
     `    ct state established,related accept`,
     `    ct state invalid drop`,
@@ -68,16 +90,15 @@ export function rulesetScript(r: GatewayRules): string {
     `  }`,
     `  chain input {`,
     `    type filter hook input priority filter - 1; policy accept;`,
+    ...(r.peerApiPorts?.length ? [`    iifname ${wg} tcp dport { ${[...new Set(r.peerApiPorts)].map(port).join(", ")} } accept`] : []),
     `    iifname ${wg} jump from_tailnet`,
     `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter - 1; policy accept;`,
     ...forward.map((s) => `    ${s}`),
     `  }`,
-    `  chain postrouting {`,
-    `    type nat hook postrouting priority srcnat - 1; policy accept;`,
-    ...nat.map((s) => `    ${s}`),
-    `  }`,
+    // Without NAT no NAT chain: its hook alone would make the kernel NAT-check every flow.
+    ...(nat.length ? [`  chain postrouting {`, `    type nat hook postrouting priority srcnat - 1; policy accept;`, ...nat.map((s) => `    ${s}`), `  }`] : []),
     `}`,
   ];
   return lines.join("\n") + "\n";

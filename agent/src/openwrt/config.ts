@@ -20,6 +20,8 @@ export interface Settings {
   readonly snatSubnetRoutes: boolean;
   /** The devices whose subnets are the LAN (advertised when advertiseRoutes is empty). */
   readonly lanDevices: readonly string[];
+  /** Established flows between the tunnel and the LAN devices bypass the firewall (an nftables flowtable, as fw4's flow_offloading). */
+  readonly flowOffloading: boolean;
   /** The MagicDNS hosts file, in a directory dnsmasq reads with addn-hosts. */
   readonly dnsHostsFile: string;
   readonly listenPort: number;
@@ -38,6 +40,7 @@ export const DEFAULTS: Settings = {
   acceptDns: true,
   snatSubnetRoutes: true,
   lanDevices: ["br-lan"],
+  flowOffloading: false,
   dnsHostsFile: "/tmp/hosts/meshwrt",
   listenPort: 41641,
   stateDir: "/etc/meshwrt",
@@ -123,6 +126,7 @@ export const OPTIONS: readonly OptionSpec[] = [
       return v;
     },
   },
+  { uci: "flow_offloading", key: "flowOffloading", parse: bool },
   {
     uci: "dns_hosts_file",
     key: "dnsHostsFile",
