@@ -20,6 +20,7 @@ import "./paths.suite.js";
 import "./disco-manager.suite.js";
 import "./replies.suite.js";
 import "./wire.suite.js";
+import "./peerapi.suite.js";
 import "./expiry.suite.js";
 
 export { cases, runAll } from "./check.js";

@@ -10,6 +10,7 @@ import { netaddr } from "./netaddr.js";
 import { mapResponse, registerResponse } from "./netmap.js";
 import { genlFamily, netlinkErrors, netlinkEvents, wgDevice } from "./netlink.js";
 import { netlinkClient } from "./netlink-client.js";
+import { peerapi } from "./peerapi.js";
 import { noiseHandshake, noiseRecords } from "./noise.js";
 import { stun } from "./stun.js";
 import { ts2021, ts2021Plaintext } from "./ts2021.js";
@@ -19,5 +20,5 @@ import { configValues, uci } from "./uci.js";
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each target has its own input type
 export const targets: readonly Target<any>[] = [
   noiseHandshake, noiseRecords, ts2021, ts2021Plaintext, h2, mapResponse, registerResponse, hpack, huffman, derpFrames, derpSession, discoPacket, discoMessage, stun,
-  netlinkEvents, netlinkErrors, genlFamily, wgDevice, netlinkClient, uci, configValues, ubus, blobmsg, http1, serverKey, netaddr, dhcpLeases, neighbours, apiLines,
+  netlinkEvents, netlinkErrors, genlFamily, wgDevice, netlinkClient, uci, configValues, ubus, blobmsg, http1, serverKey, netaddr, dhcpLeases, neighbours, apiLines, peerapi,
 ];
