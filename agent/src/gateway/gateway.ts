@@ -1,10 +1,15 @@
 // The router as a gateway for the tailnet: meshwrt's nftables table (the
 // ACL, forwarding to the shared subnets or, as an exit node, anywhere, and
 // source NAT) and the MagicDNS hosts file for dnsmasq. Each is rewritten
-// only when its text changes, and both go away at stop.
-import type { LogLevel } from "../host/host.js";
+// only when its text changes, and both go away at stop. A table deleted by
+// someone else (`fw4 flush`, which `/etc/init.d/firewall stop` runs) is seen
+// on nftables' netlink events and loaded again at once: fw4's zone for the
+// tunnel accepts everything, so without it the ACL would not be enforced.
+import type { LogLevel, NetlinkSocket } from "../host/host.js";
+import { parseMessages } from "../netlink/codec.js";
+import { NETLINK_NETFILTER, NFPROTO_INET, NFTABLES_GROUPS, parseNftablesEvent, TableWatch } from "../netlink/nftables-events.js";
 import { utf8Encode } from "../util/utf8.js";
-import { type GatewayRules, removeScript, rulesetScript } from "./ruleset.js";
+import { type GatewayRules, removeScript, rulesetScript, TABLE } from "./ruleset.js";
 
 export interface GatewayDeps {
   run(argv: string[], input?: Uint8Array): Promise<{ code: number; stderr: string }>;
@@ -26,6 +31,11 @@ export class Gateway {
   private namesError: string | undefined;
   /** Set once the table could not be installed: said in status as a health problem. */
   failure: string | undefined;
+  /** Called when the table was lost and nft refused it again: the agent takes its peers out (fail closed). */
+  onUnloaded: () => void = () => {};
+  private events: NetlinkSocket | undefined;
+  /** One nft run at a time, in order: a late restore must not overwrite newer rules. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -40,21 +50,75 @@ export class Gateway {
   /** Installs the rules; false (and the old rules stay, nft being atomic) when nft refuses them. */
   async setRules(r: Omit<GatewayRules, "iface">): Promise<boolean> {
     const script = rulesetScript({ ...r, iface: this.opts.iface });
-    if (script === this.script) return true;
-    const res = await this.nft(script);
-    if (res.code !== 0) {
-      const effect = this.script === undefined ? "no peer is installed until it loads: the tunnel carries nothing" : "the previous rules stay in force";
-      // nft repeats the script around each error: its first error line says it.
-      const why = res.stderr.split("\n").find((l) => l.includes("Error:"))?.trim() ?? (res.stderr.trim() || `exit ${res.code}`);
-      this.failure = `firewall: nftables refused meshwrt's rules (${why}); ${effect}`;
-      this.deps.log("error", this.failure);
-      return false;
+    return this.serial(async () => {
+      if (script === this.script) return true;
+      const res = await this.nft(script);
+      if (res.code !== 0) {
+        const effect = this.script === undefined ? UNLOADED : "the previous rules stay in force";
+        this.failure = `firewall: nftables refused meshwrt's rules (${nftError(res)}); ${effect}`;
+        this.deps.log("error", this.failure);
+        return false;
+      }
+      if (this.script === undefined) this.deps.log("info", `firewall: table inet ${TABLE} installed (${r.filter.length} ACL rules)`);
+      else this.deps.log("debug", `firewall: rules replaced (${r.filter.length} ACL rules)`);
+      this.script = script;
+      this.failure = undefined;
+      return true;
+    });
+  }
+
+  /**
+   * Follows nftables' events (a netlink socket from `open`) and loads the table again when a
+   * committed change left it deleted. Without the socket (no nf_tables netlink, no permission)
+   * the table comes back only with the next rules that differ; said once in the log.
+   */
+  watch(open: (protocol: number, groups: number) => NetlinkSocket): void {
+    let sock: NetlinkSocket;
+    try {
+      sock = open(NETLINK_NETFILTER, NFTABLES_GROUPS);
+    } catch (e) {
+      this.deps.log("warn", `firewall: cannot follow nftables events (${(e as Error).message}); a table deleted by fw4 flush stays deleted until the rules change`);
+      return;
     }
-    if (this.script === undefined) this.deps.log("info", `firewall: table inet meshwrt installed (${r.filter.length} ACL rules)`);
-    else this.deps.log("debug", `firewall: rules replaced (${r.filter.length} ACL rules)`);
-    this.script = script;
-    this.failure = undefined;
-    return true;
+    const table = new TableWatch(NFPROTO_INET, TABLE);
+    sock.onMessage = (d) => {
+      try {
+        for (const m of parseMessages(d)) {
+          const ev = parseNftablesEvent(m);
+          const by = ev && table.take(ev);
+          if (by) void this.restore(`table inet ${TABLE} was deleted by ${by}`);
+        }
+      } catch (e) {
+        this.deps.log("warn", `firewall: nftables event: ${(e as Error).message}`);
+      }
+    };
+    // ENOBUFS: events were lost, the deletion among them maybe. Loading the table again is harmless.
+    sock.onError = (e) => void this.restore(`nftables events were lost (${e.message})`);
+    this.events = sock;
+  }
+
+  /** Loads the current rules again; when nft refuses them now, no table: the agent is told to take its peers out. */
+  private restore(why: string): Promise<void> {
+    return this.serial(async () => {
+      const script = this.script;
+      if (script === undefined) return;
+      this.deps.log("warn", `firewall: ${why}: loading it again`);
+      const res = await this.nft(script);
+      if (res.code === 0) {
+        this.deps.log("info", `firewall: table inet ${TABLE} loaded again`);
+        return;
+      }
+      this.script = undefined;
+      this.failure = `firewall: nftables refused meshwrt's rules after ${why} (${nftError(res)}); ${UNLOADED}`;
+      this.deps.log("error", this.failure);
+      this.onUnloaded();
+    });
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => {});
+    return run;
   }
 
   /** Writes the MagicDNS hosts file when it changed, and tells dnsmasq to read it again. */
@@ -80,11 +144,15 @@ export class Gateway {
 
   /** Removes the table and the hosts file. */
   async stop(): Promise<void> {
-    if (this.script !== undefined) {
+    // Our own removal is not a loss to repair.
+    this.events?.close();
+    this.events = undefined;
+    await this.serial(async () => {
+      if (this.script === undefined) return;
       const res = await this.nft(removeScript());
-      if (res.code !== 0) this.deps.log("warn", `firewall: removing table inet meshwrt: ${res.stderr || `exit ${res.code}`}`);
+      if (res.code !== 0) this.deps.log("warn", `firewall: removing table inet ${TABLE}: ${res.stderr || `exit ${res.code}`}`);
       this.script = undefined;
-    }
+    });
     const path = this.opts.hostsFile;
     if (path && this.hosts !== undefined) {
       try {
@@ -106,4 +174,11 @@ export class Gateway {
     const r = await this.deps.run(["killall", "-HUP", "dnsmasq"]).catch((e: Error) => ({ code: 127, stderr: e.message }));
     if (r.code !== 0) this.deps.log("debug", `magicdns: no dnsmasq told to reload (${r.stderr || `exit ${r.code}`})`);
   }
+}
+
+const UNLOADED = "no peer is installed until it loads: the tunnel carries nothing";
+
+/** nft repeats the script around each error: its first error line says it. */
+function nftError(res: { code: number; stderr: string }): string {
+  return res.stderr.split("\n").find((l) => l.includes("Error:"))?.trim() ?? (res.stderr.trim() || `exit ${res.code}`);
 }
