@@ -8,8 +8,8 @@ import { latin1 } from "../util/bytes.js";
 
 /** Request line and headers together; Go's client sends ~200 bytes. */
 export const HEAD_MAX = 8 << 10;
-/** A DNS message is at most 65535 bytes. */
-export const BODY_MAX = 65535;
+/** A DNS query asks one question: a few hundred bytes, with room for EDNS options. */
+export const BODY_MAX = 4096;
 
 export class HttpError extends Error {
   constructor(
