@@ -9,7 +9,20 @@
 //
 // Pairs talk over their own tunnel: iperf3 TCP 10 s each way and 20 pings,
 // first direct, then with UDP between the pair blocked (relayed by derper);
-// the kernel and meshwrt direct paths twice, alternated.
+// the direct paths twice, alternated. Forwarded: k2 and m2 each have a LAN
+// (a veth to a namespace holding the printer, 192.168.7N.50), and k1 and m1
+// reach it through the tunnel, as a phone reaches the printer at home; meshwrt
+// then again with flow_offloading. The rules round loads meshwrt's own tables
+// (from the agent's generators) on the bare kernel pair, one part left out or
+// added at a time, so each part's cost is seen apart from the agent.
+//
+// BENCH_ROUNDS=a,b,f (default: all) runs only some rounds: targets (cost per
+// cross target), native (start to first ping on this host), a (kernel), b
+// (meshwrt direct), c (tailscaled direct), f (forwarded to a LAN), r (rules),
+// d (both relayed), mem (RSS with 10 and 200 peers, idle CPU), netmap.
+// BENCH_PERF=1 adds a system-wide profile of the rules round's main variants.
+// The table goes to build/bench/bench.json and a bar chart of the throughput
+// per path to test/out/bench.png.
 // Memory is read joined, with 10 peers and with 200 (Headscale registers
 // nodes that never connect), and the control plane's cost for a 1,000-peer
 // netmap is timed in the shipped runtime (build/out/netmapscale). Start to
@@ -19,15 +32,35 @@
 // printed as its own table, labelled as emulated (test/bench/targets.ts).
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
-import { waitFor } from "../net/exec.js";
+import { filterStatements } from "../../agent/src/gateway/filter.js";
+import { portShareScript } from "../../agent/src/gateway/portshare.js";
+import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
+import { parsePrefix } from "../../agent/src/netaddr/ip.js";
+import { run, sh, waitFor } from "../net/exec.js";
 import { type Host, type Topology, topology } from "../net/topology.js";
 import { ensurePeers } from "../peers/bins.js";
+import { type HeadscaleUser } from "../peers/headscale.js";
 import { type Derper, type Headscale, startDerper, startHeadscale, startTailscaled, type Tailscaled } from "../peers/index.js";
 import { type Meshwrt, MESHWRT, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
+import { barChart } from "./plot.js";
 import { costTable, targetCosts, type TargetCost } from "./targets.js";
 
+/** The rounds BENCH_ROUNDS selects (see above); all when it is unset. */
+const ROUNDS = new Set((process.env.BENCH_ROUNDS ?? "targets,native,a,b,c,f,r,d,mem,netmap").split(",").map((x) => x.trim()));
+const unknownRounds = [...ROUNDS].filter((x) => !["targets", "native", "a", "b", "c", "f", "r", "d", "mem", "netmap"].includes(x));
+if (unknownRounds.length) throw new Error(`BENCH_ROUNDS: unknown round ${unknownRounds.join(", ")} (known: targets, native, a, b, c, f, r, d, mem, netmap)`);
+const want = (...r: string[]) => r.some((x) => ROUNDS.has(x));
+
+/**
+ * Where a path's packets end: at the far tunnel end itself, forwarded to a host on its LAN,
+ * relayed, or the kernel pair under one variant of meshwrt's tables. The table and the
+ * plot show one section per group; other benches add their own rows and facts.
+ */
+type Group = "to the router" | "forwarded to a LAN host" | "relayed" | "meshwrt's rules on the kernel pair";
+
 interface Path {
+  group: Group;
   name: string;
   upMbit: number;
   downMbit: number;
@@ -43,7 +76,7 @@ const facts: Record<string, number | string> = {};
 /** The cost on each cross target's CPU, emulated (test/bench/targets.ts), and its table. */
 let targets: { rows: TargetCost[]; wireguardGoMs: number } | undefined;
 
-async function iperf(from: Host, to: Host, ip: string): Promise<[number, number]> {
+async function iperf(from: Host, to: Target, ip: string): Promise<[number, number]> {
   const out: number[] = [];
   for (const reverse of ["", "-R"]) {
     await to.run(`iperf3 -s -1 -D -B ${ip}`);
@@ -59,13 +92,16 @@ async function rtt(from: Host, ip: string): Promise<number> {
   return Number(/= [\d.]+\/([\d.]+)\//.exec(out)?.[1] ?? NaN);
 }
 
+/** What iperf3's server needs of the far end: a host of the topology, or a LAN host of lanBehind(). */
+type Target = Pick<Host, "run">;
+
 /** One round of a path; a path measured again gets the mean of its rounds in the table. */
-async function measure(name: string, from: Host, to: Host, ip: string): Promise<void> {
+async function measure(name: string, from: Host, to: Target, ip: string, group: Group = "to the router"): Promise<void> {
   const ms = await rtt(from, ip);
   const [up, down] = await iperf(from, to, ip);
   console.log(`${name}: ${up.toFixed(1)} / ${down.toFixed(1)} Mbit/s, ${ms} ms`);
   const r = rows.find((x) => x.name === name);
-  if (!r) return void rows.push({ name, upMbit: up, downMbit: down, rttMs: ms, rounds: 1 });
+  if (!r) return void rows.push({ group, name, upMbit: up, downMbit: down, rttMs: ms, rounds: 1 });
   const mean = (a: number, b: number) => (a * r.rounds + b) / (r.rounds + 1);
   [r.upMbit, r.downMbit, r.rttMs, r.rounds] = [mean(r.upMbit, up), mean(r.downMbit, down), mean(r.rttMs, ms), r.rounds + 1];
 }
@@ -83,17 +119,107 @@ const FW4_LIKE = `table inet bench_fw4 {
 }
 `;
 
-/** Bare kernel WireGuard, then under fw4's stateful rules (the k hosts keep them only for this). */
-async function measureKernel(k1: Host, k2: Host): Promise<void> {
-  await measure("(a) kernel WireGuard (wg)", k1, k2, "10.77.0.2");
+/**
+ * Bare kernel WireGuard, then under fw4's stateful rules (the k hosts keep them only for this);
+ * to k2 itself (round a) and to the printer on k2's LAN (round f).
+ */
+async function measureKernel(k1: Host, k2: Host, printer: Target | undefined): Promise<void> {
+  if (want("a")) await measure("(a) kernel WireGuard (wg)", k1, k2, "10.77.0.2");
+  if (printer) await measure("(af) kernel WireGuard", k1, printer, KERNEL_PRINTER, "forwarded to a LAN host");
   for (const h of [k1, k2]) await h.run(`nft -f - <<'EOF'\n${FW4_LIKE}EOF`);
-  await measure("(a') kernel WireGuard, fw4's conntrack", k1, k2, "10.77.0.2");
+  if (want("a")) await measure("(a') kernel WireGuard, fw4's conntrack", k1, k2, "10.77.0.2");
+  if (printer) await measure("(af') kernel WireGuard, fw4's conntrack", k1, printer, KERNEL_PRINTER, "forwarded to a LAN host");
   for (const h of [k1, k2]) await h.run("nft delete table inet bench_fw4");
 }
 
-/** Resident memory (kB) and CPU seconds used so far of the process named `comm` in namespace host `h`. */
+/** The printers on k2's and m2's LANs. */
+const KERNEL_PRINTER = "192.168.71.50";
+const MESHWRT_PRINTER = "192.168.72.50";
+
+/**
+ * A LAN behind `router`, as br-lan is on OpenWrt: a veth "lan0" (192.168.N.1/24) to a namespace
+ * of its own holding the printer at 192.168.N.50; the router forwards (a router does).
+ */
+async function lanBehind(t: Topology, router: Host, name: string, octet: number): Promise<Target> {
+  const ns = `${t.prefix}${name}`;
+  const root = (c: string) => run(t.runner.exec, c, `LAN ${name}`);
+  await root(
+    [
+      `ip netns add ${ns}`,
+      `ip -n ${ns} link set lo up`,
+      `ip -n ${router.ns} link add lan0 type veth peer name eth0 netns ${ns}`,
+      `ip -n ${router.ns} addr add 192.168.${octet}.1/24 dev lan0`,
+      `ip -n ${router.ns} link set lan0 up`,
+      `ip -n ${ns} addr add 192.168.${octet}.50/24 dev eth0`,
+      `ip -n ${ns} link set eth0 up`,
+      `ip -n ${ns} route add default via 192.168.${octet}.1`,
+      `ip netns exec ${router.ns} sysctl -qw net.ipv4.ip_forward=1`,
+    ].join(" && "),
+  );
+  t.onDestroy(async () => void (await t.runner.exec(`ip netns del ${ns}`)));
+  return { run: (c) => root(`ip netns exec ${ns} sh -c ${sh(c)}`) };
+}
+
+/** Headscale's allow-all policy as the agent turns it into nft statements. */
+const ALLOW_ALL = filterStatements([{ SrcIPs: ["*"], DstPorts: [{ IP: "*", Ports: { First: 0, Last: 65535 } }] }], () => {});
+
+/** The same table the agent loads on m1 and m2, for the kernel pair: its tunnel wg0, its LAN lan0 on k2. */
+function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: boolean; offload: boolean }): string {
+  const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
+  if (o.portShare) parts.push(portShareScript(51820, 51821));
+  // Not what the agent loads: what conntrack on the tunnel's outer packets costs, told apart.
+  if (o.notrack) parts.push("table inet bench_notrack {\n  chain pre { type filter hook prerouting priority raw; udp dport 51820 notrack; }\n  chain out { type filter hook output priority raw; udp sport 51820 notrack; }\n}\n");
+  return parts.join("");
+}
+
+/**
+ * With BENCH_PERF=1: where the one CPU spends a 10 s iperf3 upload from k1 to `ip` (system-wide
+ * `perf record` in the VM, cpu-clock: TCG has no hardware counters), the top symbols printed.
+ */
+async function profile(what: string, k1: Host, to: Target, ip: string): Promise<void> {
+  if (!process.env.BENCH_PERF) return;
+  const file = `/tmp/bench-perf-${process.pid}.data`;
+  await to.run(`iperf3 -s -1 -D -B ${ip}`);
+  await k1.run(`(perf record -a -e cpu-clock -F 250 -o ${file} -- sleep 9 >/dev/null 2>&1 &) ; sleep 0.5; iperf3 -c ${ip} -t 10 >/dev/null; sleep 1`);
+  const top = await k1.run(`perf report -i ${file} --stdio --sort sym --percent-limit 1 2>/dev/null | grep -v '^#' | grep . | head -n 25; rm -f ${file}`);
+  console.log(`perf, ${what} (share of all CPU samples):\n${top}`);
+}
+
+/**
+ * Round r: meshwrt's tables on the kernel pair (both ends, as both run meshwrt in (b)), whole
+ * and with one part left out or added, to k2 and to its printer: what each part costs.
+ */
+async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> {
+  const whole = { snat: true, portShare: true, notrack: false, offload: false };
+  const variants: [string, typeof whole | undefined][] = [
+    // The baseline again, among the variants: the emulated CPU's speed drifts within a run.
+    ["no tables (bare kernel WireGuard)", undefined],
+    ["meshwrt's tables", whole],
+    ["without the port-sharing table", { ...whole, portShare: false }],
+    ["without source NAT (no NAT chain)", { ...whole, snat: false }],
+    ["with notrack for the WireGuard port", { ...whole, notrack: true }],
+    ["with flow offloading", { ...whole, offload: true }],
+    ["notrack and flow offloading", { ...whole, notrack: true, offload: true }],
+  ];
+  const group: Group = "meshwrt's rules on the kernel pair";
+  await profile("bare kernel WireGuard, to k2's printer", k1, printer, KERNEL_PRINTER);
+  // Twice through the list: each row is the mean of two rounds minutes apart.
+  for (const [what, o] of [...variants, ...variants]) {
+    if (o) for (const [i, h] of [k1, k2].entries()) await h.run(`nft -f - <<'EOF'\n${meshwrtTables(i === 1, o)}EOF`);
+    if ((o === whole || o?.offload) && !rows.some((x) => x.name.startsWith(`(r) ${what}`))) await profile(`${what}, to k2's printer`, k1, printer, KERNEL_PRINTER);
+    // Flow offloading acts on forwarded flows only: the router's own figure would repeat the whole table's.
+    if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
+    await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
+    for (const h of [k1, k2]) await h.run("nft delete table inet meshwrt; nft delete table inet meshwrt_port 2>/dev/null; nft delete table inet bench_notrack 2>/dev/null; true");
+  }
+}
+
+/**
+ * Resident memory (kB) and CPU seconds used so far of the process named `comm` in namespace host
+ * `h`: found among the namespace's own processes (pgrep would see every namespace's, m2's for m1).
+ */
 async function proc(h: Host, comm: string): Promise<{ rssKb: number; peakKb: number; cpuS: number }> {
-  const pid = (await h.run(`pgrep -n -x ${comm} || true`)).trim();
+  const pid = (await h.run(`for p in $(ip netns pids ${h.ns}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = ${comm} ] && echo $p; done; true`)).trim().split("\n")[0];
   if (!pid) return { rssKb: NaN, peakKb: NaN, cpuS: NaN };
   const status = await h.run(`cat /proc/${pid}/status`);
   const stat = (await h.run(`cat /proc/${pid}/stat`)).split(") ")[1]!.split(" ");
@@ -107,9 +233,9 @@ async function cpuOf(h: Host, comm: string): Promise<number> {
 }
 
 /** A round of a path, with the CPU its agents used meanwhile (the kernel's work is not theirs). */
-async function measureWithCpu(name: string, comm: string, from: Host, to: Host, ip: string): Promise<void> {
+async function measureWithCpu(name: string, comm: string, from: Host, to: Target, ip: string, group?: Group): Promise<void> {
   const before = await cpuOf(from, comm);
-  await measure(name, from, to, ip);
+  await measure(name, from, to, ip, group);
   facts[`${comm}: CPU of both ends in a ${name.slice(0, 3)} round (s)`] = Number((await cpuOf(from, comm) - before).toFixed(2));
 }
 
@@ -144,11 +270,11 @@ interface Join {
 }
 
 /** meshwrt on m1 and m2, started at once; timed until m1's first ping to m2 is answered. */
-async function joinMeshwrt(j: Join, interfaces?: readonly [string, string]): Promise<{ m: Meshwrt[]; ip: string }> {
+async function joinMeshwrt(j: Join, o: { interfaces?: readonly [string, string]; extra?: readonly [string, string] } = {}): Promise<{ m: Meshwrt[]; ip: string }> {
   const startedAt = Date.now();
   const m: Meshwrt[] = [];
   for (const [i, name] of ["m1", "m2"].entries()) {
-    const own = interfaces ? { interface: interfaces[i]! } : {};
+    const own = { ...(o.interfaces ? { interface: o.interfaces[i]! } : {}), ...(o.extra ? { extra: o.extra[i]! } : {}) };
     m.push(await startMeshwrt(j.t.host(name), { dir: `${j.t.dir}/${name}`, loginServer: j.hs.url, authKey: j.authKey, hostname: name, caFile: j.derp.certFile, ...own }));
   }
   const ip = await waitFor("m2's address", async () => (JSON.parse((await m[1]!.cli("status --json")).stdout).addresses as string[])[0], 60_000, j.pollMs);
@@ -157,15 +283,17 @@ async function joinMeshwrt(j: Join, interfaces?: readonly [string, string]): Pro
   return { m, ip };
 }
 
-/** tailscaled with TUN on t1 and t2, each brought up; timed until t1's first ping to t2 is answered. */
+/**
+ * tailscaled with TUN on t1 and t2, started and brought up at once, as the meshwrt pair starts
+ * (neither waits for the other to join); timed until t1's first ping to t2 is answered.
+ */
 async function joinTailscaled(j: Join): Promise<{ ts: Tailscaled[]; ip: string }> {
   const startedAt = Date.now();
-  const ts: Tailscaled[] = [];
-  for (const name of ["t1", "t2"]) {
+  const ts = await Promise.all(["t1", "t2"].map(async (name) => {
     const d = await startTailscaled(j.t.host(name), { dir: `${j.t.dir}/${name}`, tun: "tailscale0" });
     await d.up({ loginServer: j.hs.url, authKey: j.authKey, hostname: name, timeoutSec: 90 });
-    ts.push(d);
-  }
+    return d;
+  }));
   const ip = (await ts[1]!.status()).Self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
   await firstPing(`t1 pinging t2, ${j.where}`, j.t.host("t1"), ip);
   facts[`tailscaled: start to first ping, ${j.where} (ms)`] = Date.now() - startedAt;
@@ -188,7 +316,7 @@ async function nativeStartToPing(): Promise<void> {
   const t = await topology({ hosts: ["control", "derp", "m1", "m2", "t1", "t2"] });
   try {
     const j = await servers(t, "native", "x86 host", 50);
-    for (const x of (await joinMeshwrt(j, ["mwbench0", "mwbench1"])).m) await x.proc.stop();
+    for (const x of (await joinMeshwrt(j, { interfaces: ["mwbench0", "mwbench1"] })).m) await x.proc.stop();
     await joinTailscaled(j);
   } finally {
     await t.destroy();
@@ -202,107 +330,204 @@ async function netmapScale(where: string, run: (cmd: string) => Promise<string>)
   facts[`peak RSS of both, ${where} (kB)`] = r.delta.peakKb;
 }
 
+/** Waits until m1's path to m2 is `kind` (direct or relay), m1 pinging m2 meanwhile. */
+async function pathIs(kind: "direct" | "relay", m1: Meshwrt, h: Host, ip: string): Promise<void> {
+  await waitFor(`a ${kind} path m1-m2`, async () => {
+    await h.exec(`ping -c 2 -i 0.2 -W 1 ${ip}`);
+    const p = (JSON.parse((await m1.cli("peers --json")).stdout).peers as { name: string; path: string }[]).find((x) => x.name === "m2");
+    return p?.path.startsWith(kind) ? true : undefined;
+  }, 120_000, 500);
+}
+
+/**
+ * A round of meshwrt on its direct path: waited for before (like with like: a relayed round
+ * would say nothing of the packet path), and checked after, with what m1 logged if it moved.
+ */
+/** m2's public address, set once the topology is up. */
+let m2Public = "";
+
+/** m1's kernel endpoint for m2 ("none" without one): m2's public address when direct in the kernel. */
+async function kernelEndpoint(m1: Host): Promise<string> {
+  const out = await m1.run("wg show meshwrt0 endpoints");
+  return out.trim().split(/\s+/)[1] ?? "none";
+}
+
+/**
+ * A round of meshwrt on its direct path. Like with like: the agent must say direct and the
+ * kernel's endpoint for m2 must be m2's address (not the relay bridge's loopback port, where
+ * WireGuard's roaming can leave it); waited for before, checked after. A round the kernel
+ * carried elsewhere gets a row of its own, named by the endpoint, with what m1 logged.
+ */
+async function measureDirect(name: string, m: Meshwrt[], from: Host, to: Target, ip: string, m2ip: string, group?: Group): Promise<void> {
+  await pathIs("direct", m[0]!, from, m2ip);
+  const inKernel = await waitFor("m1's kernel endpoint for m2 at m2's address", async () => ((await kernelEndpoint(from)).startsWith(`${m2Public}:`) ? true : undefined), 60_000, 1000).catch(() => false);
+  const before = await kernelEndpoint(from);
+  await measureWithCpu(inKernel ? name : `${name} [kernel endpoint ${before}]`, "meshwrt", from, to, ip, group);
+  const after = await kernelEndpoint(from);
+  if (!inKernel || !after.startsWith(`${m2Public}:`)) {
+    const said = (await m[0]!.log()).split("\n").filter((l) => /path|disco|endpoint|roam/i.test(l)).slice(-12).join("\n");
+    console.log(`${name}: m1's kernel endpoint for m2 was ${before} before the round and ${after} after (m2 is ${m2Public}); m1 said:\n${said}`);
+    facts[`${name}: kernel endpoint before/after a round`] = `${before} / ${after}`;
+  }
+}
+
 async function main(): Promise<void> {
   execFileSync("make", ["--no-print-directory", "build/out/meshwrt", "build/out/netmapscale"], { stdio: "inherit" });
-  await netmapScale("x86 host", async (c) => execFileSync("sh", ["-c", c], { encoding: "utf8" }));
-  stage("cost per target, emulated");
-  targets = await targetCosts({ peers: 1000, log: stage });
-  console.log(costTable(targets.rows, targets.wireguardGoMs));
-  stage("start to first ping, natively");
-  await nativeStartToPing();
-  // The .ipk's installed size, as `make package` prints it (the LuCI package may not be there to build).
-  const pkg = spawnSync("make", ["--no-print-directory", "package"], { encoding: "utf8" }).stdout;
-  const installed = /meshwrt_\S+\.ipk: installed size ([\d,]+) bytes/.exec(pkg)?.[1];
-  if (installed) facts["meshwrt .ipk installed size (bytes)"] = Number(installed.replace(/,/g, ""));
+  if (want("netmap")) await netmapScale("x86 host", async (c) => execFileSync("sh", ["-c", c], { encoding: "utf8" }));
+  if (want("targets")) {
+    stage("cost per target, emulated");
+    targets = await targetCosts({ peers: 1000, log: stage });
+    console.log(costTable(targets.rows, targets.wireguardGoMs));
+  }
+  if (want("native")) {
+    stage("start to first ping, natively");
+    await nativeStartToPing();
+  }
+  if (want("targets")) {
+    // The .ipk's installed size, as `make package` prints it (the LuCI package may not be there to build).
+    const pkg = spawnSync("make", ["--no-print-directory", "package"], { encoding: "utf8" }).stdout;
+    const installed = /meshwrt_\S+\.ipk: installed size ([\d,]+) bytes/.exec(pkg)?.[1];
+    if (installed) facts["meshwrt .ipk installed size (bytes)"] = Number(installed.replace(/,/g, ""));
+  }
   const bins = ensurePeers();
   facts["meshwrt binary (bytes)"] = statSync(MESHWRT).size;
   facts["tailscaled binary (bytes)"] = statSync(bins.tailscaled).size;
+  if (!want("a", "b", "c", "f", "r", "d", "mem", "netmap")) return report();
   const vm = await Vm.boot({ cpus: 1, memoryMb: 1536 });
   const t = await topology({ hosts: ["control", "derp", "k1", "k2", "m1", "m2", "t1", "t2"] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
   let failed: Error | undefined;
   try {
     await vm.exec("modprobe tun");
-    const [k1, k2] = [t.host("k1"), t.host("k2")];
-    // (a) bare kernel WireGuard, configured with wg.
+    const [k1, k2, m1h, m2h] = [t.host("k1"), t.host("k2"), t.host("m1"), t.host("m2")];
+    m2Public = m2h.ip;
+    const kernelPrinter = want("f", "r") ? await lanBehind(t, k2, "kp", 71) : undefined;
+    const meshwrtPrinter = want("f") ? await lanBehind(t, m2h, "mp", 72) : undefined;
+    const fwd = want("f") ? kernelPrinter : undefined;
+    // (a) bare kernel WireGuard, configured with wg; k1 reaches k2's LAN through it.
     const keys = await Promise.all([k1, k2].map(async (h) => (await h.run("wg genkey")).trim()));
     const pubs = await Promise.all([k1, k2].map(async (h, i) => (await h.run(`echo ${keys[i]} | wg pubkey`)).trim()));
     for (const [i, h] of [k1, k2].entries()) {
       const peer = [k1, k2][1 - i]!;
+      const lan = i === 0 ? ",192.168.71.0/24" : "";
       await h.run(`ip link add wg0 type wireguard && echo ${keys[i]} > /tmp/bench-k${i} && wg set wg0 private-key /tmp/bench-k${i} listen-port 51820 ` +
-        `peer ${pubs[1 - i]} endpoint ${peer.ip}:51820 allowed-ips 10.77.0.${2 - i}/32 && ip addr add 10.77.0.${i + 1}/32 dev wg0 && ip link set wg0 up mtu 1280 && ip route add 10.77.0.${2 - i}/32 dev wg0`);
+        `peer ${pubs[1 - i]} endpoint ${peer.ip}:51820 allowed-ips 10.77.0.${2 - i}/32${lan} && ip addr add 10.77.0.${i + 1}/32 dev wg0 && ip link set wg0 up mtu 1280 && ip route add 10.77.0.${2 - i}/32 dev wg0` +
+        (lan ? " && ip route add 192.168.71.0/24 dev wg0" : ""));
     }
-    stage("(a) kernel WireGuard");
-    await measureKernel(k1, k2);
+    if (want("a", "f")) {
+      stage("(a) kernel WireGuard");
+      await measureKernel(k1, k2, fwd);
+    }
 
     const j = await servers(t, "bench", "1-vCPU VM", 200);
     const hs = j.hs;
+    const meshwrtRounds = want("b", "f", "d", "mem");
+    const tailscaledRounds = want("c", "d", "mem");
 
-    // (b) meshwrt, both ends.
-    stage("(b) meshwrt");
-    const { m, ip: m2ip } = await joinMeshwrt(j);
-    facts["meshwrt: RSS joined (kB)"] = (await proc(t.host("m1"), "meshwrt")).rssKb;
-    await waitFor("a direct path m1-m2", async () => {
-      await t.host("m1").exec(`ping -c 2 -i 0.2 -W 1 ${m2ip}`);
-      const p = (JSON.parse((await m[0]!.cli("peers --json")).stdout).peers as { name: string; path: string }[]).find((x) => x.name === "m2");
-      return p?.path.startsWith("direct") ? true : undefined;
-    }, 60_000, 500);
-    await measure("(b) meshwrt direct", t.host("m1"), t.host("m2"), m2ip);
-    // A second round of (a), (a') and (b), alternated: the emulated CPU's speed drifts within a run.
-    stage("(a), (a'), (b) again");
-    await measureKernel(k1, k2);
-    await measureWithCpu("(b) meshwrt direct", "meshwrt", t.host("m1"), t.host("m2"), m2ip);
+    // (b) meshwrt, both ends; m2 shares its LAN, m1 takes the route.
+    let m: Meshwrt[] = [];
+    let m2ip = "";
+    if (meshwrtRounds) {
+      stage("(b) meshwrt");
+      ({ m, ip: m2ip } = await joinMeshwrt(j, { extra: ["\toption accept_routes '1'\n", "\tlist lan_device 'lan0'\n"] }));
+      facts["meshwrt: RSS joined (kB)"] = (await proc(m1h, "meshwrt")).rssKb;
+      if (want("b")) await measureDirect("(b) meshwrt direct", m, m1h, m2h, m2ip, m2ip);
+    }
+    if (meshwrtPrinter) {
+      const node = await waitFor("m2 advertising its LAN", async () => {
+        const n = await hs.node("m2").catch(() => undefined);
+        return ((n?.available_routes as string[] | undefined) ?? []).includes("192.168.72.0/24") ? n : undefined;
+      }, 60_000, 500);
+      await hs.approveRoutes(node, ["192.168.72.0/24"]);
+      await firstPing("m1 pinging m2's printer", m1h, MESHWRT_PRINTER);
+      await measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, "forwarded to a LAN host");
+    }
 
     // (c) tailscaled with TUN, both ends.
-    stage("(c) tailscaled");
-    const { ts, ip: t2ip } = await joinTailscaled(j);
-    facts["tailscaled: RSS joined (kB)"] = (await proc(t.host("t1"), "tailscaled")).rssKb;
-    await ts[0]!.ping(t2ip, { count: 10, untilDirect: true });
-    await measureWithCpu("(c) tailscaled direct (TUN)", "tailscaled", t.host("t1"), t.host("t2"), t2ip);
-
-    stage("10 peers");
-    // 10 peers: m1 sees m2, t1, t2 and seven nodes that never connect.
-    const user = await hs.createUser("offline");
-    await hs.addOfflineNodes(user, "off", 1, 7);
-    await peersUntil(10, m[0]!, ts[0]!);
-    facts["meshwrt: RSS with 10 peers (kB)"] = (await proc(t.host("m1"), "meshwrt")).rssKb;
-    facts["tailscaled: RSS with 10 peers (kB)"] = (await proc(t.host("t1"), "tailscaled")).rssKb;
-
-    stage("60 s idle");
-    // Idle: 60 s with nothing to carry, 10 peers.
-    const [mi, ti] = [await proc(t.host("m1"), "meshwrt"), await proc(t.host("t1"), "tailscaled")];
-    await new Promise((r) => setTimeout(r, 60_000));
-    const [mo, to] = [await proc(t.host("m1"), "meshwrt"), await proc(t.host("t1"), "tailscaled")];
-    facts["meshwrt: CPU in 60 s idle (s)"] = Number((mo.cpuS - mi.cpuS).toFixed(2));
-    facts["tailscaled: CPU in 60 s idle (s)"] = Number((to.cpuS - ti.cpuS).toFixed(2));
-
-    stage("(d), (e) relayed");
-    // (d), (e): the same pairs with UDP between them blocked: through derper.
-    await t.internet.blockUdp(t.host("m1").ip, t.host("m2").ip);
-    await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
-    await waitFor("m1-m2 relayed", async () => {
-      await t.host("m1").exec(`ping -c 2 -i 0.2 -W 1 ${m2ip}`);
-      const p = (JSON.parse((await m[0]!.cli("peers --json")).stdout).peers as { name: string; path: string }[]).find((x) => x.name === "m2");
-      return p?.path.startsWith("relay") ? true : undefined;
-    }, 60_000, 500);
-    await measure("(d) meshwrt relayed", t.host("m1"), t.host("m2"), m2ip);
-    await waitFor("t1-t2 relayed", async () => (((await ts[0]!.ping(t2ip, { count: 1, untilDirect: false })).pongs[0]?.via ?? "").startsWith("DERP") ? true : undefined), 60_000, 500);
-    await measure("(e) tailscaled relayed", t.host("t1"), t.host("t2"), t2ip);
-
-    stage("200 peers");
-    // 200 peers: 190 more registered nodes, ten at a time: Headscale slows as its nodes grow
-    // (38 took 100 s past 120 nodes), and one VM command may take 120 s.
-    for (let i = 8; i <= 197; i += 10) {
-      await hs.addOfflineNodes(user, "off", i, Math.min(i + 9, 197));
-      stage(`${Math.min(i + 9, 197) + 3} nodes registered`);
+    let ts: Tailscaled[] = [];
+    let t2ip = "";
+    if (tailscaledRounds) {
+      stage("(c) tailscaled");
+      ({ ts, ip: t2ip } = await joinTailscaled(j));
+      facts["tailscaled: RSS joined (kB)"] = (await proc(t.host("t1"), "tailscaled")).rssKb;
+      await ts[0]!.ping(t2ip, { count: 10, untilDirect: true });
+      if (want("c")) await measureWithCpu("(c) tailscaled direct (TUN)", "tailscaled", t.host("t1"), t.host("t2"), t2ip);
     }
-    await peersUntil(200, m[0]!, ts[0]!);
-    for (const [name, h, comm] of [["meshwrt", "m1", "meshwrt"], ["tailscaled", "t1", "tailscaled"]] as const) {
-      const p = await proc(t.host(h), comm);
-      facts[`${name}: RSS with 200 peers (kB)`] = p.rssKb;
-      facts[`${name}: peak RSS (kB)`] = p.peakKb;
+
+    // A second round of each, alternated: the emulated CPU's speed drifts within a run.
+    if (want("a", "b", "c", "f")) {
+      stage("(a), (a'), (b), (c) and forwarded again");
+      if (want("a", "f")) await measureKernel(k1, k2, fwd);
+      if (want("b")) await measureDirect("(b) meshwrt direct", m, m1h, m2h, m2ip, m2ip);
+      if (meshwrtPrinter) await measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, "forwarded to a LAN host");
+      if (want("c")) await measureWithCpu("(c) tailscaled direct (TUN)", "tailscaled", t.host("t1"), t.host("t2"), t2ip);
     }
-    stage("1,000-peer netmap in the VM");
-    await netmapScale("1-vCPU VM", (c) => t.host("m1").run(c));
+    if (meshwrtPrinter && fwd) {
+      // flow_offloading on m2 (where the flows are forwarded): the agent restarts to apply it.
+      stage("(bo) meshwrt forwarded, flow_offloading on");
+      const set = await m[1]!.cli("set flow_offloading 1");
+      if (set.code !== 0) throw new Error(`meshwrt set flow_offloading 1: ${set.stderr || set.stdout}`);
+      await waitFor("m2's flowtable", async () => ((await m2h.exec("nft list flowtables")).stdout.includes("flowtable ft") ? true : undefined), 60_000, 500);
+      await pathIs("direct", m[0]!, m1h, m2ip);
+      await firstPing("m1 pinging m2's printer", m1h, MESHWRT_PRINTER);
+      for (let i = 0; i < 2; i++) {
+        await measure("(af) kernel WireGuard", k1, fwd, KERNEL_PRINTER, "forwarded to a LAN host");
+        await measureDirect("(bo) meshwrt direct, flow_offloading", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, "forwarded to a LAN host");
+      }
+    }
+    if (want("r") && kernelPrinter) {
+      stage("(r) meshwrt's rules on the kernel pair");
+      await measureRules(k1, k2, kernelPrinter);
+    }
+
+    let offline: HeadscaleUser | undefined;
+    if (want("mem")) {
+      stage("10 peers");
+      // 10 peers: m1 sees m2, t1, t2 and seven nodes that never connect.
+      offline = await hs.createUser("offline");
+      await hs.addOfflineNodes(offline, "off", 1, 7);
+      await peersUntil(10, m[0]!, ts[0]!);
+      facts["meshwrt: RSS with 10 peers (kB)"] = (await proc(m1h, "meshwrt")).rssKb;
+      facts["tailscaled: RSS with 10 peers (kB)"] = (await proc(t.host("t1"), "tailscaled")).rssKb;
+
+      stage("60 s idle");
+      // Idle: 60 s with nothing to carry, 10 peers.
+      const [mi, ti] = [await proc(m1h, "meshwrt"), await proc(t.host("t1"), "tailscaled")];
+      await new Promise((r) => setTimeout(r, 60_000));
+      const [mo, to] = [await proc(m1h, "meshwrt"), await proc(t.host("t1"), "tailscaled")];
+      facts["meshwrt: CPU in 60 s idle (s)"] = Number((mo.cpuS - mi.cpuS).toFixed(2));
+      facts["tailscaled: CPU in 60 s idle (s)"] = Number((to.cpuS - ti.cpuS).toFixed(2));
+    }
+
+    if (want("d")) {
+      stage("(d), (e) relayed");
+      // (d), (e): the same pairs with UDP between them blocked: through derper.
+      await t.internet.blockUdp(m1h.ip, m2h.ip);
+      await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
+      await pathIs("relay", m[0]!, m1h, m2ip);
+      await measure("(d) meshwrt relayed", m1h, m2h, m2ip, "relayed");
+      await waitFor("t1-t2 relayed", async () => (((await ts[0]!.ping(t2ip, { count: 1, untilDirect: false })).pongs[0]?.via ?? "").startsWith("DERP") ? true : undefined), 60_000, 500);
+      await measure("(e) tailscaled relayed", t.host("t1"), t.host("t2"), t2ip, "relayed");
+    }
+
+    if (offline) {
+      stage("200 peers");
+      // 200 peers: 190 more registered nodes, ten at a time: Headscale slows as its nodes grow
+      // (38 took 100 s past 120 nodes), and one VM command may take 120 s.
+      for (let i = 8; i <= 197; i += 10) {
+        await hs.addOfflineNodes(offline, "off", i, Math.min(i + 9, 197));
+        stage(`${Math.min(i + 9, 197) + 3} nodes registered`);
+      }
+      await peersUntil(200, m[0]!, ts[0]!);
+      for (const [name, h, comm] of [["meshwrt", "m1", "meshwrt"], ["tailscaled", "t1", "tailscaled"]] as const) {
+        const p = await proc(t.host(h), comm);
+        facts[`${name}: RSS with 200 peers (kB)`] = p.rssKb;
+        facts[`${name}: peak RSS (kB)`] = p.peakKb;
+      }
+    }
+    if (want("netmap")) {
+      stage("1,000-peer netmap in the VM");
+      await netmapScale("1-vCPU VM", (c) => m1h.run(c));
+    }
     for (const x of m) await x.proc.stop();
   } catch (e) {
     failed = e as Error;
@@ -322,24 +547,54 @@ async function main(): Promise<void> {
   if (failed) throw failed;
 }
 
-function report(): void {
+/** Throughput ratios, (up + down) over (up + down); "n/a" when a side was not measured. */
+function ratios(): Record<string, string> {
   const by = (p: string) => rows.find((r) => r.name.startsWith(p));
   const ratio = (x: string, y: string) => {
     const a = by(x), b = by(y);
     return a && b ? `${((a.upMbit + a.downMbit) / (b.upMbit + b.downMbit)).toFixed(2)}` : "n/a";
   };
+  return {
+    "b/a": ratio("(b)", "(a)"),
+    "b/a'": ratio("(b)", "(a')"),
+    "bf/af": ratio("(bf)", "(af)"),
+    "bf/af'": ratio("(bf)", "(af')"),
+    "bo/af": ratio("(bo)", "(af)"),
+    "b/c": ratio("(b)", "(c)"),
+    "d/e": ratio("(d)", "(e)"),
+  };
+}
+
+function report(): void {
+  const r = ratios();
+  const groups = [...new Set(rows.map((x) => x.group))];
   const lines = [
-    "path                                    up Mbit/s  down Mbit/s  rtt ms  rounds",
-    ...rows.map((r) => `${r.name.padEnd(40)}${r.upMbit.toFixed(1).padStart(9)}  ${r.downMbit.toFixed(1).padStart(11)}  ${r.rttMs.toFixed(2).padStart(6)}  ${String(r.rounds).padStart(6)}`),
+    "path                                                     up Mbit/s  down Mbit/s  rtt ms  rounds",
+    ...groups.flatMap((g) => [
+      `${g}:`,
+      ...rows.filter((x) => x.group === g).map((x) => `  ${x.name.padEnd(55)}${x.upMbit.toFixed(1).padStart(9)}  ${x.downMbit.toFixed(1).padStart(11)}  ${x.rttMs.toFixed(2).padStart(6)}  ${String(x.rounds).padStart(6)}`),
+    ]),
     "",
-    `b/a ${ratio("(b)", "(a)")}   b/a' ${ratio("(b)", "(a')")}   b/c ${ratio("(b)", "(c)")}   d/e ${ratio("(d)", "(e)")}`,
+    Object.entries(r).map(([k, v]) => `${k} ${v}`).join("   "),
     "",
     ...Object.entries(facts).map(([k, v]) => `${k.padEnd(52)}${v}`),
     ...(targets ? ["", costTable(targets.rows, targets.wireguardGoMs)] : []),
   ];
   console.log(`\n${lines.join("\n")}`);
   mkdirSync("build/bench", { recursive: true });
-  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), paths: rows, ratios: { "b/a": ratio("(b)", "(a)"), "b/a'": ratio("(b)", "(a')"), "b/c": ratio("(b)", "(c)"), "d/e": ratio("(d)", "(e)") }, facts, targets }, null, 2));
+  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), rounds: [...ROUNDS], paths: rows, ratios: r, facts, targets }, null, 2));
+  if (rows.length) {
+    mkdirSync("test/out", { recursive: true });
+    writeFileSync(
+      "test/out/bench.png",
+      barChart({
+        title: "MESHWRT BENCH: MBIT/S, UP AND DOWN, 1-VCPU VM",
+        groups: groups.map((g) => ({ name: g, bars: rows.filter((x) => x.group === g).map((x) => ({ label: x.name, values: [x.upMbit, x.downMbit] })) })),
+        series: ["up", "down"],
+      }),
+    );
+    console.log("plot: test/out/bench.png");
+  }
 }
 
 main().catch((e: Error) => {
