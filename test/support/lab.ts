@@ -2,7 +2,9 @@
 // VM (whose kernel has WireGuard):
 //
 //   internet: control (Headscale), derp (derper: DERP over TLS + STUN), and
-//             the internet host 198.51.100.1
+//             the internet host 198.51.100.1; with LabOptions.relays, regions
+//             901, 902, ... of meshed derpers (derp, derp-902a, derp-902b, ...)
+//             each behind its own delay (netem)
 //   home NAT   -- router (meshwrt, kernel WireGuard)       (the default layout)
 //   router     -- pc, printer .50, camera .60               (gateway: meshwrt IS the
 //                                                             home router, LAN 192.168.1.0/24)
@@ -11,14 +13,19 @@ import { execFileSync } from "node:child_process";
 import type { Proc } from "../net/exec.js";
 import { waitFor } from "../net/exec.js";
 import { type Topology, topology } from "../net/topology.js";
-import { type Derper, type Headscale, type Tailscaled, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
+import { type Derper, type Headscale, type Tailscaled, derperCert, derpMapYaml, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
 import { Vm } from "../vm/vm.js";
 import { startMeshwrt } from "./meshwrt.js";
 
 export interface Lab {
   readonly vm: Vm;
   readonly t: Topology;
+  /** The first relay (region 900, or the first of LabOptions.relays). */
   readonly derp: Derper;
+  /** Every relay node by region, in LabOptions.relays' order. */
+  readonly relays: readonly (readonly Derper[])[];
+  /** The round trip (ms) added to every node of the region at this index (netem on each derper's link). */
+  setRelayDelay(index: number, ms: number): Promise<void>;
   readonly hs: Headscale;
   readonly phone: Tailscaled;
   readonly authKey: string;
@@ -49,7 +56,23 @@ export interface LabOptions {
   agentConfig?: string;
   /** Extra `tailscale up` flags for the phone. */
   phoneFlags?: string[];
+  /** Relay regions 901, 902, ... instead of the one region 900: each with this many nodes (meshed; default 1) and this round trip added (ms). */
+  relays?: { delayMs: number; nodes?: number }[];
+  /** Runs once the relays and Headscale are up, before the phone and the router join (to break something from the start). */
+  beforeJoin?: (t: Topology) => Promise<void>;
+  /** Headscale over HTTPS (derper's certificate, on derper's host), as most control servers are: the control connection then needs a valid certificate too. */
+  controlTls?: boolean;
+  /**
+   * A DNS server on the internet host (dnsmasq on 198.51.100.1: INTERNET_NAME is
+   * INTERNET_NAME_IP), given by Headscale as the global nameserver; the router resolves
+   * through its own dnsmasq on 127.0.0.1:53 forwarding there, as OpenWrt's does.
+   */
+  internetDns?: boolean;
 }
+
+/** The public name the lab's internet DNS server answers (LabOptions.internetDns), and its address. */
+export const INTERNET_NAME = "www.example.test";
+export const INTERNET_NAME_IP = "198.51.100.1";
 
 
 export async function startLab(o: LabOptions = {}): Promise<Lab> {
@@ -62,28 +85,48 @@ export async function startLab(o: LabOptions = {}): Promise<Lab> {
   let agent: Proc | undefined;
   try {
     const home = o.gateway ? { name: "router", hosts: ["pc"], printer: true, camera: true } : { name: "home", hosts: ["router"] };
-    t = await topology({ hosts: ["control", "derp"], nats: [home, { name: "cafe", hosts: ["phone", "laptop", "bob"] }] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
-    const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
-    const hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml(), ...(o.policy ? { policy: o.policy } : {}) });
+    // Relay host names: the first is "derp" as in the one-region lab.
+    const relayNames = (o.relays ?? [{ delayMs: 0 }]).map((r, i) => Array.from({ length: r.nodes ?? 1 }, (_, j) => (i || j ? `derp-${901 + i}${"abcdefgh"[j]}` : "derp")));
+    t = await topology({ hosts: ["control", ...relayNames.flat()], nats: [home, { name: "cafe", hosts: ["phone", "laptop", "bob"] }] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
+    const topo0 = t;
+    const relays = o.relays ? await startRelays(topo0, relayNames) : [[await startDerper(t.host("derp"), { dir: `${t.dir}/derper` })]];
+    const derp = relays[0]![0]!;
+    // One file for meshwrt's --ca-file: every relay's self-signed certificate.
+    const caFile = o.relays ? `${t.dir}/relays-ca.pem` : derp.certFile;
+    const setRelayDelay = async (index: number, ms: number) => {
+      for (const d of relays[index] ?? []) await d.host.run(`tc qdisc replace dev eth0 root netem delay ${ms}ms`);
+    };
+    for (const [i, r] of (o.relays ?? []).entries()) await setRelayDelay(i, r.delayMs);
+    if (o.internetDns) {
+      await t.internet.spawn(`exec dnsmasq --keep-in-foreground --user=root --no-resolv --no-hosts --address=/${INTERNET_NAME}/${INTERNET_NAME_IP} --listen-address=${t.internet.ip} --bind-interfaces --log-queries --pid-file=${t.dir}/dnsmasq-internet.pid`, `${t.dir}/dnsmasq-internet.log`);
+      await t.host("router").spawn(`exec dnsmasq --keep-in-foreground --user=root --no-resolv --no-hosts --server=${t.internet.ip} --listen-address=127.0.0.1 --bind-interfaces --log-queries --pid-file=${t.dir}/dnsmasq-router.pid`, `${t.dir}/dnsmasq-router.log`);
+    }
+    const hs = await startHeadscale(t.host(o.controlTls ? "derp" : "control"), {
+      dir: `${t.dir}/headscale`, derpMapYaml: derpMapYaml(relays.flat()), ...(o.policy ? { policy: o.policy } : {}),
+      ...(o.internetDns ? { nameservers: [t.internet.ip] } : {}),
+      ...(o.controlTls ? { tls: { certFile: derp.certFile, keyFile: derp.keyFile } } : {}),
+    });
     const authKey = await hs.preAuthKey(await hs.createUser("alice"), { reusable: true });
     await hs.createUser("bob");
     if (o.blockUdp) await t.internet.blockUdp(t.nat(home.name).publicIp, t.nat("cafe").publicIp);
+    await o.beforeJoin?.(t);
     await vm.exec("modprobe tun");
-    const phone = await startTailscaled(t.host("phone"), { dir: `${t.dir}/phone`, tun: "tailscale0" });
+    // Go's TLS trusts SSL_CERT_FILE: the test's certificate, as meshwrt's --ca-file.
+    const phone = await startTailscaled(t.host("phone"), { dir: `${t.dir}/phone`, tun: "tailscale0", ...(o.controlTls ? { env: { SSL_CERT_FILE: derp.certFile } } : {}) });
     await phone.up({ loginServer: hs.url, authKey, hostname: "phone", timeoutSec: 90, ...(o.phoneFlags ? { flags: o.phoneFlags } : {}) });
     const router = t.host("router");
     const topo = t;
     await router.run(`mkdir -p ${t.dir}/hosts`);
     const launch = (extra: string) =>
       startMeshwrt(router, {
-        dir: topo.dir, loginServer: hs.url, authKey, hostname: "router", caFile: derp.certFile,
+        dir: topo.dir, loginServer: hs.url, authKey, hostname: "router", caFile,
         extra: `\toption dns_hosts_file '${topo.dir}/hosts/meshwrt'\n${extra}`,
       });
     const agentStartedAt = Date.now();
     let m = await launch(o.agentConfig ?? "");
     agent = m.proc;
     return {
-      vm, t: topo, derp, hs, phone, authKey, agentStartedAt,
+      vm, t: topo, derp, relays, setRelayDelay, hs, phone, authKey, agentStartedAt,
       cli: (args) => m.cli(args),
       agentLog: () => m.log(),
       agentRssKb: async () => Number(/VmRSS:\s+(\d+)/.exec((await vm.exec(`cat /proc/$(pgrep -x meshwrt | head -n 1)/status`)).stdout)?.[1] ?? NaN),
@@ -117,4 +160,26 @@ export async function startLab(o: LabOptions = {}): Promise<Lab> {
     await vm.shutdown();
     throw e;
   }
+}
+
+/** Derpers for LabOptions.relays: certificates first (the nodes of a region mesh, and each must trust the others'), then one derper per host. */
+async function startRelays(t: Topology, names: string[][]): Promise<Derper[][]> {
+  const certs = [];
+  for (const n of names.flat()) certs.push((await derperCert(t.host(n), `${t.dir}/${n}`)).certFile);
+  const caBundle = `${t.dir}/relays-ca.pem`, keyFile = `${t.dir}/derp-mesh.key`;
+  await t.host("derp").run(`cat ${certs.join(" ")} > ${caBundle} && openssl rand -hex 32 > ${keyFile}`);
+  const out: Derper[][] = [];
+  for (const [i, region] of names.entries()) {
+    const regionId = 901 + i;
+    const nodes: Derper[] = [];
+    for (const [j, n] of region.entries()) {
+      const others = region.filter((x) => x !== n).map((x) => t.host(x).ip);
+      nodes.push(await startDerper(t.host(n), {
+        dir: `${t.dir}/${n}`, regionId, regionCode: `r${regionId}`, nodeName: `${regionId}${"abcdefgh"[j]}`,
+        ...(others.length ? { mesh: { with: others, keyFile, caBundle } } : {}),
+      }));
+    }
+    out.push(nodes);
+  }
+  return out;
 }
