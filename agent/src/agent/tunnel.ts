@@ -32,6 +32,8 @@ export class Tunnel {
   readonly router: Router;
   /** Peers are in the kernel only while the caller allows them (meshwrt's firewall table is loaded). */
   private allowed = false;
+  /** False while an apply is under way or after one failed: the next compares every route. */
+  private complete = false;
 
   constructor(d: TunnelDeps) {
     this.netmapPeers = new NetmapPeers(d.wanted);
@@ -47,13 +49,18 @@ export class Tunnel {
   /** Brings the kernel to the followed peers and `addresses` (the node's own). */
   async apply(delta: PeersDelta, addresses: readonly string[], allowed: boolean, reconcile: boolean): Promise<TunnelApplied> {
     const p = this.peers;
+    const wasAllowed = this.allowed, wasComplete = this.complete;
+    this.complete = false;
     let sent: number;
     if (!allowed) sent = this.allowed || p.needsReconcile || reconcile ? await p.reconcile([]) : 0;
     else if (!this.allowed || p.needsReconcile || reconcile) sent = await p.reconcile(this.netmapPeers.all());
     else sent = await p.apply(delta.peers);
     this.allowed = allowed;
     const config = { addresses: addresses.map(parsePrefix), routes: allowed ? this.netmapPeers.routes() : new Map<string, Prefix>() };
-    const routed = reconcile ? await this.router.reconcile(config) : await this.router.set(config);
+    // The routes follow the peers by difference too, unless the whole set may have changed.
+    const everything = reconcile || allowed !== wasAllowed || !wasComplete;
+    const routed = reconcile ? await this.router.reconcile(config) : await this.router.set(config, everything ? undefined : delta.routes);
+    this.complete = true;
     return { sent, routed };
   }
 }

@@ -4,6 +4,7 @@
 // tailnet address through the router. Names and addresses are checked:
 // the file is written from what the control server sent.
 import type { NetMap } from "../control/netmap.js";
+import type { Node } from "../control/tailcfg.js";
 import { formatIp, parseIp } from "../netaddr/ip.js";
 
 const NAME = /^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
@@ -22,17 +23,30 @@ function entry(name: string, addr: string, log: (msg: string) => void, what: str
   }
 }
 
-/** The hosts file for the netmap; log says what was left out and why. */
+/**
+ * Each node's lines, by the node object: a netmap delta replaces only the nodes it changes, so
+ * a 1,000-node file is rewritten from checked lines instead of checking every name again.
+ */
+const nodeLines = new WeakMap<Node, readonly string[]>();
+
+function linesOf(n: Node, log: (msg: string) => void): readonly string[] {
+  let lines = nodeLines.get(n);
+  if (!lines) {
+    const out: string[] = [];
+    for (const a of n.Name ? n.Addresses : []) {
+      const e = entry(n.Name, a, log, `node ${n.ID}`);
+      if (e) out.push(e);
+    }
+    nodeLines.set(n, (lines = out));
+  }
+  return lines;
+}
+
+/** The hosts file for the netmap; log says what was left out and why (once per node object). */
 export function hostsFile(nm: NetMap, log: (msg: string) => void): string {
   const lines = new Set<string>();
-  const nodes = nm.self ? [nm.self, ...nm.peers.values()] : [...nm.peers.values()];
-  for (const n of nodes) {
-    if (!n.Name) continue;
-    for (const a of n.Addresses) {
-      const e = entry(n.Name, a, log, `node ${n.ID}`);
-      if (e) lines.add(e);
-    }
-  }
+  if (nm.self) for (const l of linesOf(nm.self, log)) lines.add(l);
+  for (const n of nm.peers.values()) for (const l of linesOf(n, log)) lines.add(l);
   for (const r of nm.dns?.ExtraRecords ?? []) {
     if (r.Type && r.Type !== "A" && r.Type !== "AAAA") continue;
     const e = entry(r.Name, r.Value, log, "extra record");

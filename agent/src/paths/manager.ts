@@ -47,6 +47,8 @@ export class DiscoManager {
   /** By disco key (hex), and by node key (hex). */
   private readonly byDisco = new Map<string, PeerEntry>();
   private readonly byNode = new Map<string, PeerEntry>();
+  /** Node objects already taken in, with their key (hex): an unchanged node is not parsed again. */
+  private readonly taken = new WeakMap<Node, string>();
 
   constructor(private readonly deps: DiscoDeps) {}
 
@@ -55,6 +57,11 @@ export class DiscoManager {
     const out: DiscoOut[] = [];
     const seen = new Set<string>();
     for (const n of nodes) {
+      const known = this.taken.get(n);
+      if (known !== undefined && this.byNode.has(known)) {
+        seen.add(known);
+        continue;
+      }
       if (!n.DiscoKey) continue;
       let nodeKey: Uint8Array, disco: Uint8Array;
       try {
@@ -73,10 +80,15 @@ export class DiscoManager {
         e = undefined;
       }
       if (!e) {
+        // The shared key when first used: X25519 for each of a thousand peers at the first netmap costs seconds on a router.
+        let shared: Uint8Array | undefined;
+        const ours = this.deps.ourDiscoPrivate;
         e = {
           nodeKey,
           discoHex,
-          shared: boxSharedKey(this.deps.ourDiscoPrivate, disco),
+          get shared() {
+            return (shared ??= boxSharedKey(ours, disco));
+          },
           region: 0,
           paths: new PeerPaths({ txid: () => this.deps.random(12), ourNodeKey: this.deps.ourNodeKey, ourEndpoints: this.deps.ourEndpoints }),
         };
@@ -93,8 +105,9 @@ export class DiscoManager {
         }
       }
       e.paths.setKnownEndpoints(eps);
+      this.taken.set(n, nodeHex);
     }
-    for (const [id, e] of this.byNode) {
+    if (seen.size !== this.byNode.size) for (const [id, e] of this.byNode) {
       if (!seen.has(id)) {
         this.byNode.delete(id);
         this.byDisco.delete(e.discoHex);

@@ -34,14 +34,30 @@ export interface RouterModel {
   readonly routes: ReadonlyMap<string, { readonly prefix: Prefix; readonly table: number }>;
 }
 
-/** The actions that take `have` to `want`; `refused` (refused before) is not asked for again. */
-export function planRouter(have: RouterModel, want: RouterConfig, refused: ReadonlySet<string> = new Set()): RouterAction[] {
+/**
+ * The actions that take `have` to `want`; `refused` (refused before) is not asked for again.
+ * With `touched` only those routes are compared (the ones a delta made come or go).
+ */
+export function planRouter(have: RouterModel, want: RouterConfig, refused: ReadonlySet<string> = new Set(), touched?: ReadonlySet<string>): RouterAction[] {
   const out: RouterAction[] = [];
   const addrs = new Map(want.addresses.map((p) => [formatPrefix(p), p]));
   for (const [k, p] of addrs) if (!have.addresses.has(k) && !refused.has(`address ${k}`)) out.push({ kind: "add-address", prefix: p });
   for (const [k, p] of have.addresses) if (!addrs.has(k)) out.push({ kind: "remove-address", prefix: p });
-  for (const [k, p] of want.routes) if (!have.routes.has(k) && !refused.has(`route ${k}`)) out.push({ kind: "add-route", prefix: p });
-  for (const [k, r] of have.routes) if (!want.routes.has(k)) out.push({ kind: "remove-route", prefix: r.prefix, table: r.table });
+  const add = (k: string, p: Prefix) => !have.routes.has(k) && !refused.has(`route ${k}`) && out.push({ kind: "add-route", prefix: p });
+  const remove = (k: string) => {
+    const r = have.routes.get(k);
+    if (r && !want.routes.has(k)) out.push({ kind: "remove-route", prefix: r.prefix, table: r.table });
+  };
+  if (touched) {
+    for (const k of touched) {
+      const p = want.routes.get(k);
+      if (p) add(k, p);
+      else remove(k);
+    }
+    return out;
+  }
+  for (const [k, p] of want.routes) add(k, p);
+  for (const k of have.routes.keys()) remove(k);
   return out;
 }
 
@@ -69,11 +85,14 @@ export class Router {
     return this.stale;
   }
 
-  /** Brings the link to `config`, changing only what differs from the model. */
-  async set(config: RouterConfig): Promise<number> {
+  /**
+   * Brings the link to `config`, changing only what differs from the model; with `touched`,
+   * only those routes can differ (the caller knows which a delta made come or go).
+   */
+  async set(config: RouterConfig, touched?: ReadonlySet<string>): Promise<number> {
     this.want = config;
     if (this.stale) return this.reconcile(config);
-    const plan = planRouter({ addresses: this.addresses, routes: this.routes }, config, this.refused);
+    const plan = planRouter({ addresses: this.addresses, routes: this.routes }, config, this.refused, touched);
     for (const a of plan) await this.run(a);
     return plan.length;
   }

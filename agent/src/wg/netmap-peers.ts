@@ -24,6 +24,8 @@ export interface PeersDelta {
   readonly names: boolean;
   /** A node came, went, or changed its key, disco key, endpoints or home relay: path discovery needs the new list. */
   readonly paths: boolean;
+  /** The routes (by text) that came or went. */
+  readonly routes: ReadonlySet<string>;
 }
 
 export class NetmapPeers {
@@ -32,27 +34,30 @@ export class NetmapPeers {
   private readonly routeCount = new Map<string, number>();
   private readonly routeSet = new Map<string, Prefix>();
   private readonly regions = new Map<string, number>();
+  private touched = new Set<string>();
 
   constructor(private readonly o: WantedOptions) {}
 
   /** Takes the netmap's peers; says what changed since the last call. */
   update(nodes: ReadonlyMap<number, Node>): PeersDelta {
     const changed = new Map<string, WantedPeer | null>();
+    this.touched = new Set();
     let names = false, paths = false;
-    for (const [nid, n] of nodes) {
+    // forEach: QuickJS makes no [key, value] pair per entry, and this runs over every node.
+    nodes.forEach((n, nid) => {
       const e = this.byNode.get(nid);
-      if (e?.node === n) continue;
+      if (e?.node === n) return;
       if (!e || e.node.Name !== n.Name || !sameList(e.node.Addresses, n.Addresses)) names = true;
       if (!e || e.node.Key !== n.Key || e.node.DiscoKey !== n.DiscoKey || !sameList(e.node.Endpoints, n.Endpoints) || homeRegion(e.node) !== homeRegion(n)) paths = true;
       if (e && sameWanted(e.node, n)) {
         // Online, last seen, endpoints, hostinfo: nothing WireGuard has.
         this.byNode.set(nid, { ...e, node: n });
         if (e.wanted) this.regions.set(latin1(e.wanted.publicKey), homeRegion(n));
-        continue;
+        return;
       }
       if (e) this.drop(e, changed);
       this.add(nid, n, changed);
-    }
+    });
     // Every node of the map is in byNode now: more entries means some left.
     if (this.byNode.size > nodes.size) {
       names = paths = true;
@@ -62,7 +67,7 @@ export class NetmapPeers {
         this.drop(e, changed);
       }
     }
-    return { peers: changed, names, paths };
+    return { peers: changed, names, paths, routes: this.touched };
   }
 
   all(): IterableIterator<WantedPeer> {
@@ -119,6 +124,7 @@ export class NetmapPeers {
         this.routeCount.delete(k);
         this.routeSet.delete(k);
       }
+      if (n === 0 || (n === 1 && by === 1)) this.touched.add(k);
     }
   }
 }
