@@ -2,11 +2,13 @@
 // on every CPU the test VMs have (netlink.test.ts on x86_64, foreign.test.ts
 // on aarch64 and mipsel): a device configured only by meshwrt reads back identically in
 // `wg show` and `ip`, two namespaces configured by it carry a ping and a TCP
-// stream, an unchanged peer is never touched, and 1,000 peers go in and come back.
+// stream, an unchanged peer is never touched, 1,000 peers go in and come back, and
+// netmap deltas at 1,000 peers go in by difference and end where a full apply ends.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyPairFromSeed } from "../../agent/src/crypto/keys.js";
+import { withinBudget } from "../support/budget.js";
 import type { Vm } from "./vm.js";
 
 /** A booted VM and where, inside it, the binaries built for its CPU are. */
@@ -122,6 +124,36 @@ export function netlinkSuite(boot: () => Promise<NetlinkTarget>, label = ""): vo
       expect(r.changedEndpoint).toBe("203.0.113.9:41641");
       expect((await ok("wg show mwbulk peers")).trim().split("\n")).toHaveLength(1000);
       expect(await ok("wg show mwbulk endpoints")).toMatch(/\t203\.0\.113\.9:41641/);
+    });
+
+    it("netmap deltas at 1,000 peers: a 1-peer delta sends that peer, presence sends nothing, outside changes are repaired, and the kernel ends as a full apply leaves it", async () => {
+      const long = { timeoutMs: Math.max(timeoutMs ?? 0, 600_000) };
+      const run = async (cmd: string) => {
+        const r = await vm.exec(cmd, long);
+        if (r.code !== 0) throw new Error(`${cmd}\nexit ${r.code}: ${r.stderr}`);
+        return r.stdout;
+      };
+      const r = JSON.parse(await run(`${WGCHECK} incremental mwinc 1000`));
+      console.log(`1,000 peers through the agent's Tunnel in the VM${label}: full ${r.fullMs} ms, 1-peer delta ${r.deltaMs} ms, presence delta ${r.onlineMs} ms, reconcile ${r.reconcileMs} ms`);
+      // One set-device request carrying one peer, its two routes, no dump.
+      expect(r.delta).toEqual({ sets: 1, peers: 1, dumps: 0, routes: 2 });
+      expect(r.online).toEqual({ sets: 0, dumps: 0, routes: 0 });
+      if (!label) withinBudget("a 1-peer delta at 1,000 peers, 1-vCPU VM", r.deltaMs, 100);
+      // `wg set ... peer X remove` seen in the next dump, `ip route del` in its event; both put back.
+      expect(r.outside).toEqual({ peerSeen: true, routesLost: ["100.64.0.30/32"], repairedPeers: 1, repairedRoutes: 1 });
+      const state = async () => ({
+        peers: (await run("wg show mwinc dump")).trim().split("\n").slice(1).map((l) => {
+          const f = l.split("\t");
+          return [f[0], f[2], f[3]!.split(",").sort().join(","), f[7]].join(" ");
+        }).sort(),
+        routes: (await run("ip route show dev mwinc; ip -6 route show dev mwinc")).trim().split("\n").sort(),
+        addresses: (await run("ip -o addr show dev mwinc | awk '{print $4}'")).trim().split("\n").sort(),
+      });
+      const incremental = await state();
+      expect(incremental.peers).toHaveLength(1000 + 1 - 1 - 1 - 2 + 2);
+      expect(incremental.routes.join("\n")).toMatch(/192\.168\.66\.0\/24 proto 77/);
+      await run(`${WGCHECK} fresh mwinc 1000`);
+      expect(incremental).toEqual(await state());
     });
 
     it("errors a user can act on: no CAP_NET_ADMIN, and an interface name taken by something else", async () => {

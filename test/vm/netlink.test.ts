@@ -6,5 +6,5 @@ import { Vm } from "./vm.js";
 
 netlinkSuite(async () => {
   execFileSync("make", ["--no-print-directory", "build/out/wgcheck"], { stdio: "inherit" });
-  return { vm: await Vm.boot(), wgcheck: `${process.cwd()}/build/out/wgcheck`, meshwrt: `${process.cwd()}/build/out/meshwrt` };
+  return { vm: await Vm.boot({ timeoutMs: 180_000 }), wgcheck: `${process.cwd()}/build/out/wgcheck`, meshwrt: `${process.cwd()}/build/out/meshwrt` };
 });

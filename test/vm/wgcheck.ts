@@ -6,12 +6,22 @@
 //   wgcheck sync SPEC.json      bring the device's peers to the spec, by difference
 //   wgcheck dump NAME           the device as meshwrt reads it
 //   wgcheck bulk NAME N         N peers set, read back, one changed; timings
+//   wgcheck incremental NAME N  a netmap of N peers through the agent's Tunnel (agent/tunnel.ts),
+//                               then deltas; outside changes made with wg and ip, seen and
+//                               repaired; timings, requests sent, what was noticed
+//   wgcheck fresh NAME N        the link made anew and the same final netmap applied in full
 import "../../agent/src/host/polyfills.js";
 import { nativeEnv } from "../../agent/src/host/env.js";
 import { native } from "../../agent/src/host/native.js";
 import { formatEndpoint, formatPrefix, parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
 import { NetlinkClient } from "../../agent/src/netlink/client.js";
 import { Rtnl } from "../../agent/src/netlink/rtnl.js";
+import { Tunnel } from "../../agent/src/agent/tunnel.js";
+import { applyMapResponse, emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
+import type { MapResponse, Node } from "../../agent/src/control/tailcfg.js";
+import { parseMessages } from "../../agent/src/netlink/codec.js";
+import { NETWORK_GROUPS, parseNetworkEvent } from "../../agent/src/netlink/events.js";
+import { toHex } from "../../agent/src/util/bytes.js";
 import { base64Decode, base64Encode } from "../../agent/src/util/base64.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
 import { KernelWireGuard } from "../../agent/src/wg/kernel.js";
@@ -120,10 +130,123 @@ async function main(args: string[]): Promise<void> {
     const after = await wg.get(a!);
     const moved = after.peers.find((p) => p.publicKey.every((x, i) => x === wanted[count >> 1]!.publicKey[i]));
     out({ setMs, readMs, changeMs, planned: first.length, readBack: back.peers.length, changed: plan.length, changedEndpoint: moved?.endpoint ? formatEndpoint(moved.endpoint) : "" });
+  } else if (cmd === "incremental" || cmd === "fresh") {
+    await incremental(rt, wg, a!, Number(b), cmd === "fresh");
   } else {
     throw new Error(`unknown command ${cmd}`);
   }
 }
+
+/** A tailnet node as the control server sends it; the endpoint the agent would give it depends only on its ID. */
+function node(i: number, extra: Partial<Node> = {}): Node {
+  const a = `100.64.${i >> 8}.${i & 255}`, v6 = `fd7a:115c:a1e0::${i.toString(16)}`;
+  return {
+    ID: i, StableID: `n${i}`, Name: `host-${i}`, User: 1, Key: `nodekey:${i.toString(16).padStart(8, "0")}${"ab".repeat(28)}`,
+    Addresses: [`${a}/32`, `${v6}/128`], AllowedIPs: [`${a}/32`, `${v6}/128`], Online: true, ...extra,
+  };
+}
+
+/** The deltas after the full map: joins, leaves, a subnet advertised and withdrawn, a re-key, presence. */
+function deltas(count: number): MapResponse[] {
+  return [
+    { PeersRemoved: [5] },
+    { PeersChanged: [node(6, { AllowedIPs: [...node(6).AllowedIPs!, "192.168.66.0/24"] })] },
+    { PeersChanged: [node(7, { Key: `nodekey:${"77".repeat(32)}` })] },
+    { PeersChanged: [node(8, { Expired: true })] },
+    { OnlineChange: { "9": false }, PeerSeenChange: { "10": true } },
+    { PeersChanged: [node(count + 10), node(count + 11)], PeersRemoved: [11, 12] },
+  ];
+}
+
+const ms = (t: number) => Math.round((n.mono() - t) * 10) / 10;
+
+/**
+ * The agent's way with the kernel, against the real one: a full netmap, a one-peer delta (timed,
+ * with the requests it sent), a presence delta, more deltas; then a peer removed with `wg` and a
+ * route deleted with `ip`, noticed the way the agent notices them (the next dump, the route event)
+ * and repaired by a reconcile. `fresh` applies the same final netmap to a new link in one go.
+ */
+async function incremental(rt: Rtnl, wg: KernelWireGuard, name: string, count: number, fresh: boolean): Promise<void> {
+  const old = await rt.link(name);
+  if (fresh && old) await rt.deleteLink(old.index);
+  const link = (fresh ? undefined : old) ?? (await rt.createWireGuard(name, 1280));
+  await wg.set({ name, privateKey: new Uint8Array(32).fill(9), listenPort: 41700 });
+  await rt.setLink(link.index, true);
+  const tunnel = new Tunnel({
+    wg, name, rtnl: rt, index: link.index,
+    wanted: { acceptRoutes: true, endpointFor: (nd) => parseEndpoint(`198.51.${(nd.ID >> 8) & 255}.${nd.ID & 255}:${10000 + nd.ID}`), log: () => {} },
+    note: (_s, m) => n.write(2, utf8Encode(`wgcheck: ${m}\n`)),
+  });
+  const self = node(1, { Addresses: ["100.64.0.1/32", "fd7a:115c:a1e0::1/128"] });
+  let nm: NetMap = applyMapResponse(emptyNetMap(), { Node: self, Peers: Array.from({ length: count }, (_, i) => node(i + 2)) }, "2026-12-05T00:00:00Z").netmap;
+  const step = (reconcile = false) => tunnel.apply(tunnel.follow(nm.peers), nm.self!.Addresses, true, reconcile);
+  const next = (r: MapResponse) => (nm = applyMapResponse(nm, r, "2026-12-05T00:00:00Z").netmap);
+  if (fresh) {
+    // The same netmaps as below, in the same order, then applied once.
+    next({ PeersChanged: [node(count + 5)] });
+    next({ OnlineChange: { "3": false }, PeerSeenChange: { "4": true } });
+    for (const d of [...deltas(count).slice(1), deltas(count)[0]!]) next(d);
+    let t = n.mono();
+    await step(true);
+    out({ fullMs: ms(t) });
+    return;
+  }
+  let t = n.mono();
+  await step(true);
+  const fullMs = ms(t);
+  // Route and address events of our link from here on, as the agent follows them.
+  const lost: string[] = [];
+  const events = env.netlink(0, NETWORK_GROUPS);
+  events.onMessage = (d) => {
+    for (const m of parseMessages(d)) {
+      const ev = parseNetworkEvent(m);
+      if (ev && ev.kind !== "link" && !ev.added && tunnel.router.lostOurs(ev)) lost.push(ev.kind === "route" ? formatPrefix(ev.route.dst) : formatPrefix(ev.address.prefix));
+    }
+  };
+  const stats = () => ({ sets: tunnel.peers.stats.sets, peers: tunnel.peers.stats.peersSent, dumps: tunnel.peers.stats.dumps + tunnel.router.stats.dumps, routes: tunnel.router.stats.requests });
+  const before = stats();
+  next({ PeersChanged: [node(count + 5)] });
+  t = n.mono();
+  await step();
+  const deltaMs = ms(t);
+  const afterDelta = stats();
+  next({ OnlineChange: { "3": false }, PeerSeenChange: { "4": true } });
+  t = n.mono();
+  await step();
+  const onlineMs = ms(t);
+  const afterOnline = stats();
+  for (const d of deltas(count).slice(1)) {
+    next(d);
+    await step();
+  }
+  next(deltas(count)[0]!);
+  await step();
+  // Someone else: `wg set ... peer X remove` and `ip route del`.
+  const victim = wgKey(node(20).Key);
+  const sh = async (argv: string[]) => {
+    const r = await env.run(argv);
+    if (r.code !== 0) throw new Error(`${argv.join(" ")}: exit ${r.code}: ${r.stderr}`);
+  };
+  await sh(["wg", "set", name, "peer", b64(victim), "remove"]);
+  await sh(["ip", "route", "del", "100.64.0.30/32", "dev", name]);
+  await new Promise<void>((res) => env.setTimer(300, res));
+  const dumped = new Map((await wg.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
+  const peerSeen = tunnel.peers.changedOutside(dumped);
+  t = n.mono();
+  const repaired = await step(true);
+  events.close();
+  out({
+    fullMs, deltaMs, onlineMs, reconcileMs: ms(t),
+    delta: { sets: afterDelta.sets - before.sets, peers: afterDelta.peers - before.peers, dumps: afterDelta.dumps - before.dumps, routes: afterDelta.routes - before.routes },
+    online: { sets: afterOnline.sets - afterDelta.sets, dumps: afterOnline.dumps - afterDelta.dumps, routes: afterOnline.routes - afterDelta.routes },
+    outside: { peerSeen, routesLost: lost, repairedPeers: repaired.sent, repairedRoutes: repaired.routed },
+  });
+}
+
+const wgKey = (text: string) => {
+  const hex = text.slice("nodekey:".length);
+  return Uint8Array.from({ length: 32 }, (_, i) => parseInt(hex.slice(2 * i, 2 * i + 2), 16));
+};
 
 const out = (v: unknown) => n.write(1, utf8Encode(`${JSON.stringify(v)}\n`));
 
