@@ -22,5 +22,6 @@ import "./replies.suite.js";
 import "./wire.suite.js";
 import "./peerapi.suite.js";
 import "./expiry.suite.js";
+import "./tka.suite.js";
 
 export { cases, runAll } from "./check.js";

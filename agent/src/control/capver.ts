@@ -18,6 +18,12 @@
 //        KeyExpiry passed are dropped before the server says so
 //        (control/expiry.ts, as ipnlocal's expiryManager).
 //   Logout registers the node key with an Expiry in the far past.
+//   40, 47  tailnet lock: Node.KeySignature and PeersChangedPatch.KeySignature
+//        are read; RegisterRequest carries NLKey and, at a node-key rotation,
+//        NodeKeySignature re-signed with the NLKey; a RegisterResponse with
+//        NodeKeySignature makes the router rotate once (control/tka.ts).
+//        meshwrt does not sync the tailnet-lock authority (no TKAHead), so
+//        it leaves the filtering of unsigned peers to the control server.
 // Features below 113 that a router agent has no part in (Taildrive, SSH,
 // app connectors) are never requested by meshwrt, and control only
 // offers them to clients that ask.
