@@ -19,6 +19,8 @@ export interface HeadscaleOptions {
   extraConfig?: string;
   /** An ACL policy (HuJSON): kept in the database, so setPolicy() can change it at run time. */
   policy?: string;
+  /** DNS servers every node is given (dns.nameservers.global). */
+  nameservers?: string[];
   /** Serve HTTPS with this certificate (for the host's IP) and key, as most Headscales do. */
   tls?: { certFile: string; keyFile: string };
 }
@@ -122,7 +124,7 @@ dns:
   base_domain: ${baseDomain}
   override_local_dns: false
   nameservers:
-    global: []
+    global: [${(opts.nameservers ?? []).join(", ")}]
 ${opts.tls ? `tls_cert_path: ${opts.tls.certFile}\ntls_key_path: ${opts.tls.keyFile}\n` : ""}unix_socket: ${socket}
 unix_socket_permission: "0770"
 logtail:
