@@ -100,6 +100,16 @@ static JSValue js_udp_bind(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 		int off = 0;
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 	}
+	/* A receive buffer asked for (bytes): past net.core.rmem_max when we may
+	 * (root), else as much as the kernel allows. Bursts from the kernel's
+	 * WireGuard (a GSO batch is ~45 datagrams) must not overflow the default. */
+	int rcvbuf = 0;
+	if (argc > 2 && !JS_IsUndefined(argv[2]) && JS_ToInt32(ctx, &rcvbuf, argv[2])) {
+		close(fd);
+		return JS_EXCEPTION;
+	}
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
 		int e = errno;
 		close(fd);
@@ -431,7 +441,7 @@ static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc,
 }
 
 const JSCFunctionListEntry sock_funcs[] = {
-	JS_CFUNC_DEF("udpBind", 2, js_udp_bind),
+	JS_CFUNC_DEF("udpBind", 3, js_udp_bind),
 	JS_CFUNC_DEF("udpSend", 4, js_udp_send),
 	JS_CFUNC_DEF("udpRecv", 1, js_udp_recv),
 	JS_CFUNC_DEF("tcpConnect", 2, js_tcp_connect),

@@ -36,17 +36,25 @@ struct ca {
 	mbedtls_x509_crt crt;
 };
 
+/* Socket bytes read ahead for mbedTLS, which asks for a record's 5-byte
+ * header and then its body: one read(2) per chunk instead of two per record. */
+#define READ_AHEAD 16384
+
 struct tls {
 	int used, fd, err; /* err: the errno of the socket call that failed */
+	int pending; /* an mbedTLS result held back while tlsRead returned the data before it */
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	struct ca *ca;
+	uint8_t *ahead; /* READ_AHEAD bytes */
+	size_t ahead_off, ahead_len;
 	char name[256];
 };
 
 static struct tls conns[MAX_TLS];
 static struct ca cas[MAX_CA];
-static uint8_t rxbuf[16384];
+/* Plaintext of as many records as are ready, up to this, per tlsRead. */
+static uint8_t rxbuf[65536];
 
 static int fill_random(unsigned char *out, size_t len)
 {
@@ -97,13 +105,25 @@ static int bio_send(void *p, const unsigned char *buf, size_t len)
 static int bio_recv(void *p, unsigned char *buf, size_t len)
 {
 	struct tls *t = p;
-	ssize_t n = read(t->fd, buf, len);
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	t->err = errno;
-	return MBEDTLS_ERR_NET_RECV_FAILED;
+	if (t->ahead_off == t->ahead_len) {
+		ssize_t n = read(t->fd, t->ahead, READ_AHEAD);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return MBEDTLS_ERR_SSL_WANT_READ;
+			t->err = errno;
+			return MBEDTLS_ERR_NET_RECV_FAILED;
+		}
+		if (n == 0)
+			return 0;
+		t->ahead_off = 0;
+		t->ahead_len = (size_t)n;
+	}
+	size_t k = t->ahead_len - t->ahead_off;
+	if (k > len)
+		k = len;
+	memcpy(buf, t->ahead + t->ahead_off, k);
+	t->ahead_off += k;
+	return (int)k;
 }
 
 static struct tls *lookup(JSContext *ctx, JSValueConst v, int *h)
@@ -163,6 +183,8 @@ static void ca_put(struct ca *ca)
 
 static void release(struct tls *t)
 {
+	free(t->ahead);
+	t->ahead = NULL;
 	mbedtls_ssl_free(&t->ssl);
 	mbedtls_ssl_config_free(&t->conf);
 	ca_put(t->ca);
@@ -275,6 +297,12 @@ static JSValue js_tls_open(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	}
 	struct tls *t = &conns[h];
 	memset(t, 0, sizeof(*t));
+	t->ahead = malloc(READ_AHEAD);
+	if (!t->ahead) {
+		JS_FreeCString(ctx, name);
+		ca_put(ca);
+		return throw_errno(ctx, "tls", "read buffer", ENOMEM);
+	}
 	t->used = 1;
 	t->fd = fd;
 	t->ca = ca;
@@ -333,16 +361,33 @@ static JSValue js_tls_read(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	struct tls *t = lookup(ctx, argv[0], &h);
 	if (!t)
 		return JS_EXCEPTION;
-	int n = mbedtls_ssl_read(&t->ssl, rxbuf, sizeof(rxbuf));
+	/* Every record that is ready, in one call: a burst of relayed packets
+	 * crosses into JavaScript once. An end or an error after some data waits
+	 * for the next call. */
+	size_t got = 0;
+	int n = t->pending;
+	t->pending = 0;
+	while (n == 0 && got < sizeof(rxbuf)) {
+		n = mbedtls_ssl_read(&t->ssl, rxbuf + got, sizeof(rxbuf) - got);
+		if (n > 0) {
+			got += (size_t)n;
+			n = 0;
+		} else if (n == 0) {
+			n = MBEDTLS_ERR_SSL_CONN_EOF;
+		}
+	}
+	if (got) {
+		if (n != MBEDTLS_ERR_SSL_WANT_READ && n != MBEDTLS_ERR_SSL_WANT_WRITE)
+			t->pending = n;
+		return new_bytes(ctx, rxbuf, got);
+	}
 	if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return JS_NULL;
 	/* A TCP close without close_notify ends the stream too: the protocols
 	 * above frame their messages and notice a cut. */
-	if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || n == MBEDTLS_ERR_SSL_CONN_EOF || n == 0)
+	if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || n == MBEDTLS_ERR_SSL_CONN_EOF)
 		return new_bytes(ctx, rxbuf, 0);
-	if (n < 0)
-		return fail(ctx, t, "read", n);
-	return new_bytes(ctx, rxbuf, n);
+	return fail(ctx, t, "read", n);
 }
 
 /* Bytes taken; 0 when the socket is full. */

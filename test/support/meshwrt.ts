@@ -5,7 +5,8 @@ import type { Proc } from "../net/exec.js";
 import { writeFile } from "../net/exec.js";
 import type { Host } from "../net/topology.js";
 
-export const MESHWRT = `${process.cwd()}/build/out/meshwrt`;
+/** The build under test; MESHWRT_BIN names another (a bench's before and after). */
+export const MESHWRT = process.env.MESHWRT_BIN ?? `${process.cwd()}/build/out/meshwrt`;
 
 export interface MeshwrtOptions {
   /** Where its files go: DIR/meshwrt.uci, DIR/meshwrt.log, DIR/meshwrt.sock, DIR/state. */

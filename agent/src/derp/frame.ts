@@ -28,6 +28,20 @@ export interface Frame {
   readonly payload: Uint8Array;
 }
 
+/** A packet for `dst`, framed: the one frame sent per relayed packet, built with one allocation. */
+export function encodeSendPacket(dst: Uint8Array, data: Uint8Array): Uint8Array {
+  const len = KEY_LEN + data.length;
+  const f = new Uint8Array(FRAME_HEADER_LEN + len);
+  f[0] = FRAME_SEND_PACKET;
+  f[1] = len >>> 24;
+  f[2] = (len >>> 16) & 0xff;
+  f[3] = (len >>> 8) & 0xff;
+  f[4] = len & 0xff;
+  f.set(dst, FRAME_HEADER_LEN);
+  f.set(data, FRAME_HEADER_LEN + KEY_LEN);
+  return f;
+}
+
 export function encodeFrame(type: number, ...parts: Uint8Array[]): Uint8Array {
   const len = parts.reduce((n, p) => n + p.length, 0);
   const f = new Uint8Array(FRAME_HEADER_LEN + len);
@@ -43,29 +57,32 @@ export function encodeFrame(type: number, ...parts: Uint8Array[]): Uint8Array {
 
 export class DerpFrameError extends Error {}
 
-/** Splits a byte stream into frames. */
+/**
+ * Splits a byte stream into frames. Payloads are views into the bytes given
+ * (each chunk a stream delivers is its own): no copy per relayed packet.
+ * Only a frame cut across chunks is copied, once, when it is completed.
+ */
 export class FrameReader {
   private buf: Uint8Array = new Uint8Array(0);
 
   push(bytes: Uint8Array): Frame[] {
+    let b = bytes;
     if (this.buf.length) {
-      const b = new Uint8Array(this.buf.length + bytes.length);
+      b = new Uint8Array(this.buf.length + bytes.length);
       b.set(this.buf);
       b.set(bytes, this.buf.length);
-      this.buf = b;
-    } else {
-      this.buf = bytes;
     }
     const out: Frame[] = [];
     let off = 0;
-    while (this.buf.length - off >= FRAME_HEADER_LEN) {
-      const len = new DataView(this.buf.buffer, this.buf.byteOffset + off + 1, 4).getUint32(0, false);
-      if (len > MAX_FRAME) throw new DerpFrameError(`derp: frame type ${this.buf[off]} of ${len} bytes, above ${MAX_FRAME}`);
-      if (this.buf.length - off < FRAME_HEADER_LEN + len) break;
-      out.push({ type: this.buf[off]!, payload: this.buf.slice(off + FRAME_HEADER_LEN, off + FRAME_HEADER_LEN + len) });
+    while (b.length - off >= FRAME_HEADER_LEN) {
+      const len = ((b[off + 1]! << 24) >>> 0) + (b[off + 2]! << 16) + (b[off + 3]! << 8) + b[off + 4]!;
+      if (len > MAX_FRAME) throw new DerpFrameError(`derp: frame type ${b[off]} of ${len} bytes, above ${MAX_FRAME}`);
+      if (b.length - off < FRAME_HEADER_LEN + len) break;
+      out.push({ type: b[off]!, payload: b.subarray(off + FRAME_HEADER_LEN, off + FRAME_HEADER_LEN + len) });
       off += FRAME_HEADER_LEN + len;
     }
-    this.buf = this.buf.slice(off);
+    // The unfinished rest is copied: the caller may reuse what it gave us.
+    this.buf = off === b.length ? new Uint8Array(0) : b.slice(off);
     return out;
   }
 }

@@ -7,6 +7,7 @@ import { ascii, bytesEqual, latin1 } from "../util/bytes.js";
 import {
   DerpFrameError,
   encodeFrame,
+  encodeSendPacket,
   FRAME_CLIENT_INFO,
   FRAME_HEALTH,
   FRAME_KEEP_ALIVE,
@@ -17,7 +18,6 @@ import {
   FRAME_PONG,
   FRAME_RECV_PACKET,
   FRAME_RESTARTING,
-  FRAME_SEND_PACKET,
   FRAME_SERVER_INFO,
   FRAME_SERVER_KEY,
   FrameReader,
@@ -83,7 +83,8 @@ export class DerpSession {
         }
         case FRAME_RECV_PACKET:
           if (p.length < KEY_LEN) throw new DerpFrameError(`derp: received packet of ${p.length} bytes, shorter than a key`);
-          events.push({ kind: "packet", src: p.slice(0, KEY_LEN), data: p.subarray(KEY_LEN) });
+          // Views, not copies: the packet goes on to the kernel at once.
+          events.push({ kind: "packet", src: p.subarray(0, KEY_LEN), data: p.subarray(KEY_LEN) });
           break;
         case FRAME_PEER_GONE:
           if (p.length < KEY_LEN) throw new DerpFrameError("derp: peer-gone frame shorter than a key");
@@ -95,7 +96,7 @@ export class DerpSession {
           break;
         case FRAME_PONG:
           if (p.length !== 8) throw new DerpFrameError(`derp: pong of ${p.length} bytes`);
-          events.push({ kind: "pong", data: p });
+          events.push({ kind: "pong", data: p.slice() });
           break;
         case FRAME_HEALTH:
           events.push({ kind: "health", problem: latin1(p) });
@@ -120,7 +121,7 @@ export class DerpSession {
     if (!this.ready) throw new Error("derp: not connected yet");
     if (dst.length !== KEY_LEN) throw new Error(`derp: destination key of ${dst.length} bytes`);
     if (data.length > MAX_PACKET) throw new Error(`derp: packet of ${data.length} bytes, above ${MAX_PACKET}`);
-    this.send(encodeFrame(FRAME_SEND_PACKET, dst, data));
+    this.send(encodeSendPacket(dst, data));
   }
 
   /** Tells the relay whether this is our home region (it keeps our packets here). */

@@ -19,11 +19,23 @@ export const DIAL_STEP_MS = 10_000;
  */
 export const STREAM_QUEUE_MAX = 4 << 20;
 
+/**
+ * Writes gathered in one turn of the loop go out together at its end (a
+ * microtask): one TLS record and one syscall for a burst of relayed packets
+ * instead of one each. A TLS record holds at most 16 KB; a plain write takes 64.
+ */
+const TLS_CHUNK = 16384;
+const PLAIN_CHUNK = 65536;
+
 /** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
 function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const queue: Uint8Array[] = [];
   let queued = 0;
   let closed = false;
+  let scheduled = false;
+  /** mbedTLS must be given the same bytes again after "want write": the head is not merged further. */
+  let headPinned = false;
+  const chunk = tls !== undefined ? TLS_CHUNK : PLAIN_CHUNK;
   const s: ByteStream = {
     onData: () => {},
     onClose: () => {},
@@ -37,9 +49,14 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
       }
       queue.push(bytes);
       queued += bytes.length;
-      flush();
+      if (!scheduled) {
+        scheduled = true;
+        void Promise.resolve().then(flush);
+      }
     },
     close() {
+      // What was written this turn still goes, as far as the socket takes it.
+      if (!closed && queue.length) flush();
       finish();
     },
   };
@@ -56,12 +73,33 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const rearm = () => {
     if (!closed) n.watch(fd, READ | (queue.length ? WRITE : 0), onReady);
   };
+  /** Merges the small writes at the head of the queue into one of at most `chunk` bytes. */
+  const merge = () => {
+    if (headPinned || queue.length < 2) return;
+    let size = 0, k = 0;
+    while (k < queue.length && size + queue[k]!.length <= chunk) size += queue[k++]!.length;
+    if (k < 2) return;
+    const b = new Uint8Array(size);
+    for (let i = 0, o = 0; i < k; i++) {
+      b.set(queue[i]!, o);
+      o += queue[i]!.length;
+    }
+    queue.splice(0, k, b);
+  };
   const flush = () => {
+    scheduled = false;
+    if (closed) return;
+    const wanted = queue.length > 0;
     try {
       while (queue.length) {
+        merge();
         const head = queue[0]!;
         const w = tls !== undefined ? n.tlsWrite(tls, head) : n.write(fd, head);
-        if (w === 0) break;
+        if (w === 0) {
+          headPinned = true;
+          break;
+        }
+        headPinned = false;
         queued -= w;
         if (w < head.length) queue[0] = head.subarray(w);
         else queue.shift();
@@ -69,7 +107,7 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
     } catch (e) {
       return finish(e as Error);
     }
-    rearm();
+    if (wanted) rearm();
   };
   const onReady = (ev: number) => {
     if (ev & WRITE) flush();
@@ -87,6 +125,8 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
     }
   };
   rearm();
+  // TLS may hold bytes read past the handshake: look once without waiting for the socket.
+  if (tls !== undefined) void Promise.resolve().then(() => !closed && onReady(READ));
   return s;
 }
 
@@ -284,8 +324,8 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       });
       return l;
     },
-    bindUdp(ip: string, port: number): UdpSocket {
-      const [fd, , bound] = n.udpBind(ip, port);
+    bindUdp(ip: string, port: number, receiveBuffer?: number): UdpSocket {
+      const [fd, , bound] = n.udpBind(ip, port, receiveBuffer);
       let closed = false;
       const u: UdpSocket = {
         port: bound,

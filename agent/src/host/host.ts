@@ -68,7 +68,8 @@ export interface Host {
   connectUnix(path: string): Promise<ByteStream>;
   /** Listens at `path` (a stale socket file there is replaced), the file given `mode`. */
   listenUnix(path: string, mode: number): UnixListener;
-  bindUdp(ip: string, port: number): UdpSocket;
+  /** `receiveBuffer`: the socket's receive buffer in bytes, for bursts the default would drop. */
+  bindUdp(ip: string, port: number, receiveBuffer?: number): UdpSocket;
   netlink(protocol: number, groups: number): NetlinkSocket;
   readFile(path: string): Uint8Array | null;
   writeFileAtomic(path: string, data: Uint8Array, mode: number): void;

@@ -22,8 +22,8 @@ export interface Native {
   exit(code: number): void;
   errnoName(errno: number): string;
   strerror(errno: number): string;
-  /** [fd, boundIp, boundPort] */
-  udpBind(ip: string, port: number): [number, string, number];
+  /** [fd, boundIp, boundPort]; `receiveBuffer` in bytes, when the default is too small. */
+  udpBind(ip: string, port: number, receiveBuffer?: number): [number, string, number];
   /** false when the socket buffer is full (the datagram is dropped, as UDP may). */
   udpSend(fd: number, data: Uint8Array, ip: string, port: number): boolean;
   udpRecv(fd: number): [Uint8Array, string, number] | null;
