@@ -125,7 +125,8 @@ describe("the login server by name, the resolver silent", () => {
     expect(hungStatus.health.join(" ")).toContain(`resolve ${LOGIN_NAME}`);
     expect(hung.filter((c) => c.state === "running")).toEqual([]);
     expect(calls.filter((c) => c.code !== 0)).toEqual([]);
-    expect(hung.length).toBeGreaterThan(100);
+    // Call after call: at least one a second however busy the machine (some 10 a second when it is not).
+    expect(hung.length).toBeGreaterThan(HUNG_S);
     // 100 ms, natively, on a machine that answers. When procd's own `system info` was slow in the
     // same run (a machine shared with other work), meshwrt is held to twice procd's worst call
     // (a single call's worst is chance). A loop blocked on the resolver stalls meshwrt for the
