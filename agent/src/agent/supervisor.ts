@@ -55,6 +55,8 @@ export class Supervisor {
   private agent: SupervisedAgent | undefined;
   /** Why the Agent is not running, when a person stopped it. */
   private stoppedBy: "down" | "logout" | undefined;
+  /** The auth key the running Agent was started with: a login with another one re-authenticates. */
+  private agentAuthKey = "";
   private startError: string | undefined;
   private lastNote = "";
   private queue: Promise<unknown> = Promise.resolve();
@@ -120,8 +122,10 @@ export class Supervisor {
       this.usable("login");
       if (this.agent && this.agent.view().control === undefined) await this.stopAgent(); // it failed to start: try afresh
       const kind = this.agent?.view().control?.kind;
-      if (this.agent?.prepareReauth && (kind === "running" || kind === "key-expired")) {
-        // Logged in already: log in again, as tailscale's login does, with a new node key.
+      const newKey = this.settings.authKey !== "" && this.settings.authKey !== this.agentAuthKey;
+      if (this.agent?.prepareReauth && (kind === "key-expired" || (kind === "running" && newKey))) {
+        // Logged in already: log in again with the new auth key (or after expiry), as tailscale's login does, with a new
+        // node key. Not with the same key: one that expired since would be refused and leave the router out.
         this.agent.prepareReauth();
         await this.stopAgent();
       }
@@ -269,6 +273,7 @@ export class Supervisor {
     const a = this.deps.createAgent(this.settings);
     a.onChange = () => this.changed();
     this.agent = a;
+    this.agentAuthKey = this.settings.authKey;
     this.stoppedBy = undefined;
     this.startError = undefined;
     try {
