@@ -44,13 +44,19 @@ test: setup peers
 # Long runs: the fuzz suite with many iterations (FUZZ_SEED picks another
 # sequence), and Headscale down for five minutes under a relayed ping.
 FUZZ_ITERATIONS ?= 200000
-soak: soak-fuzz soak-control
+soak: soak-fuzz soak-control soak-flap
 
 soak-fuzz:
 	FUZZ_ITERATIONS=$(FUZZ_ITERATIONS) npx vitest run test/fuzz
 
 soak-control: setup peers all
 	OUTAGE_SECONDS=300 npx vitest run test/integration/tailnet.test.ts -t "Headscale is down"
+
+# An hour of Headscale and derper each down 10 s a minute; meshwrt's RSS and
+# descriptors every 10 s, plotted into test/out/soak-flapping-60min.png, held flat.
+SOAK_MINUTES ?= 60
+soak-flap: setup peers all
+	SOAK_MINUTES=$(SOAK_MINUTES) npx vitest run test/soak/flapping.test.ts
 
 demo: setup peers all
 	@$(OUT)/meshwrt --version
@@ -64,4 +70,4 @@ bench: setup peers all
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all setup peers userland typecheck test soak soak-fuzz soak-control demo bench clean
+.PHONY: all setup peers userland typecheck test soak soak-fuzz soak-control soak-flap demo bench clean
