@@ -29,9 +29,9 @@ const FLUSH_RULESET = [
 ];
 
 const events = (datagrams: string[]) => datagrams.flatMap((d) => parseMessages(hex(d)).map(parseNftablesEvent)).filter((e) => e !== null);
-const deletions = (datagrams: string[]) => {
-  const w = new TableWatch(NFPROTO_INET, "meshwrt");
-  return events(datagrams).map((e) => w.take(e)).filter((by) => by !== undefined);
+const deletions = (datagrams: string[], names = ["meshwrt"]) => {
+  const w = new TableWatch(NFPROTO_INET, new Set(names));
+  return events(datagrams).flatMap((e) => w.take(e)).map((d) => `${d.name} by ${d.by}`);
 };
 
 describe("parseNftablesEvent", () => {
@@ -53,9 +53,13 @@ describe("parseNftablesEvent", () => {
 
 describe("TableWatch", () => {
   it("fw4 flush and nft flush ruleset delete the table; meshwrt's own atomic replace does not", () => {
-    expect(deletions(FW4_FLUSH)).toEqual([`nft (pid ${0x39ea})`]);
-    expect(deletions(FLUSH_RULESET)).toEqual([`nft (pid ${0x3a1a})`]);
+    expect(deletions(FW4_FLUSH)).toEqual([`meshwrt by nft (pid ${0x39ea})`]);
+    expect(deletions(FLUSH_RULESET)).toEqual([`meshwrt by nft (pid ${0x3a1a})`]);
     expect(deletions(REPLACE)).toEqual([]);
+  });
+  it("watches several tables: each deleted one once, at the end of its transaction", () => {
+    expect(deletions(FLUSH_RULESET, ["meshwrt", "fw4"])).toEqual([`meshwrt by nft (pid ${0x3a1a})`, `fw4 by nft (pid ${0x3a1a})`]);
+    expect(deletions(FW4_FLUSH, ["fw4"])).toEqual([`fw4 by nft (pid ${0x39e9})`]);
   });
 });
 
@@ -105,6 +109,19 @@ describe("Gateway.watch (netlink and nft doubles)", () => {
     expect(runs[1]).toBe(runs[0]);
     expect(logs.join("\n")).toMatch(/warn: firewall: table inet meshwrt was deleted by nft \(pid \d+\): loading it again\ninfo: firewall: table inet meshwrt loaded again/);
     expect(g.loaded).toBe(true);
+  });
+  it("keeps another table of meshwrt's (kept by name, with its script) the same way, until told no longer", async () => {
+    const { g, runs, feed, logs } = gatewayWithDoubles([]);
+    await g.setRules(RULES);
+    g.keep("fw4", "table inet fw4 {}\n");
+    feed(FW4_FLUSH);
+    await settle();
+    expect(runs.slice(1)).toEqual(["nft -f -: 2 lines", runs[0]]);
+    expect(logs.join("\n")).toMatch(/info: firewall: table inet fw4 loaded again/);
+    g.keep("fw4", undefined);
+    feed(FW4_FLUSH);
+    await settle();
+    expect(runs.length).toBe(4);
   });
   it("lost events (ENOBUFS) load the table again too", async () => {
     const { g, sock, runs } = gatewayWithDoubles([]);

@@ -5,6 +5,8 @@
 // someone else (`fw4 flush`, which `/etc/init.d/firewall stop` runs) is seen
 // on nftables' netlink events and loaded again at once: fw4's zone for the
 // tunnel accepts everything, so without it the ACL would not be enforced.
+// Other tables of meshwrt's (the port sharing of direct paths) are kept the
+// same way.
 import type { LogLevel, NetlinkSocket } from "../host/host.js";
 import { parseMessages } from "../netlink/codec.js";
 import { NETLINK_NETFILTER, NFPROTO_INET, NFTABLES_GROUPS, parseNftablesEvent, TableWatch } from "../netlink/nftables-events.js";
@@ -34,6 +36,8 @@ export class Gateway {
   /** Called when the table was lost and nft refused it again: the agent takes its peers out (fail closed). */
   onUnloaded: () => void = () => {};
   private events: NetlinkSocket | undefined;
+  /** Tables of other parts of meshwrt, by name: the script that loads each. */
+  private readonly kept = new Map<string, string>();
   /** One nft run at a time, in order: a late restore must not overwrite newer rules. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -80,21 +84,44 @@ export class Gateway {
       this.deps.log("warn", `firewall: cannot follow nftables events (${(e as Error).message}); a table deleted by fw4 flush stays deleted until the rules change`);
       return;
     }
-    const table = new TableWatch(NFPROTO_INET, TABLE);
+    const tables = new TableWatch(NFPROTO_INET, { has: (name: string) => name === TABLE || this.kept.has(name) });
     sock.onMessage = (d) => {
       try {
         for (const m of parseMessages(d)) {
           const ev = parseNftablesEvent(m);
-          const by = ev && table.take(ev);
-          if (by) void this.restore(`table inet ${TABLE} was deleted by ${by}`);
+          for (const { name, by } of ev ? tables.take(ev) : []) {
+            const why = `table inet ${name} was deleted by ${by}`;
+            void (name === TABLE ? this.restore(why) : this.restoreKept(name, why));
+          }
         }
       } catch (e) {
         this.deps.log("warn", `firewall: nftables event: ${(e as Error).message}`);
       }
     };
-    // ENOBUFS: events were lost, the deletion among them maybe. Loading the table again is harmless.
-    sock.onError = (e) => void this.restore(`nftables events were lost (${e.message})`);
+    // ENOBUFS: events were lost, a deletion among them maybe. Loading the tables again is harmless.
+    sock.onError = (e) => {
+      const why = `nftables events were lost (${e.message})`;
+      void this.restore(why);
+      for (const name of this.kept.keys()) void this.restoreKept(name, why);
+    };
     this.events = sock;
+  }
+
+  /** Another table of meshwrt's, loaded by `script`, to load again when someone deletes it; undefined: no longer. */
+  keep(name: string, script: string | undefined): void {
+    if (script === undefined) this.kept.delete(name);
+    else this.kept.set(name, script);
+  }
+
+  private restoreKept(name: string, why: string): Promise<void> {
+    return this.serial(async () => {
+      const script = this.kept.get(name);
+      if (script === undefined) return;
+      this.deps.log("warn", `firewall: ${why}: loading it again`);
+      const res = await this.nft(script);
+      if (res.code === 0) this.deps.log("info", `firewall: table inet ${name} loaded again`);
+      else this.deps.log("error", `firewall: nftables refused table inet ${name} after ${why} (${nftError(res)})`);
+    });
   }
 
   /** Loads the current rules again; when nft refuses them now, no table: the agent is told to take its peers out. */

@@ -56,28 +56,28 @@ export function parseNftablesEvent(m: Message): NftablesEvent | null {
   return { kind: "table", added: type === NFT_MSG_NEWTABLE, family: m.payload[0]!, name: getStr(name) };
 }
 
-/** Follows one table across committed transactions. */
+/** Follows tables of one family across committed transactions. */
 export class TableWatch {
-  /** What the transaction being announced did to the table last, if anything. */
-  private pending: "added" | "deleted" | undefined;
+  /** What the transaction being announced did last to each watched table it touched. */
+  private pending = new Map<string, boolean>();
 
   constructor(
     private readonly family: number,
-    private readonly name: string,
+    private readonly names: { has(name: string): boolean },
   ) {}
 
   /**
-   * Takes one event; at the end of a transaction that left the table deleted, returns who
-   * committed it ("nft (pid 42)", or "an unnamed process"), else undefined.
+   * Takes one event; at the end of a transaction, the watched tables it left deleted, each with
+   * who committed it ("nft (pid 42)", or "an unnamed process").
    */
-  take(ev: NftablesEvent): string | undefined {
+  take(ev: NftablesEvent): { name: string; by: string }[] {
     if (ev.kind === "table") {
-      if (ev.family === this.family && ev.name === this.name) this.pending = ev.added ? "added" : "deleted";
-      return undefined;
+      if (ev.family === this.family && this.names.has(ev.name)) this.pending.set(ev.name, ev.added);
+      return [];
     }
-    const deleted = this.pending === "deleted";
-    this.pending = undefined;
-    if (!deleted) return undefined;
-    return ev.process ? `${ev.process}${ev.pid !== undefined ? ` (pid ${ev.pid})` : ""}` : "an unnamed process";
+    const by = ev.process ? `${ev.process}${ev.pid !== undefined ? ` (pid ${ev.pid})` : ""}` : "an unnamed process";
+    const deleted = [...this.pending].filter(([, added]) => !added).map(([name]) => ({ name, by }));
+    this.pending.clear();
+    return deleted;
   }
 }
