@@ -311,9 +311,11 @@ export class Agent {
   /** Which peers carry traffic: an idle peer gets no disco heartbeats, so an idle router sleeps. */
   private async readActivity(): Promise<void> {
     if (!this.netmap.peers.size) return;
+    const generation = this.tunnel?.peers.generation;
     await this.refreshPeers();
-    // The dump is read for the counters anyway: it also shows a peer someone else changed.
-    if (this.tunnel?.peers.changedOutside(this.wgPeers)) this.reconcileSoon("WireGuard peers changed outside meshwrt");
+    // The dump is read for the counters anyway: it also shows a peer someone else changed
+    // (unless meshwrt changed peers itself while it was read).
+    if (generation === this.tunnel?.peers.generation && this.tunnel?.peers.changedOutside(this.wgPeers)) this.reconcileSoon("WireGuard peers changed outside meshwrt");
     const now = this.env.monotonic();
     const next: typeof this.activity = new Map();
     for (const [id, p] of this.wgPeers) {

@@ -14,6 +14,7 @@ type ModelPeer = Pick<Peer, "publicKey" | "endpoint" | "persistentKeepalive" | "
 export class KernelPeers {
   private model = new Map<string, ModelPeer>();
   private stale = true;
+  private changes = 0;
   /** Set-device requests sent and peers they carried, dumps read: what the budgets are measured in. */
   readonly stats = { sets: 0, peersSent: 0, dumps: 0 };
 
@@ -29,6 +30,14 @@ export class KernelPeers {
 
   get size(): number {
     return this.model.size;
+  }
+
+  /**
+   * Moves when a change starts and when the model takes it: a dump read while it moved may
+   * show the kernel before or after a change the model does not match yet, so it proves nothing.
+   */
+  get generation(): number {
+    return this.changes;
   }
 
   /** Sends the listed peers' changes (null: remove) against the model; nothing for a peer as it is. */
@@ -48,6 +57,7 @@ export class KernelPeers {
       if (w) this.model.set(id, modelPeer(w, this.model.get(id)?.endpoint));
       else this.model.delete(id);
     }
+    this.changes++;
     return plan.length;
   }
 
@@ -73,6 +83,7 @@ export class KernelPeers {
       if (!this.model.has(id)) this.model.set(id, modelPeer(w, had.get(id)));
     }
     this.stale = false;
+    this.changes++;
     return plan.length;
   }
 
@@ -103,6 +114,7 @@ export class KernelPeers {
     if (!plan.length) return;
     this.stats.sets++;
     this.stats.peersSent += plan.length;
+    this.changes++;
     try {
       await this.wg.set({ name: this.name, peers: plan });
     } catch (e) {
