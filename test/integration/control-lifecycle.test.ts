@@ -32,7 +32,7 @@ const node = (name: string) => hs.node(name);
 const status = async (name: string) => {
   const r = await routers.get(name)!.cli("status --json");
   expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { state: string; health: string[]; keyExpiry?: string; keyExpiresSoon?: boolean };
+  return JSON.parse(r.stdout) as { state: string; health: string[]; keyExpiry?: string; keyExpiresSoon?: boolean; nodeKey?: string; tailnetLockKey?: string };
 };
 /** Headscale's own debug page pings the node (a PingRequest in its map stream) and says whether it answered. */
 const debugPing = async (name: string) => (await t.host("control").exec(`curl -s --max-time 20 'http://127.0.0.1:9090/debug/ping?node=${name}'`)).stdout;
@@ -117,6 +117,9 @@ describe("a router and the real Headscale over time", () => {
       return x.state === "running" && !x.keyExpiresSoon ? x : undefined;
     }, 30_000);
     console.log(`r1 after login: ${s.state}, keyExpiry ${s.keyExpiry ?? "none"}; Headscale expiry ${JSON.stringify(after.expiry)}`);
+    // What an admin of a locked tailnet signs (`tailscale lock sign NODEKEY NLKEY`): the node key Headscale has, and the router's NLKey.
+    expect(s.nodeKey).toBe(after.node_key);
+    expect(s.tailnetLockKey).toMatch(/^nlpub:[0-9a-f]{64}$/);
   }, 120_000);
 
   it("`meshwrt logout`: Headscale lists the node as expired, and the router's keys are gone", async () => {
