@@ -5,6 +5,7 @@ import "./netlink.suite.js";
 import "./wg.suite.js";
 import "./reconcile.suite.js";
 import "./incremental.suite.js";
+import "./activity.suite.js";
 import "./route.suite.js";
 import "./hpack.suite.js";
 import "./netmap.suite.js";

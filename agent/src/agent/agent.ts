@@ -17,10 +17,10 @@ import type { Link } from "../netlink/route.js";
 import { Rtnl } from "../netlink/rtnl.js";
 import type { Settings } from "../openwrt/config.js";
 import { RelayBridge } from "../paths/bridge.js";
-import type { Received } from "../paths/peer.js";
 import { latin1, toHex } from "../util/bytes.js";
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
 import type { WireGuardApi } from "../wg/api.js";
+import { PeerActivity } from "../wg/activity.js";
 import { KernelWireGuard } from "../wg/kernel.js";
 import { uapiSocketPath, UserspaceWireGuard } from "../wg/userspace.js";
 import type { Peer as WgPeer } from "../wg/model.js";
@@ -45,8 +45,6 @@ export interface AgentOptions {
 const NETLINK_ROUTE = 0;
 const NETLINK_GENERIC = 16;
 const MTU = 1280;
-/** A peer whose counters moved this recently is active (Tailscale's sessionActiveTimeout is 45 s). */
-const ACTIVE_MS = 45_000;
 const ACTIVITY_READ_MS = 2_000;
 /** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
 const RECONCILE_MS = 120_000;
@@ -78,8 +76,8 @@ export class Agent {
   private pendingApply = false;
   private gateway: Gateway | undefined;
   private direct: DirectPaths | undefined;
-  /** Per peer (node key hex): its traffic counters when last read, and when they last moved. */
-  private activity = new Map<string, { bytes: bigint; rxBytes: bigint; movedAt: number; received?: Received }>();
+  /** Which peers carry traffic, from the counters of the last dump. */
+  private readonly activity = new PeerActivity();
   private stopActivity: (() => void) | undefined;
   /** Our own addresses when last looked at (formatted). */
   private addresses: string[] | undefined;
@@ -284,10 +282,7 @@ export class Agent {
         await this.tunnel!.peers.setEndpoint(peer, ep ?? this.bridge!.endpointFor(peer));
       },
       localAddresses: () => this.ownAddresses(),
-      peerActivity: (id) => {
-        const a = this.activity.get(id);
-        return { active: this.activeNow(a), ...(a?.received ? { received: a.received } : {}) };
-      },
+      peerActivity: (id) => this.activity.of(id, this.env.monotonic()),
       onEndpoints: (eps) => {
         this.endpoints = eps;
         this.controller?.update(this.endpoints, this.hostinfo());
@@ -298,14 +293,10 @@ export class Agent {
     // Read every second while a peer is active (a dead direct path shows in its received
     // bytes), every two when all are idle.
     const watch = () => {
-      const busy = [...this.activity.values()].some((a) => this.activeNow(a));
+      const busy = this.activity.anyActive(this.env.monotonic());
       this.stopActivity = this.env.setTimer(busy ? ACTIVITY_READ_MS / 2 : ACTIVITY_READ_MS, () => void this.readActivity().finally(watch));
     };
     watch();
-  }
-
-  private activeNow(a: { movedAt: number } | undefined): boolean {
-    return this.env.monotonic() - (a?.movedAt ?? -Infinity) < ACTIVE_MS;
   }
 
   /** Which peers carry traffic: an idle peer gets no disco heartbeats, so an idle router sleeps. */
@@ -316,20 +307,7 @@ export class Agent {
     // The dump is read for the counters anyway: it also shows a peer someone else changed
     // (unless meshwrt changed peers itself while it was read).
     if (generation === this.tunnel?.peers.generation && this.tunnel?.peers.changedOutside(this.wgPeers)) this.reconcileSoon("WireGuard peers changed outside meshwrt");
-    const now = this.env.monotonic();
-    const next: typeof this.activity = new Map();
-    for (const [id, p] of this.wgPeers) {
-      const bytes = p.rxBytes + p.txBytes;
-      const had = this.activity.get(id);
-      // A peer first seen with nothing carried yet (a node that joined, or one that never
-      // connects) is idle until its counters move: no heartbeats, no CallMeMaybe for it.
-      const movedAt = had ? (had.bytes === bytes ? had.movedAt : now) : bytes > 0n ? now : -Infinity;
-      // The kernel moves a peer's endpoint to where its packets come from: received bytes
-      // that grew, read with that endpoint, came over it.
-      const received = had && p.rxBytes !== had.rxBytes ? { at: now, from: p.endpoint } : had?.received;
-      next.set(id, { bytes, rxBytes: p.rxBytes, movedAt, ...(received ? { received } : {}) });
-    }
-    this.activity = next;
+    this.activity.update(this.wgPeers, this.env.monotonic());
   }
 
   /** Reads the kernel's peers again, for answers with current traffic counters and handshakes. */
