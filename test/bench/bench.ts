@@ -20,7 +20,6 @@
 // cross target), native (start to first ping on this host), a (kernel), b
 // (meshwrt direct), c (tailscaled direct), f (forwarded to a LAN), r (rules),
 // d (both relayed), mem (RSS with 10 and 200 peers, idle CPU), netmap.
-// BENCH_PERF=1 adds a system-wide profile of the rules round's main variants.
 // The table goes to build/bench/bench.json and a bar chart of the throughput
 // per path to test/out/bench.png.
 // Memory is read joined, with 10 peers and with 200 (Headscale registers
@@ -173,19 +172,6 @@ function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notr
 }
 
 /**
- * With BENCH_PERF=1: where the one CPU spends a 10 s iperf3 upload from k1 to `ip` (system-wide
- * `perf record` in the VM, cpu-clock: TCG has no hardware counters), the top symbols printed.
- */
-async function profile(what: string, k1: Host, to: Target, ip: string): Promise<void> {
-  if (!process.env.BENCH_PERF) return;
-  const file = `/tmp/bench-perf-${process.pid}.data`;
-  await to.run(`iperf3 -s -1 -D -B ${ip}`);
-  await k1.run(`(perf record -a -e cpu-clock -F 250 -o ${file} -- sleep 9 >/dev/null 2>&1 &) ; sleep 0.5; iperf3 -c ${ip} -t 10 >/dev/null; sleep 1`);
-  const top = await k1.run(`perf report -i ${file} --stdio --sort sym --percent-limit 1 2>/dev/null | grep -v '^#' | grep . | head -n 25; rm -f ${file}`);
-  console.log(`perf, ${what} (share of all CPU samples):\n${top}`);
-}
-
-/**
  * Round r: meshwrt's tables on the kernel pair (both ends, as both run meshwrt in (b)), whole
  * and with one part left out or added, to k2 and to its printer: what each part costs.
  */
@@ -202,11 +188,9 @@ async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> 
     ["notrack and flow offloading", { ...whole, notrack: true, offload: true }],
   ];
   const group: Group = "meshwrt's rules on the kernel pair";
-  await profile("bare kernel WireGuard, to k2's printer", k1, printer, KERNEL_PRINTER);
   // Twice through the list: each row is the mean of two rounds minutes apart.
   for (const [what, o] of [...variants, ...variants]) {
     if (o) for (const [i, h] of [k1, k2].entries()) await h.run(`nft -f - <<'EOF'\n${meshwrtTables(i === 1, o)}EOF`);
-    if ((o === whole || o?.offload) && !rows.some((x) => x.name.startsWith(`(r) ${what}`))) await profile(`${what}, to k2's printer`, k1, printer, KERNEL_PRINTER);
     // Flow offloading acts on forwarded flows only: the router's own figure would repeat the whole table's.
     if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
     await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
@@ -328,6 +312,15 @@ async function netmapScale(where: string, run: (cmd: string) => Promise<string>)
   facts[`1,000-peer netmap applied, ${where} (ms)`] = Math.round(r.full.ms);
   facts[`then a 1-peer delta, ${where} (ms)`] = Math.round(r.delta.ms);
   facts[`peak RSS of both, ${where} (kB)`] = r.delta.peakKb;
+  // Issue 18's budgets: at 1,000 peers a delta <= 100 ms and a delta a second <= 5% CPU; at 5,000, the full map <= 10 s and RSS <= 16 MB.
+  for (const peers of [1000, 5000]) {
+    const s = JSON.parse(await run(`${process.cwd()}/build/out/netmapscale ${peers}`)) as { full: { ms: number; cpuMs: number }; delta: { ms: number }; online: { ms: number }; steady: { cpuPercentAtOnePerSecond: number }; rssKb: number; peakKb: number };
+    const n = peers.toLocaleString("en");
+    facts[`${n} peers, ${where}: full netmap (ms, CPU ms)`] = `${Math.round(s.full.ms)}, ${s.full.cpuMs}`;
+    facts[`${n} peers, ${where}: 1-peer delta, presence-only delta (ms)`] = `${Math.round(s.delta.ms)}, ${Math.round(s.online.ms)}`;
+    facts[`${n} peers, ${where}: CPU at one delta a second (%)`] = s.steady.cpuPercentAtOnePerSecond;
+    facts[`${n} peers, ${where}: RSS, peak (kB)`] = `${s.rssKb}, ${s.peakKb}`;
+  }
 }
 
 /** Waits until m1's path to m2 is `kind` (direct or relay), m1 pinging m2 meanwhile. */
