@@ -6,6 +6,7 @@ import type { SelfExpiry } from "../control/expiry.js";
 import { homeRegion, type NetMap } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
 import type { RelayDrops } from "../derp/manager.js";
+import type { BridgeCounters } from "../paths/bridge.js";
 import { keyFromText } from "../crypto/keys.js";
 import { type Endpoint, formatEndpoint } from "../netaddr/ip.js";
 import type { PathStatus } from "../paths/peer.js";
@@ -26,6 +27,8 @@ export interface StatusReply {
   homeRelay?: number;
   /** Relayed packets dropped since the agent started: no relay connection yet, or a relay not taking what we send. */
   relayDrops?: RelayDrops;
+  /** Packets through the relay bridge each way since the agent started (WireGuard data among them): what the relay carried. */
+  relayBridge?: BridgeCounters;
   wireguard?: "kernel" | "wireguard-go";
   interface?: string;
   peers: { total: number; online: number; direct: number };
@@ -35,6 +38,11 @@ export interface StatusReply {
   keyExpiry?: string;
   /** Set within a week of the key expiry: the router must log in again before then. */
   keyExpiresSoon?: boolean;
+  /** The node key and the tailnet-lock key, for `tailscale lock sign NODEKEY NLKEY` in a locked tailnet. */
+  nodeKey?: string;
+  tailnetLockKey?: string;
+  /** The control server handed out a tailnet-lock signature for the current node key. */
+  nodeKeySigned?: boolean;
 }
 
 export interface PeerReply {
@@ -88,6 +96,7 @@ export interface AgentView {
   readonly netmap: NetMap;
   readonly homeRelay: number;
   readonly relayDrops?: RelayDrops;
+  readonly relayBridge?: BridgeCounters;
   readonly wireguard?: "kernel" | "wireguard-go";
   readonly interfaceName: string;
   readonly pathOf: (nodeKeyHex: string) => PathStatus | undefined;
@@ -98,6 +107,8 @@ export interface AgentView {
   readonly endpoints: readonly string[];
   /** What STUN found out, once the agent has direct paths. */
   readonly netcheck?: { readonly mapping: string; readonly latencyMs: ReadonlyMap<number, number> };
+  /** Our keys as tailnet lock knows them. */
+  readonly tailnetLock?: { readonly nlKey: string; readonly nodeKey: string; readonly signed: boolean };
   /** Our node key's expiry, corrected by the control server's clock. */
   readonly keyExpiry?: SelfExpiry;
   /** A disco ping to the peer with this node key; absent while the agent has no disco pinger. */
@@ -142,11 +153,13 @@ export function statusReply(v: AgentView): StatusReply {
     addresses: self?.Addresses.map((a) => a.split("/")[0]!) ?? [],
     ...(v.homeRelay ? { homeRelay: v.homeRelay } : {}),
     ...(v.relayDrops ? { relayDrops: { ...v.relayDrops } } : {}),
+    ...(v.relayBridge ? { relayBridge: { toKernel: { ...v.relayBridge.toKernel }, fromKernel: { ...v.relayBridge.fromKernel } } } : {}),
     ...(v.wireguard ? { wireguard: v.wireguard, interface: v.interfaceName } : {}),
     peers: { total: v.netmap.peers.size, online, direct },
     advertisedRoutes: [...v.advertisedRoutes],
     exitNode: v.exitNode,
     ...(exp ? { keyExpiry: exp.at, keyExpiresSoon: exp.soon } : {}),
+    ...(v.tailnetLock ? { nodeKey: v.tailnetLock.nodeKey, tailnetLockKey: v.tailnetLock.nlKey, nodeKeySigned: v.tailnetLock.signed } : {}),
   };
 }
 

@@ -3,7 +3,8 @@
 // poll running and hand each netmap on, and reconnect with jittered backoff
 // whenever any of it fails. Effects come in through ControlDeps.
 import { keyFromText, keyToText } from "../crypto/keys.js";
-import { toHex } from "../util/bytes.js";
+import { base64Decode, base64Encode } from "../util/base64.js";
+import { bytesEqual, toHex } from "../util/bytes.js";
 import { CAPABILITY_VERSION } from "./capver.js";
 import { clockDelta, flagExpiredPeers, type SelfExpiry, selfExpiry, untilNextExpiry } from "./expiry.js";
 import { decodeKeys, encodeKeys, type Keys, newKeys, rotateNodeKey } from "./keys.js";
@@ -11,6 +12,7 @@ import { applyMapResponse, type Change, emptyNetMap, type NetMap } from "./netma
 import { fetchServerKey, parseLoginServer, type ServerAddress } from "./server.js";
 import { answerPing, type DiscoPinger } from "./ping.js";
 import { mapPoll, type MapPoll, register } from "./session.js";
+import { nlKeyFromSeed, nlPublicText, nodeKeyBinary, parseNKS, wrappingPublic } from "./tka.js";
 import type { ByteStream } from "../util/stream.js";
 import type { Hostinfo, MapRequest, PingRequest, RegisterRequest } from "./tailcfg.js";
 import { openTs2021, type Ts2021Channel } from "./ts2021.js";
@@ -111,6 +113,11 @@ export class Controller {
     return selfExpiry(this.netmap, this.controlNow());
   }
 
+  /** Tailnet lock as this router takes part: its NLKey (for `tailscale lock sign`) and whether its node key is signed. */
+  tailnetLock(): { readonly nlKey: string; readonly nodeKey: string; readonly signed: boolean } {
+    return { nlKey: nlPublicText(this.keys.nl!.public), nodeKey: keyToText("nodekey", this.keys.node.publicKey), signed: !!this.keys.nodeKeySignature && !this.keys.oldNodePublic };
+  }
+
   get nodePrivateKey(): Uint8Array {
     return this.keys.node.privateKey;
   }
@@ -194,7 +201,12 @@ export class Controller {
     const text = this.deps.loadKeys();
     if (text !== null) {
       try {
-        return decodeKeys(text);
+        const k = decodeKeys(text);
+        if (k.nl) return k;
+        // A keys file from before tailnet lock: the router's tailnet-lock key is made once.
+        const withNl = { ...k, nl: nlKeyFromSeed(this.deps.random(32)) };
+        this.deps.saveKeys(encodeKeys(withNl));
+        return withNl;
       } catch (e) {
         this.deps.log("error", `control: keys file unreadable (${(e as Error).message}); making new keys, the router will be a new node`);
       }
@@ -314,14 +326,26 @@ export class Controller {
       Followup: followup,
       Hostinfo: this.hostinfo,
       ...(this.config.ephemeral ? { Ephemeral: true } : {}),
+      NLKey: nlPublicText(this.keys.nl!.public),
+      // A rotation in a locked tailnet: the old key's signature re-signed for the new key.
+      ...(this.keys.oldNodePublic && this.keys.nodeKeySignature ? { NodeKeySignature: base64Encode(this.keys.nodeKeySignature) } : {}),
     };
   }
 
   /** Registers the node key; true when the server also authorized the machine (false: it awaits the admin's approval). */
   private async login(ch: Ts2021Channel): Promise<boolean> {
     let resp = await register(ch.h2, this.server.authority, this.registerRequest());
+    let resigned = false;
     for (;;) {
       if (resp.Error) throw new Error(`register refused: ${resp.Error}`);
+      if (resp.NodeKeySignature && !resigned) {
+        // A locked tailnet wants a new node key with this signature re-signed for it (tailscale's mustRegen); once per login.
+        resigned = true;
+        this.deps.log("info", "control: the server asks for a new node key, signed with this router's tailnet-lock key");
+        this.setKeys(rotateNodeKey(this.keys, this.deps.random, base64Decode(resp.NodeKeySignature)));
+        resp = await register(ch.h2, this.server.authority, this.registerRequest());
+        continue;
+      }
       if (resp.NodeKeyExpired) {
         this.deps.log("warn", "control: node key expired; registering a new one");
         this.setState({ kind: "key-expired" });
@@ -373,6 +397,29 @@ export class Controller {
       Hostinfo: this.hostinfo,
       ...(this.endpoints.addrs.length ? { Endpoints: this.endpoints.addrs, EndpointTypes: this.endpoints.types } : {}),
     };
+  }
+
+  /**
+   * Keeps the node-key signature the server has for our current key (tailnet lock): the next
+   * rotation re-signs it. One naming another rotation key is kept too, with a warning.
+   */
+  private keepSignature(b64: string | undefined): void {
+    if (!b64) return;
+    let sig: Uint8Array;
+    try {
+      sig = base64Decode(b64);
+      const nks = parseNKS(sig);
+      if (!nks.pubkey || !bytesEqual(nks.pubkey, nodeKeyBinary(this.keys.node.publicKey))) return;
+      if (this.keys.nodeKeySignature && bytesEqual(this.keys.nodeKeySignature, sig) && !this.keys.oldNodePublic) return;
+      const rot = wrappingPublic(nks);
+      if (!rot || !bytesEqual(rot, this.keys.nl!.public))
+        this.deps.log("warn", `control: this router's node key is signed without its tailnet-lock key as rotation key: after the next key rotation it must be signed again (tailscale lock sign ${keyToText("nodekey", this.keys.node.publicKey)} ${nlPublicText(this.keys.nl!.public)})`);
+      else this.deps.log("info", "control: the node key is signed for tailnet lock");
+    } catch (e) {
+      return this.deps.log("warn", `control: the server's node-key signature for this router is unreadable (${(e as Error).message})`);
+    }
+    const { oldNodePublic: _done, ...rest } = this.keys;
+    this.setKeys({ ...rest, nodeKeySignature: sig });
   }
 
   /** Hands on the server's map with expired peers flagged by the clock, and looks again at the next expiry. */
@@ -438,6 +485,7 @@ export class Controller {
             this.deps.log("info", "control: the router was approved");
             this.setState({ kind: "running" });
           }
+          if (m.Node) this.keepSignature(m.Node.KeySignature);
           this.publish(changes);
           if (m.PingRequest) this.answer(m.PingRequest, ch);
         },

@@ -74,6 +74,7 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
       ...(c.Online !== undefined ? { Online: c.Online } : {}),
       ...(c.LastSeen !== undefined ? { LastSeen: c.LastSeen } : {}),
       ...(c.KeyExpiry !== undefined ? { KeyExpiry: c.KeyExpiry } : {}),
+      ...(c.KeySignature !== undefined ? { KeySignature: c.KeySignature } : {}),
     });
   }
   for (const [id, online] of Object.entries(r.OnlineChange ?? {})) {

@@ -41,6 +41,10 @@ export interface RegisterRequest {
   Followup: string;
   Hostinfo: Hostinfo;
   Ephemeral?: boolean;
+  /** Our tailnet-lock public key, "nlpub:" and hex. */
+  NLKey?: string;
+  /** base64 (Go's []byte): our node-key signature re-signed for a new node key. */
+  NodeKeySignature?: string;
 }
 
 export interface RegisterResponse {
@@ -49,6 +53,8 @@ export interface RegisterResponse {
   AuthURL: string;
   Error: string;
   User?: { LoginName?: string; DisplayName?: string };
+  /** base64: in a locked tailnet, the signature to re-sign for a new node key (the client then rotates). */
+  NodeKeySignature?: string;
 }
 
 export interface MapRequest {
@@ -87,6 +93,8 @@ export interface Node {
   MachineAuthorized?: boolean;
   Expired?: boolean;
   Cap?: number;
+  /** base64: the tailnet-lock signature of this node's key. */
+  KeySignature?: string;
 }
 
 export interface PeerChange {
@@ -98,6 +106,7 @@ export interface PeerChange {
   Online?: boolean;
   LastSeen?: string;
   KeyExpiry?: string;
+  KeySignature?: string;
 }
 
 export interface DERPNode {
@@ -244,7 +253,7 @@ const NODE: Record<string, string> = {
   ID: "number", StableID: "string", Name: "string", User: "number", Key: "string", KeyExpiry: "string", Machine: "string",
   DiscoKey: "string", Addresses: "strings", AllowedIPs: "strings", Endpoints: "strings", HomeDERP: "number", DERP: "string",
   Hostinfo: "object", Tags: "strings", PrimaryRoutes: "strings", Online: "boolean", LastSeen: "string",
-  MachineAuthorized: "boolean", Expired: "boolean", Cap: "number",
+  MachineAuthorized: "boolean", Expired: "boolean", Cap: "number", KeySignature: "string",
 };
 
 // Fields a Node always has: when the server leaves one out (or sends a Go nil
@@ -326,7 +335,7 @@ export function checkMapResponse(v: Json): MapResponse {
   ((o.PeersChangedPatch as Json[] | undefined) ?? []).forEach((c, i) => {
     const p = `MapResponse.PeersChangedPatch[${i}]`;
     want(isObj(c), p, "an object", c);
-    checkFields(c as Record<string, Json>, p, { NodeID: "number", DERPRegion: "number", Endpoints: "strings", Key: "string", DiscoKey: "string", Online: "boolean", LastSeen: "string", KeyExpiry: "string" });
+    checkFields(c as Record<string, Json>, p, { NodeID: "number", DERPRegion: "number", Endpoints: "strings", Key: "string", DiscoKey: "string", Online: "boolean", LastSeen: "string", KeyExpiry: "string", KeySignature: "string" });
     want(typeof (c as Record<string, Json>).NodeID === "number", `${p}.NodeID`, "a number", (c as Record<string, Json>).NodeID);
   });
   if (o.DERPMap) {
@@ -362,12 +371,13 @@ export function checkMapResponse(v: Json): MapResponse {
 export function checkRegisterResponse(v: Json): RegisterResponse {
   want(isObj(v), "RegisterResponse", "an object", v);
   const o = v as Record<string, Json>;
-  checkFields(o, "RegisterResponse", { NodeKeyExpired: "boolean", MachineAuthorized: "boolean", AuthURL: "string", Error: "string", User: "object" });
+  checkFields(o, "RegisterResponse", { NodeKeyExpired: "boolean", MachineAuthorized: "boolean", AuthURL: "string", Error: "string", User: "object", NodeKeySignature: "string" });
   return {
     NodeKeyExpired: o.NodeKeyExpired === true,
     MachineAuthorized: o.MachineAuthorized === true,
     AuthURL: typeof o.AuthURL === "string" ? o.AuthURL : "",
     Error: typeof o.Error === "string" ? o.Error : "",
     ...(isObj(o.User) ? { User: o.User as RegisterResponse["User"] & object } : {}),
+    ...(typeof o.NodeKeySignature === "string" && o.NodeKeySignature ? { NodeKeySignature: o.NodeKeySignature } : {}),
   };
 }
