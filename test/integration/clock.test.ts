@@ -95,7 +95,7 @@ describe("the wall clock stepped under traffic", () => {
   it("forward 5 years and back 10 minutes, on a direct path and then on the relay: no loss beyond one path switch, no reconnect", async () => {
     const { t, phone } = lab;
     await t.host("router").spawn(`exec node ${PINGER} server ${routerIp} ${PORT}`, `${t.dir}/pinger-server.log`);
-    await waitFor("the echo server", async () => ((await t.host("router").exec(`ss -Hunl 'sport = :${PORT}'`)).stdout.trim() ? true : undefined), 10_000, 100);
+    await waitFor("the echo server", async () => ((await t.host("router").exec(`ss -Hunl 'sport = :${PORT}'`)).stdout.trim() ? true : undefined), 60_000, 200);
 
     // Paths are made on demand: the phone pings meanwhile.
     await waitFor("meshwrt's direct path to the phone", async () => {
