@@ -21,8 +21,7 @@ import { latin1, toHex } from "../util/bytes.js";
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
 import type { WireGuardApi } from "../wg/api.js";
 import { PeerActivity } from "../wg/activity.js";
-import { KernelWireGuard } from "../wg/kernel.js";
-import { uapiSocketPath, UserspaceWireGuard } from "../wg/userspace.js";
+import { openWireGuard } from "../wg/open.js";
 import type { Peer as WgPeer } from "../wg/model.js";
 import type { Host, NetlinkSocket } from "../host/host.js";
 import type { AgentView } from "../api/replies.js";
@@ -44,7 +43,6 @@ export interface AgentOptions {
 
 const NETLINK_ROUTE = 0;
 const NETLINK_GENERIC = 16;
-const MTU = 1280;
 const ACTIVITY_READ_MS = 2_000;
 /** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
 const RECONCILE_MS = 120_000;
@@ -342,28 +340,16 @@ export class Agent {
     return c;
   }
 
-  /** The kernel's WireGuard when it has one; else wireguard-go, which is slower but works. */
-  private async openWireGuard(): Promise<{ wg: WireGuardApi; link: Link }> {
-    let kernelErr: Error;
-    try {
-      const wg = await KernelWireGuard.open(this.netlinkClient(NETLINK_GENERIC));
-      return { wg, link: await this.ensureLink() };
-    } catch (e) {
-      kernelErr = e as Error;
-    }
-    const name = this.opts.interfaceName;
-    // A restart deleted the interface; its wireguard-go removes the socket only as it exits.
-    if (this.env.exists(uapiSocketPath(name)) && !(await this.rtnl!.link(name)))
-      for (let i = 0; i < 100 && this.env.exists(uapiSocketPath(name)); i++) await new Promise<void>((res) => this.env.setTimer(50, res));
-    if (!this.env.exists(uapiSocketPath(name))) {
-      const r = await this.env.run(["wireguard-go", name]).catch((e: Error) => ({ code: 127, stderr: e.message }));
-      if (r.code !== 0) throw new Error(`${kernelErr.message}; wireguard-go did not start either (${r.stderr || `exit ${r.code}`})`);
-      for (let i = 0; i < 100 && !this.env.exists(uapiSocketPath(name)); i++) await new Promise<void>((res) => this.env.setTimer(50, res));
-    }
-    const link = await this.rtnl!.link(name);
-    if (!link) throw new Error(`wireguard-go started but interface ${name} is missing`);
-    this.env.log("warn", `wireguard: ${kernelErr.message}; using wireguard-go instead (slower)`);
-    return { wg: new UserspaceWireGuard((p) => this.env.connectUnix(p)), link };
+  private openWireGuard(): Promise<{ wg: WireGuardApi; link: Link }> {
+    return openWireGuard(this.opts.interfaceName, {
+      rtnl: this.rtnl!,
+      genericNetlink: () => this.netlinkClient(NETLINK_GENERIC),
+      exists: (p) => this.env.exists(p),
+      run: (argv) => this.env.run(argv),
+      connectUnix: (p) => this.env.connectUnix(p),
+      sleep: (ms) => new Promise<void>((res) => this.env.setTimer(ms, res)),
+      log: (l, m) => this.env.log(l, m),
+    });
   }
 
   /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */
@@ -399,18 +385,6 @@ export class Agent {
         this.env.log("warn", `network event: ${(e as Error).message}`);
       }
     };
-  }
-
-  /** Adopts our interface if it survived a crash (tunnels kept running), else creates it. */
-  private async ensureLink(): Promise<Link> {
-    const name = this.opts.interfaceName;
-    const have = await this.rtnl!.link(name);
-    if (have) {
-      if (have.kind !== "wireguard") throw new Error(`interface ${name} exists and is not WireGuard (kind ${have.kind ?? "unknown"}): remove it or choose another name`);
-      this.env.log("info", `wireguard: adopting existing interface ${name}`);
-      return have;
-    }
-    return this.rtnl!.createWireGuard(name, MTU);
   }
 
   private dialDerp(node: DERPNode) {
