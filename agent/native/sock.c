@@ -176,6 +176,42 @@ static JSValue js_tcp_connect(JSContext *ctx, JSValueConst this_val, int argc, J
 	return JS_NewInt32(ctx, fd);
 }
 
+/* A listening TCP socket on ip:port (port 0: the kernel picks): [fd, ip, port]. */
+static JSValue js_tcp_listen(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	(void)this_val; (void)argc;
+	ARG_ADDR("listen tcp");
+	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return throw_errno(ctx, "socket tcp", what, errno);
+	/* A restart must not wait out the last run's TIME_WAIT connections. */
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, salen) < 0 || listen(fd, 16) < 0) {
+		int e = errno;
+		close(fd);
+		return throw_errno(ctx, "listen tcp", what, e);
+	}
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof(got);
+	getsockname(fd, (struct sockaddr *)&got, &glen);
+	return addr_pair(ctx, &got, JS_NewInt32(ctx, fd));
+}
+
+/* Who is at the other end of a connected socket: [fd, ip, port]. */
+static JSValue js_peer_addr(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	if (getpeername(fd, (struct sockaddr *)&sa, &salen) < 0)
+		return throw_errno(ctx, "getpeername", NULL, errno);
+	return addr_pair(ctx, &sa, JS_NewInt32(ctx, fd));
+}
+
 /* The outcome of a non-blocking connect: 0, or the errno it failed with. */
 static JSValue js_sock_error(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
@@ -445,6 +481,8 @@ const JSCFunctionListEntry sock_funcs[] = {
 	JS_CFUNC_DEF("udpSend", 4, js_udp_send),
 	JS_CFUNC_DEF("udpRecv", 1, js_udp_recv),
 	JS_CFUNC_DEF("tcpConnect", 2, js_tcp_connect),
+	JS_CFUNC_DEF("tcpListen", 2, js_tcp_listen),
+	JS_CFUNC_DEF("peerAddr", 1, js_peer_addr),
 	JS_CFUNC_DEF("sockError", 1, js_sock_error),
 	JS_CFUNC_DEF("unixConnect", 1, js_unix_connect),
 	JS_CFUNC_DEF("unixListen", 1, js_unix_listen),

@@ -1,7 +1,7 @@
 // The Host on the meshwrt runtime: non-blocking streams
 // (TCP, TLS, unix), UDP and netlink sockets driven by the runtime's poll
 // loop, timers, files, processes, signals and the clocks.
-import type { ChildProcess, Host, LogLevel, NetlinkSocket, TlsOptions, UdpSocket, UnixListener } from "./host.js";
+import type { ChildProcess, Host, LogLevel, NetlinkSocket, TcpListener, TlsOptions, UdpSocket, UnixListener } from "./host.js";
 import type { ByteStream } from "../util/stream.js";
 import { utf8Decode } from "../util/utf8.js";
 import { ERROR, type Native, native, READ, WRITE } from "./native.js";
@@ -320,6 +320,45 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
           }
           if (c === null || closed) return;
           l.onConnection(fdStream(n, c));
+        }
+      });
+      return l;
+    },
+    listenTcp(ip: string, port: number): TcpListener {
+      const [fd, , bound] = n.tcpListen(ip, port);
+      let closed = false;
+      const l: TcpListener = {
+        port: bound,
+        onConnection: () => {},
+        close: () => {
+          if (closed) return;
+          closed = true;
+          n.unwatch(fd);
+          n.close(fd);
+        },
+      };
+      n.watch(fd, READ, () => {
+        // At most 16 a turn, so a flood of connections cannot starve the rest of the loop.
+        for (let i = 0; i < 16 && !closed; i++) {
+          let c: number | null;
+          try {
+            c = n.accept(fd);
+          } catch (e) {
+            // EMFILE and the like: the pending connection stays queued; say so and wait for the next turn.
+            n.log("warn", (e as Error).message);
+            return;
+          }
+          if (c === null) return;
+          let from: [number, string, number];
+          try {
+            from = n.peerAddr(c);
+          } catch (e) {
+            // Reset before we looked: nobody to answer.
+            n.close(c);
+            n.log("debug", (e as Error).message);
+            continue;
+          }
+          l.onConnection(fdStream(n, c), from[1], from[2]);
         }
       });
       return l;

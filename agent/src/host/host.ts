@@ -51,6 +51,15 @@ export interface UnixListener {
   onConnection: (conn: ByteStream) => void;
 }
 
+/** A listening TCP socket. */
+export interface TcpListener {
+  readonly port: number;
+  /** Stops listening; accepted connections stay open. */
+  close(): void;
+  /** Set by the user: one accepted connection and the address it came from. */
+  onConnection: (conn: ByteStream, ip: string, port: number) => void;
+}
+
 export type SignalName = "TERM" | "HUP" | "INT";
 
 export interface Host {
@@ -68,6 +77,8 @@ export interface Host {
   connectUnix(path: string): Promise<ByteStream>;
   /** Listens at `path` (a stale socket file there is replaced), the file given `mode`. */
   listenUnix(path: string, mode: number): UnixListener;
+  /** Listens for TCP at ip:port (port 0: any free port); throws naming the address when it cannot. */
+  listenTcp(ip: string, port: number): TcpListener;
   /** `receiveBuffer`: the socket's receive buffer in bytes, for bursts the default would drop. */
   bindUdp(ip: string, port: number, receiveBuffer?: number): UdpSocket;
   netlink(protocol: number, groups: number): NetlinkSocket;

@@ -28,6 +28,10 @@ export interface Native {
   udpSend(fd: number, data: Uint8Array, ip: string, port: number): boolean;
   udpRecv(fd: number): [Uint8Array, string, number] | null;
   tcpConnect(ip: string, port: number): number;
+  /** [fd, boundIp, boundPort]; accept() takes its connections. */
+  tcpListen(ip: string, port: number): [number, string, number];
+  /** [fd, ip, port] of the other end of a connected socket. */
+  peerAddr(fd: number): [number, string, number];
   sockError(fd: number): number;
   unixConnect(path: string): number;
   unixListen(path: string): number;
