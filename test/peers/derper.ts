@@ -114,7 +114,8 @@ export async function startDerper(host: Host, opts: DerperOptions): Promise<Derp
           const udp = await host.exec(`ss -Hlun 'sport = :${stunPort}'`);
           return tcp.stdout.trim() && udp.stdout.trim() ? true : undefined;
         },
-        15_000,
+        // A Go start in the emulated VM took over 15 s on a machine shared by several VMs.
+        45_000,
         100,
       );
     },
