@@ -497,7 +497,15 @@ async function main(): Promise<void> {
       await t.internet.blockUdp(m1h.ip, m2h.ip);
       await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
       await pathIs("relay", m[0]!, m1h, m2ip);
+      // Packets through the relay bridge, both agents' counters (status --json relayBridge): each packet is counted at both ends.
+      const bridged = async () => {
+        let n = 0;
+        for (const a of m) for (const f of Object.values(JSON.parse((await a.cli("status --json")).stdout).relayBridge ?? {}) as { packets: number }[]) n += f.packets;
+        return n;
+      };
+      const [bridgedBefore, relayedAt] = [await bridged(), Date.now()];
       await measure("(d) meshwrt relayed", m1h, m2h, m2ip, "relayed");
+      facts["meshwrt: packets/s through the relay bridge in a (d) round"] = Math.round((await bridged() - bridgedBefore) / 2 / ((Date.now() - relayedAt) / 1000));
       await waitFor("t1-t2 relayed", async () => (((await ts[0]!.ping(t2ip, { count: 1, untilDirect: false })).pongs[0]?.via ?? "").startsWith("DERP") ? true : undefined), 60_000, 500);
       await measure("(e) tailscaled relayed", t.host("t1"), t.host("t2"), t2ip, "relayed");
     }

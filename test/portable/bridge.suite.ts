@@ -1,5 +1,9 @@
-import { formatEndpoint } from "../../agent/src/netaddr/ip.js";
+import { DirectPaths, REPIN_AFTER_MS } from "../../agent/src/agent/direct.js";
+import type { Node } from "../../agent/src/control/tailcfg.js";
+import { keyPairFromSeed, keyToText } from "../../agent/src/crypto/keys.js";
+import { type Endpoint, formatEndpoint, parseEndpoint } from "../../agent/src/netaddr/ip.js";
 import { type LoopbackPort, RelayBridge } from "../../agent/src/paths/bridge.js";
+import { DiscoManager } from "../../agent/src/paths/manager.js";
 import { eq, suite } from "./check.js";
 
 function harness() {
@@ -48,4 +52,115 @@ suite("relay bridge", (check) => {
     eq(opened[0]!.closed, true, "a closed");
     eq(opened[1]!.closed, false, "b kept");
   });
+  check("counts what it carries each way, WireGuard data apart", () => {
+    const { bridge, opened } = harness();
+    bridge.endpointFor(a);
+    opened[0]!.onMessage(Uint8Array.of(4, 0, 0, 0, 9, 9), 41641);
+    opened[0]!.onMessage(Uint8Array.of(1, 0, 0, 0), 41641);
+    opened[0]!.onMessage(Uint8Array.of(4, 0, 0, 0), 5353);
+    bridge.deliver(a, Uint8Array.of(4, 0, 0, 0, 7));
+    eq(JSON.stringify(bridge.counters), '{"toKernel":{"packets":1,"bytes":5,"data":1},"fromKernel":{"packets":2,"bytes":10,"data":1}}', "counters");
+  });
+  check("a peer pinned direct is reported once per pin when the bridge carries a packet for it, either way", () => {
+    const { bridge, opened } = harness();
+    const roamed: number[] = [];
+    bridge.onRoamed = (k) => roamed.push(k[0]!);
+    bridge.deliver(a, Uint8Array.of(4));
+    eq(roamed.length, 0, "on the relay: nothing to report");
+    bridge.pin(a, true);
+    bridge.deliver(a, Uint8Array.of(4));
+    bridge.deliver(a, Uint8Array.of(4));
+    eq(JSON.stringify(roamed), "[1]", "once for two packets from DERP");
+    bridge.pin(a, true);
+    opened[0]!.onMessage(Uint8Array.of(4), 41641);
+    eq(JSON.stringify(roamed), "[1,1]", "the kernel sending through the bridge, after a new pin");
+    bridge.pin(a, false);
+    bridge.deliver(a, Uint8Array.of(4));
+    eq(roamed.length, 2, "back on the relay: the bridge is its endpoint");
+  });
+  check("a direct peer's kernel endpoint is set again after a packet through the bridge moved it, once per burst", async () => {
+    const r = await directRouter();
+    eq(r.set.map(show).join(" "), "203.0.113.7:41641", "direct after the pong");
+    for (let i = 0; i < 5; i++) r.bridge.deliver(r.phone, Uint8Array.of(4, 0, 0, 0));
+    eq(r.set.length, 1, "nothing at once: the kernel takes the packet first");
+    r.advance(REPIN_AFTER_MS);
+    eq(r.set.map(show).join(" "), "203.0.113.7:41641 203.0.113.7:41641", "set direct again, once for five packets");
+    r.advance(REPIN_AFTER_MS);
+    eq(r.set.length, 2, "no more without more packets");
+    r.bridge.deliver(r.phone, Uint8Array.of(4, 0, 0, 0));
+    r.advance(REPIN_AFTER_MS);
+    eq(r.set.length, 3, "the next packet through the relay: again");
+    eq(r.logs.filter((l) => l.includes("moved the kernel's endpoint")).length, 2, "said in the debug log");
+  });
 });
+
+const show = (e: Endpoint | undefined) => (e ? formatEndpoint(e) : "relay");
+
+/**
+ * DirectPaths for a router with one peer (a phone, as a DiscoManager),
+ * brought to a direct path by a real ping and pong, on a host double with a
+ * clock of its own and the real bridge.
+ */
+async function directRouter() {
+  let now = 1_000;
+  const timers: { at: number; fn: () => void }[] = [];
+  const logs: string[] = [];
+  const sent: { data: Uint8Array; ip: string; port: number }[] = [];
+  let onUdp: (d: Uint8Array, ip: string, port: number) => void = () => {};
+  const host = {
+    bindUdp: () => {
+      const u = { port: 40000, send: (data: Uint8Array, ip: string, port: number) => void sent.push({ data, ip, port }), close: () => {}, onMessage: onUdp };
+      Object.defineProperty(u, "onMessage", { set: (f: typeof onUdp) => void (onUdp = f), get: () => onUdp });
+      return u;
+    },
+    run: async () => ({ code: 0, stderr: "" }),
+    setTimer: (ms: number, fn: () => void) => {
+      const t = { at: now + ms, fn };
+      timers.push(t);
+      return () => void (timers.includes(t) && timers.splice(timers.indexOf(t), 1));
+    },
+    monotonic: () => now,
+    random: (n: number) => new Uint8Array(n).fill(now & 0xff),
+    log: (level: string, msg: string) => void logs.push(`${level} ${msg}`),
+  };
+  const bridge = new RelayBridge({ openLoopback: () => ({ port: 40001, send: () => {}, close: () => {}, onMessage: () => {} }), sendRelayed: () => {}, log: () => {} }, 41641);
+  const routerNode = keyPairFromSeed(new Uint8Array(32).fill(1)), routerDisco = keyPairFromSeed(new Uint8Array(32).fill(101));
+  const phoneNode = keyPairFromSeed(new Uint8Array(32).fill(2)), phoneDisco = keyPairFromSeed(new Uint8Array(32).fill(102));
+  const phoneEp = parseEndpoint("203.0.113.7:41641");
+  const set: (Endpoint | undefined)[] = [];
+  const d = new DirectPaths({
+    host: host as never, wgPort: 41641, nodeKey: routerNode.publicKey, discoPrivate: routerDisco.privateKey, discoPublic: routerDisco.publicKey,
+    sendDerp: () => {}, setKernelEndpoint: async (_p, ep) => void set.push(ep), bridge, localAddresses: async () => [],
+    peerActivity: () => ({ active: true }), onEndpoints: () => {},
+  });
+  await d.start();
+  const phoneAsNode: Node = {
+    ID: 2, StableID: "2", Name: "phone", User: 1, Key: keyToText("nodekey", phoneNode.publicKey), DiscoKey: keyToText("discokey", phoneDisco.publicKey),
+    Addresses: [], AllowedIPs: [], Endpoints: ["203.0.113.7:41641"], HomeDERP: 900,
+  } as Node;
+  d.setPeers([phoneAsNode], undefined, () => 900);
+  const phone = new DiscoManager({ random: (n) => new Uint8Array(n).fill(9), ourNodeKey: phoneNode.publicKey, ourDiscoPrivate: phoneDisco.privateKey, ourDiscoPublic: phoneDisco.publicKey, ourEndpoints: () => [phoneEp] });
+  phone.setPeers([{ ...phoneAsNode, ID: 1, Key: keyToText("nodekey", routerNode.publicKey), DiscoKey: keyToText("discokey", routerDisco.publicKey), Endpoints: ["198.51.100.1:41641"] } as Node], () => 900);
+  const advance = (ms: number) => {
+    const until = now + ms;
+    for (;;) {
+      timers.sort((x, y) => x.at - y.at);
+      const t = timers[0];
+      if (!t || t.at > until) break;
+      timers.shift();
+      now = t.at;
+      t.fn();
+    }
+    now = until;
+  };
+  // The router's tick pings the phone's endpoint; the phone's pong makes the path direct.
+  advance(1_000);
+  const ping = sent.find((x) => x.ip === "203.0.113.7");
+  if (!ping) throw new Error("the router did not ping the phone");
+  for (const o of phone.receive(ping.data, { from: parseEndpoint("198.51.100.1:41641") }, now)) {
+    if (o.kind === "udp" && formatEndpoint(o.to) === "198.51.100.1:41641") onUdp(o.packet, "203.0.113.7", 41641);
+  }
+  await Promise.resolve();
+  return { bridge, set, logs, advance, phone: phoneNode.publicKey };
+}
+

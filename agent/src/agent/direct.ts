@@ -4,9 +4,10 @@
 // (paths/, stun/); this file only moves packets, time and results between
 // them and the Host.
 import type { DERPMap, Node } from "../control/tailcfg.js";
-import { portShareScript, removePortShareScript } from "../gateway/portshare.js";
+import { PORTSHARE_TABLE, portShareScript, removePortShareScript } from "../gateway/portshare.js";
 import type { Host, UdpSocket } from "../host/host.js";
 import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
+import type { RelayBridge } from "../paths/bridge.js";
 import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "../paths/manager.js";
 import type { PathStatus } from "../paths/peer.js";
 import type { PingResult } from "../api/replies.js";
@@ -28,6 +29,13 @@ const NETCHECK_IDLE_MS = 5 * 60_000;
 const TICK_MS = 1_000;
 const DEFAULT_STUN_PORT = 3478;
 const PING_WAIT_MS = 5_000;
+/**
+ * A direct peer's kernel endpoint is set again this long after the bridge
+ * carried a packet for it: after the kernel has taken that packet (and moved
+ * the endpoint to the bridge), and at most this often while the peer still
+ * sends over the relay (a stock client does until its own path is confirmed).
+ */
+export const REPIN_AFTER_MS = 100;
 
 export interface DirectDeps {
   readonly host: Pick<Host, "bindUdp" | "run" | "setTimer" | "monotonic" | "random" | "log">;
@@ -38,6 +46,8 @@ export interface DirectDeps {
   sendDerp(region: number, peer: Uint8Array, packet: Uint8Array): void;
   /** Points the kernel peer at a direct endpoint, or back at its relay when undefined. */
   setKernelEndpoint(peer: Uint8Array, endpoint: Endpoint | undefined): Promise<void>;
+  /** The relay bridge: told which peers are direct, it reports the packets that would move them back. */
+  readonly bridge?: Pick<RelayBridge, "pin" | "onRoamed">;
   /** The router's own addresses that peers could reach (LAN and WAN; not the tunnel's). */
   localAddresses(): Promise<IpBytes[]>;
   /** Whether the peer with this node key carried traffic lately, and what the kernel received from it. */
@@ -46,6 +56,8 @@ export interface DirectDeps {
   onEndpoints(eps: { addrs: string[]; types: number[] }): void;
   /** A STUN round's round trips by region: the relay's home choice. */
   onNetcheck?(report: LatencyReport): void;
+  /** The port-sharing table to load again when someone deletes it (fw4 flush); undefined: no longer. */
+  keepTable?(name: string, script: string | undefined): void;
 }
 
 export interface NetcheckFacts {
@@ -67,6 +79,8 @@ export class DirectPaths {
   private peerCount = 0;
   /** Our own pings waiting for their pong, by txid (hex). */
   private readonly waiting = new Map<string, (via: DiscoVia) => void>();
+  /** Direct peers whose kernel endpoint is about to be set again (node key hex). */
+  private readonly repinning = new Set<string>();
 
   constructor(private readonly d: DirectDeps) {
     this.disco = new DiscoManager({
@@ -78,6 +92,7 @@ export class DirectPaths {
     });
     this.stun = new StunProber((n) => d.host.random(n));
     this.disco.onPong = (txid, via) => this.waiting.get(toHex(txid))?.(via);
+    if (d.bridge) d.bridge.onRoamed = (peer) => this.repin(peer);
   }
 
   get netcheck(): NetcheckFacts {
@@ -101,6 +116,7 @@ export class DirectPaths {
       this.sock = undefined;
       return false;
     }
+    this.d.keepTable?.(PORTSHARE_TABLE, script);
     this.sock.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
     h.log("info", `direct paths: disco on WireGuard port ${this.d.wgPort} (agent socket ${this.sock.port})`);
     this.stopTick = this.every(TICK_MS, () => this.tick());
@@ -113,6 +129,7 @@ export class DirectPaths {
     if (!this.sock) return;
     this.sock.close();
     this.sock = undefined;
+    this.d.keepTable?.(PORTSHARE_TABLE, undefined);
     const r = await this.d.host.run(["nft", "-f", "-"], utf8Encode(removePortShareScript)).catch((e: Error) => ({ code: 127, stderr: e.message }));
     if (r.code !== 0) this.d.host.log("warn", `direct paths: removing the port-sharing table: ${r.stderr.trim()}`);
   }
@@ -230,9 +247,34 @@ export class DirectPaths {
       else if (o.kind === "derp") this.d.sendDerp(o.region, o.peer, o.packet);
       else {
         this.d.host.log("info", `path to ${toHex(o.peer).slice(0, 8)}: ${o.endpoint ? `direct ${formatEndpoint(o.endpoint)}` : "relay"}`);
-        this.d.setKernelEndpoint(o.peer, o.endpoint).catch((e: Error) => this.d.host.log("warn", `path to ${toHex(o.peer).slice(0, 8)}: ${e.message}`));
+        this.setEndpoint(o.peer, o.endpoint);
       }
     }
+  }
+
+  private setEndpoint(peer: Uint8Array, endpoint: Endpoint | undefined): void {
+    // Pinned first: a packet the bridge carries while the kernel is being told is reported too.
+    this.d.bridge?.pin(peer, endpoint !== undefined);
+    this.d.setKernelEndpoint(peer, endpoint).catch((e: Error) => this.d.host.log("warn", `path to ${toHex(peer).slice(0, 8)}: ${e.message}`));
+  }
+
+  /**
+   * The bridge carried a packet for a direct peer: the kernel has moved (or
+   * will move) its endpoint to the relay. Set it direct again shortly, once
+   * for any number of such packets meanwhile.
+   */
+  private repin(peer: Uint8Array): void {
+    const id = toHex(peer);
+    if (this.repinning.has(id)) return;
+    this.repinning.add(id);
+    const key = peer.slice();
+    this.d.host.setTimer(REPIN_AFTER_MS, () => {
+      this.repinning.delete(id);
+      const s = this.disco.status(id);
+      if (s?.kind !== "direct") return; // on the relay by now: the bridge is the right endpoint
+      this.d.host.log("debug", `path to ${id.slice(0, 8)}: a packet through the relay moved the kernel's endpoint; direct ${formatEndpoint(s.endpoint)} again`);
+      this.setEndpoint(key, s.endpoint);
+    });
   }
 
   /** A datagram that cannot leave (the WAN is down: ENETUNREACH) is lost like any other; disco and STUN retry. */

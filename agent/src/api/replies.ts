@@ -6,6 +6,7 @@ import type { SelfExpiry } from "../control/expiry.js";
 import { homeRegion, type NetMap } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
 import type { RelayDrops } from "../derp/manager.js";
+import type { BridgeCounters } from "../paths/bridge.js";
 import { keyFromText } from "../crypto/keys.js";
 import { type Endpoint, formatEndpoint } from "../netaddr/ip.js";
 import type { PathStatus } from "../paths/peer.js";
@@ -26,6 +27,8 @@ export interface StatusReply {
   homeRelay?: number;
   /** Relayed packets dropped since the agent started: no relay connection yet, or a relay not taking what we send. */
   relayDrops?: RelayDrops;
+  /** Packets through the relay bridge each way since the agent started (WireGuard data among them): what the relay carried. */
+  relayBridge?: BridgeCounters;
   wireguard?: "kernel" | "wireguard-go";
   interface?: string;
   peers: { total: number; online: number; direct: number };
@@ -93,6 +96,7 @@ export interface AgentView {
   readonly netmap: NetMap;
   readonly homeRelay: number;
   readonly relayDrops?: RelayDrops;
+  readonly relayBridge?: BridgeCounters;
   readonly wireguard?: "kernel" | "wireguard-go";
   readonly interfaceName: string;
   readonly pathOf: (nodeKeyHex: string) => PathStatus | undefined;
@@ -149,6 +153,7 @@ export function statusReply(v: AgentView): StatusReply {
     addresses: self?.Addresses.map((a) => a.split("/")[0]!) ?? [],
     ...(v.homeRelay ? { homeRelay: v.homeRelay } : {}),
     ...(v.relayDrops ? { relayDrops: { ...v.relayDrops } } : {}),
+    ...(v.relayBridge ? { relayBridge: { toKernel: { ...v.relayBridge.toKernel }, fromKernel: { ...v.relayBridge.fromKernel } } } : {}),
     ...(v.wireguard ? { wireguard: v.wireguard, interface: v.interfaceName } : {}),
     peers: { total: v.netmap.peers.size, online, direct },
     advertisedRoutes: [...v.advertisedRoutes],

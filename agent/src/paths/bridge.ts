@@ -3,8 +3,13 @@
 // sends there goes out over DERP to the peer's node key; what DERP brings
 // from the peer is sent from that socket to the kernel's WireGuard port, so
 // the kernel sees one steady endpoint per relayed peer.
+//
+// The kernel moves a peer's endpoint to wherever its last authenticated
+// packet came from, so one packet through the bridge would put a peer with a
+// direct path back on the relay. For a peer pinned direct, the bridge says
+// so (onRoamed) when it carries anything for it, and the direct-path glue
+// points the kernel back at the direct endpoint.
 import { type Endpoint, parseIp } from "../netaddr/ip.js";
-import { latin1 } from "../util/bytes.js";
 
 export interface LoopbackPort {
   readonly port: number;
@@ -20,10 +25,48 @@ export interface BridgeDeps {
   log(level: "debug" | "warn", msg: string): void;
 }
 
+/** What went through the bridge one way since the agent started. */
+export interface BridgeFlow {
+  packets: number;
+  bytes: number;
+  /** Of the packets, WireGuard transport data (message type 4): what a direct path must not leave here. */
+  data: number;
+}
+
+export interface BridgeCounters {
+  /** From DERP to the kernel. */
+  readonly toKernel: BridgeFlow;
+  /** From the kernel to DERP. */
+  readonly fromKernel: BridgeFlow;
+}
+
+/**
+ * The receive buffer of each bridge socket: the kernel hands WireGuard a
+ * TCP burst as one GSO batch and sends its ~45 datagrams at once; the
+ * default (~200 KB, some 90 datagrams) dropped them while the agent was
+ * busy writing to the relay, and TCP through the relay halved its window
+ * at every drop.
+ */
+export const BRIDGE_RECEIVE_BUFFER = 1 << 20;
+
 const LOOPBACK = parseIp("127.0.0.1");
+const WG_TRANSPORT_DATA = 4;
+
+interface BridgePort {
+  readonly key: Uint8Array;
+  readonly port: LoopbackPort;
+  /** The peer's kernel endpoint should be direct: traffic here is reported once, until pinned again. */
+  pinned: boolean;
+}
 
 export class RelayBridge {
-  private readonly ports = new Map<string, { key: Uint8Array; port: LoopbackPort }>();
+  /** Set by the user: the bridge carried a packet for a peer pinned direct (once per pin). */
+  onRoamed: (peer: Uint8Array) => void = () => {};
+  readonly counters: BridgeCounters = {
+    toKernel: { packets: 0, bytes: 0, data: 0 },
+    fromKernel: { packets: 0, bytes: 0, data: 0 },
+  };
+  private readonly ports = new Map<string, BridgePort>();
 
   constructor(
     private readonly deps: BridgeDeps,
@@ -36,7 +79,7 @@ export class RelayBridge {
 
   /** The kernel endpoint that relays to `peer`; made on first use. */
   endpointFor(peer: Uint8Array): Endpoint {
-    return { ip: LOOPBACK, port: this.portFor(peer).port };
+    return { ip: LOOPBACK, port: this.portFor(peer).port.port };
   }
 
   /** True when `e` is one of the bridge's own loopback endpoints. */
@@ -46,15 +89,29 @@ export class RelayBridge {
     return false;
   }
 
+  /**
+   * Whether `peer`'s kernel endpoint was set direct (true) or to the relay.
+   * Pinning direct again re-arms the report of the next packet carried here.
+   */
+  pin(peer: Uint8Array, direct: boolean): void {
+    this.portFor(peer).pinned = direct;
+  }
+
   /** A WireGuard packet that came over DERP from `peer`, for the kernel. */
   deliver(peer: Uint8Array, data: Uint8Array): void {
-    this.portFor(peer).send(data, this.wgPort);
+    const p = this.portFor(peer);
+    const c = this.counters.toKernel;
+    c.packets++;
+    c.bytes += data.length;
+    if (data[0] === WG_TRANSPORT_DATA) c.data++;
+    p.port.send(data, this.wgPort);
+    if (p.pinned) this.roamed(p);
   }
 
   /** Closes the sockets of peers that left the netmap. */
   retain(peers: Iterable<Uint8Array>): void {
     const keep = new Set<string>();
-    for (const k of peers) keep.add(latin1(k));
+    for (const k of peers) keep.add(idOf(k));
     for (const [id, p] of this.ports) {
       if (!keep.has(id)) {
         p.port.close();
@@ -67,13 +124,18 @@ export class RelayBridge {
     this.retain([]);
   }
 
-  // Keyed by the key's bytes as a string: this runs for every relayed packet.
-  private portFor(peer: Uint8Array): LoopbackPort {
-    const id = latin1(peer);
+  private roamed(p: BridgePort): void {
+    p.pinned = false;
+    this.onRoamed(p.key);
+  }
+
+  private portFor(peer: Uint8Array): BridgePort {
+    const id = idOf(peer);
     const have = this.ports.get(id);
-    if (have) return have.port;
+    if (have) return have;
     const port = this.deps.openLoopback();
-    const key = peer.slice();
+    const p: BridgePort = { key: peer.slice(), port, pinned: false };
+    const c = this.counters.fromKernel;
     port.onMessage = (data, fromPort) => {
       // Only the kernel's own socket may use the bridge: anything else on the
       // router that finds the port must not reach the tailnet through it.
@@ -81,9 +143,21 @@ export class RelayBridge {
         this.deps.log("debug", `relay bridge on port ${port.port}: datagram from port ${fromPort} dropped`);
         return;
       }
-      this.deps.sendRelayed(key, data);
+      c.packets++;
+      c.bytes += data.length;
+      if (data[0] === WG_TRANSPORT_DATA) c.data++;
+      this.deps.sendRelayed(p.key, data);
+      if (p.pinned) this.roamed(p);
     };
-    this.ports.set(id, { key, port });
-    return port;
+    this.ports.set(id, p);
+    return p;
   }
+}
+
+/**
+ * The key's bytes as a string, a Map key: this runs for every relayed packet,
+ * so the typed array goes to fromCharCode as it is, with no copy to an array.
+ */
+function idOf(key: Uint8Array): string {
+  return String.fromCharCode.apply(null, key as unknown as number[]);
 }
