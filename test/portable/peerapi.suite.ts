@@ -5,11 +5,11 @@
 // tailscaled.
 import type { NetMap } from "../../agent/src/control/netmap.js";
 import type { FilterRule, Node } from "../../agent/src/control/tailcfg.js";
-import type { UdpSocket } from "../../agent/src/host/host.js";
+import type { TcpListener, UdpSocket } from "../../agent/src/host/host.js";
 import { dnsAccess, filterAllowsTcp } from "../../agent/src/peerapi/access.js";
 import { answerResponse, checkOrigin, dnsQueryOf, errorResponse } from "../../agent/src/peerapi/doh.js";
 import { BODY_MAX, HEAD_MAX, HttpError, type Request, RequestReader } from "../../agent/src/peerapi/request.js";
-import { DNS_MS, IDLE_MS, MAX_CONNECTIONS, MAX_QUEUED, PeerApi, REQUEST_MS, type TcpListener } from "../../agent/src/peerapi/server.js";
+import { DNS_MS, IDLE_MS, MAX_CONNECTIONS, MAX_QUEUED, PeerApi, REQUEST_MS } from "../../agent/src/peerapi/server.js";
 import { parseIp } from "../../agent/src/netaddr/ip.js";
 import { base64Encode } from "../../agent/src/util/base64.js";
 import { ascii, concat, latin1 } from "../../agent/src/util/bytes.js";

@@ -5,7 +5,7 @@
 // make it hold is bounded: connections, bytes, requests queued on one
 // connection, and the time each step may take.
 import type { Service } from "../control/tailcfg.js";
-import type { LogLevel, UdpSocket } from "../host/host.js";
+import type { LogLevel, TcpListener, UdpSocket } from "../host/host.js";
 import type { ByteStream } from "../util/stream.js";
 import { answerResponse, checkOrigin, dnsQueryOf, errorResponse } from "./doh.js";
 import { HttpError, type Request, RequestReader } from "./request.js";
@@ -20,13 +20,6 @@ export const IDLE_MS = 30_000;
 export const REQUEST_MS = 10_000;
 /** The resolver's answer must come this soon (tailscale's peer API waits 5 s too). */
 export const DNS_MS = 5_000;
-
-/** A listening TCP socket (the Host's listenTcp). */
-export interface TcpListener {
-  readonly port: number;
-  close(): void;
-  onConnection: (conn: ByteStream, ip: string, port: number) => void;
-}
 
 export interface PeerApiDeps {
   listenTcp(ip: string, port: number): TcpListener;
