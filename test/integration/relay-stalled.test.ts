@@ -2,10 +2,12 @@
 // open, nothing is taken from them) while the router sends bulk UDP to the
 // phone over the relay: meshwrt's memory stays bounded, the packets it could
 // not hand on are dropped and counted in `meshwrt status --json`, and the
-// relay path works again once derper runs on. Real derper, Headscale and
+// relay path works again once derper runs on, with no descriptor more than
+// before. Real derper, Headscale and
 // tailscaled in the lab.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../net/exec.js";
+import { agentFdCount, expectFdsBack } from "../support/descriptors.js";
 import { type Lab, startLab } from "../support/lab.js";
 
 let lab: Lab;
@@ -32,6 +34,7 @@ describe("a relay that stops reading", () => {
     const routerIp = (await phone.waitForPeer("router")).TailscaleIPs!.find((a) => a.startsWith("100."))!;
     await waitFor("a ping through the relay", async () => ((await ph.exec(`ping -c 1 -W 1 ${routerIp}`)).code === 0 ? true : undefined), 60_000, 250);
 
+    const fds = await agentFdCount((c) => vm.exec(c));
     const derperPid = (await vm.exec("pgrep -x derper")).stdout.trim().split("\n")[0]!;
     expect(derperPid).toMatch(/^\d+$/);
     await vm.exec(`kill -STOP ${derperPid}`);
@@ -50,5 +53,6 @@ describe("a relay that stops reading", () => {
     expect(most).toBeLessThan(8192);
     expect(status.relayDrops?.queueFull).toBeGreaterThan(0);
     await waitFor("a ping through the relay after derper runs on", async () => ((await ph.exec(`ping -c 1 -W 1 ${routerIp}`)).code === 0 ? true : undefined), 30_000, 250);
+    await expectFdsBack((c) => vm.exec(c), fds, "the stalled relay");
   }, 180_000);
 });

@@ -9,6 +9,7 @@ import { type Derper, type Headscale, type Tailscaled, startTailscaled } from ".
 import { type Lab, startLab } from "../support/lab.js";
 import { withinBudget } from "../support/budget.js";
 import { startMeshwrt } from "../support/meshwrt.js";
+import { agentFdCount, expectFdsBack } from "../support/descriptors.js";
 
 /** How long Headscale is down; `make soak` runs this test with 300. */
 const OUTAGE_S = Number(process.env.OUTAGE_SECONDS ?? 30);
@@ -172,6 +173,7 @@ describe("a stock tailscaled phone reaches the meshwrt router over DERP", () => 
     const runs = async () => ((await lab.agentLog()).match(/control: running/g) ?? []).length;
     const before = await runs();
     const pings = (OUTAGE_S + 10) * 2;
+    const fds = await agentFdCount((c) => lab.vm.exec(c));
     await ph.spawn(`exec ping -i 0.5 -c ${pings} -W 3 ${ip}`, `${t.dir}/outage-ping.log`);
     await new Promise((r) => setTimeout(r, 2000));
     await hs.stop();
@@ -183,6 +185,7 @@ describe("a stock tailscaled phone reaches the meshwrt router over DERP", () => 
       return /packets transmitted/.test(o) ? o : undefined;
     }, (OUTAGE_S + 60) * 1000, 1000);
     expect(out).toContain(`${pings} packets transmitted, ${pings} received, 0% packet loss`);
+    await expectFdsBack((c) => lab.vm.exec(c), fds, `Headscale down for ${OUTAGE_S} s`);
     await hs.cli(`nodes rename --identifier ${(await hs.node("phone")).id} handset`);
     const renamed = Date.now();
     await waitFor("the rename in meshwrt's peers", async () =>
