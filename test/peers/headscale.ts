@@ -23,6 +23,8 @@ export interface HeadscaleOptions {
   nameservers?: string[];
   /** Serve HTTPS with this certificate (for the host's IP) and key, as most Headscales do. */
   tls?: { certFile: string; keyFile: string };
+  /** Another Headscale binary than the pinned one (the version matrix's newest, bins.ts headscaleAt). */
+  bin?: string;
 }
 
 export interface HeadscaleUser {
@@ -75,7 +77,7 @@ export interface HeadscaleNode {
 }
 
 export async function startHeadscale(host: Host, opts: HeadscaleOptions): Promise<Headscale> {
-  const bin = ensurePeers().headscale;
+  const bin = opts.bin ?? ensurePeers().headscale;
   const hx = (c: string) => host.exec(c);
   const port = opts.port ?? 8080;
   const dir = opts.dir;

@@ -4,7 +4,7 @@
 import type { Proc } from "../net/exec.js";
 import { run, sh, waitFor } from "../net/exec.js";
 import type { Host } from "../net/topology.js";
-import { ensurePeers } from "./bins.js";
+import { ensureMatrixPeers, ensurePeers } from "./bins.js";
 
 export interface TailscaledOptions {
   /** State directory (created): state file, socket, log. */
@@ -18,6 +18,8 @@ export interface TailscaledOptions {
    * so ordinary tools (ping, iperf3) reach the tailnet. Needs /dev/net/tun (the VM has it).
    */
   tun?: string;
+  /** A tailscale release of the version matrix (versions.env TAILSCALE_MATRIX) instead of the pinned one. */
+  version?: string;
 }
 
 export interface UpOptions {
@@ -92,7 +94,8 @@ export function parsePongs(output: string): Pong[] {
 }
 
 export async function startTailscaled(host: Host, opts: TailscaledOptions): Promise<Tailscaled> {
-  const bins = ensurePeers();
+  const bins = opts.version ? ensureMatrixPeers().tailscale[opts.version] : ensurePeers();
+  if (!bins) throw new Error(`tailscale ${opts.version} is not in test/peers/versions.env (TAILSCALE_VERSION or TAILSCALE_MATRIX)`);
   const hx = (c: string) => host.exec(c);
   const dir = opts.dir;
   const socket = `${dir}/tailscaled.sock`;
