@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Proc, waitFor } from "../net/exec.js";
 import { type Host, type Topology, topology } from "../net/topology.js";
 import { type Headscale, type Tailscaled, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
+import { withinBudget } from "../support/budget.js";
 import { type LuciLab, startLuciLab } from "./luci-lab.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -129,6 +130,63 @@ describe("meshwrt with firewall4 (fw4) on nftables", () => {
     }
   }, 120_000);
 
+  it("fw4 flush and /etc/init.d/firewall stop delete every table, meshwrt's too: meshwrt loads it again at once, and the ACL holds (printer yes, camera no) with fw4 gone; fw4 restart leaves it alone", async () => {
+    const ph = t.host("phone");
+    const hasTable = async () => /^table inet meshwrt$/m.test(await lab.run("nft list tables"));
+    // nft monitor in the router's namespace, each event stamped as it comes (GNU date, ns): from the
+    // deletion to meshwrt's table being added again. Polling with `nft list` misses a gap this short.
+    const back = async (deleteCmd: string) => {
+      const monitor = t.host("router").exec(`timeout 6 stdbuf -oL nft monitor tables | while read -r l; do echo "$(date +%s%N) $l"; done`);
+      await new Promise((r) => setTimeout(r, 1000));
+      await lab.run(`${deleteCmd} >/dev/null 2>&1`);
+      const events = (await monitor).stdout.trim().split("\n").map((l) => ({ ns: BigInt(l.split(" ")[0]!), what: l.split(" ").slice(1).join(" ") }));
+      const gone = events.findIndex((e) => e.what === "delete table inet meshwrt");
+      const again = events.findIndex((e, i) => i > gone && e.what === "add table inet meshwrt");
+      expect(gone, `nft monitor through ${deleteCmd}:\n${events.map((e) => e.what).join("\n")}`).toBeGreaterThanOrEqual(0);
+      expect(again, `nft monitor through ${deleteCmd}:\n${events.map((e) => e.what).join("\n")}`).toBeGreaterThan(gone);
+      expect(await hasTable(), `table inet meshwrt after ${deleteCmd}`).toBe(true);
+      // And the port sharing of direct paths: without it the direct path was dead for over a minute.
+      await waitFor(`table inet meshwrt_port after ${deleteCmd}`, async () => (/^table inet meshwrt_port$/m.test(await lab.run("nft list tables")) ? true : undefined), 5_000, 100);
+      return { ms: Number(events[again]!.ns - events[gone]!.ns) / 1e6 };
+    };
+    // The printer within a minute: a path switch (relay and back) may come between.
+    const aclHolds = async (when: string) => {
+      const from = Date.now();
+      const answer = await waitFor(`the printer ${when}`, async () => (await printer()) || undefined, 60_000, 250).catch(async (e: Error) => {
+        // What the router had when the printer did not answer: the tables, the peer, the agent's view.
+        console.log(`${when}, no printer:\n${(await lab.exec("nft list ruleset; wg show; meshwrt status")).stdout}`);
+        throw e;
+      });
+      expect(answer, when).toBe("printer from 192.168.1.1");
+      console.log(`printer answered ${when} after ${Date.now() - from} ms`);
+      expect(await banner(ph, "192.168.1.60", 554, 4), `the camera ${when}`).toBe("");
+    };
+    try {
+      const flush = await back("fw4 flush");
+      withinBudget("meshwrt's table missing after fw4 flush", flush.ms, 1000, { native: true });
+      // No fw4 table now: only meshwrt's decides what comes from the tailnet.
+      expect(await lab.run("nft list tables")).not.toMatch(/inet fw4/);
+      await aclHolds("with fw4 flushed");
+      await lab.run("/etc/init.d/firewall start");
+      expect(await lab.run("nft list tables")).toMatch(/^table inet fw4$/m);
+      const stop = await back("/etc/init.d/firewall stop");
+      withinBudget("meshwrt's table missing after /etc/init.d/firewall stop", stop.ms, 1000, { native: true });
+      await aclHolds("with the firewall stopped");
+      await lab.run("/etc/init.d/firewall start");
+      // fw4 restart and reload replace only fw4's own table: meshwrt's is not even reloaded.
+      const handle = async () => /# handle (\d+)/.exec(await lab.run("nft -a list table inet meshwrt | head -n 1"))?.[1];
+      const before = await handle();
+      await lab.run("fw4 restart && fw4 reload");
+      expect(await handle()).toBe(before);
+      await aclHolds("after fw4 restart and reload");
+      const log = await lab.log();
+      expect(log).toMatch(/firewall: table inet meshwrt was deleted by nft \(pid \d+\): loading it again/);
+    } finally {
+      // As the other tests expect it: fw4 loaded.
+      if (!/^table inet fw4$/m.test(await lab.run("nft list tables"))) await lab.run("/etc/init.d/firewall start");
+    }
+  }, 300_000);
+
   it("fails closed: when nftables refuses meshwrt's table (held by another owner), no peer is installed, nothing from the tailnet passes, and status says why", async () => {
     const ph = t.host("phone");
     await lab.run("service meshwrt stop");
@@ -137,6 +195,8 @@ describe("meshwrt with firewall4 (fw4) on nftables", () => {
     const holder = await t.host("router").spawn(`exec sh -c "(echo 'add table inet meshwrt { flags owner; }'; sleep 300) | nft -i"`, `${t.dir}/nft-owner.log`);
     try {
       await waitFor("the owned table", async () => (/^table inet meshwrt$/m.test(await lab.run("nft list tables")) ? true : undefined), 10_000, 100);
+      const probe = await lab.exec("echo 'table inet meshwrt {}' | nft -f -");
+      expect(probe.code, `the held table refuses others: ${probe.stderr}\n${(await t.host("router").exec(`cat ${t.dir}/nft-owner.log; nft -a list table inet meshwrt`)).stdout}`).not.toBe(0);
       await lab.run("service meshwrt start");
       const s = await waitFor("the status saying why", async () => {
         const r = await lab.exec("meshwrt status --json");
