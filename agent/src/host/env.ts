@@ -125,8 +125,9 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
     }
   };
   rearm();
-  // TLS may hold bytes read past the handshake: look once without waiting for the socket.
-  if (tls !== undefined) void Promise.resolve().then(() => !closed && onReady(READ));
+  // TLS may hold bytes read past the handshake: look once without waiting for the socket, on
+  // the next turn (a timer), when the caller has set onData.
+  if (tls !== undefined) n.setTimer(0, () => !closed && onReady(READ));
   return s;
 }
 
