@@ -16,7 +16,7 @@ import { NETWORK_GROUPS, parseNetworkEvent } from "../netlink/events.js";
 import type { Link } from "../netlink/route.js";
 import { Rtnl } from "../netlink/rtnl.js";
 import type { Settings } from "../openwrt/config.js";
-import { RelayBridge } from "../paths/bridge.js";
+import { BRIDGE_RECEIVE_BUFFER, RelayBridge } from "../paths/bridge.js";
 import { latin1, toHex } from "../util/bytes.js";
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
 import type { WireGuardApi } from "../wg/api.js";
@@ -31,6 +31,8 @@ import { Gateway } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
 import { DirectPaths } from "./direct.js";
 import { Tunnel } from "./tunnel.js";
+import { dnsAccess } from "../peerapi/access.js";
+import { PeerApi } from "../peerapi/server.js";
 
 export interface AgentOptions {
   readonly version: string;
@@ -73,6 +75,8 @@ export class Agent {
   private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
   private pendingApply = false;
   private gateway: Gateway | undefined;
+  /** Exit-node DNS for the peers (only while the router is an exit node). */
+  private peerApi: PeerApi | undefined;
   private direct: DirectPaths | undefined;
   /** Which peers carry traffic, from the counters of the last dump. */
   private readonly activity = new PeerActivity();
@@ -130,7 +134,22 @@ export class Agent {
       },
       { iface: this.opts.interfaceName, ...(s.acceptDns ? { hostsFile: s.dnsHostsFile } : {}) },
     );
+    // A table deleted by someone else (fw4 flush) is loaded again; refused then, the peers go (fail closed).
+    this.gateway.watch((protocol, groups) => this.env.netlink(protocol, groups));
+    this.gateway.onUnloaded = () => this.onNetmap(this.netmap, new Set());
     await this.findSharedRoutes();
+    if (s.advertiseExitNode) {
+      this.peerApi = new PeerApi(
+        {
+          listenTcp: (ip, port) => this.env.listenTcp(ip, port),
+          bindUdp: (ip, port) => this.env.bindUdp(ip, port),
+          setTimer: (ms, fn) => this.env.setTimer(ms, fn),
+          log: (l, m) => this.env.log(l, m),
+          access: (ip) => dnsAccess(this.netmap, this.settings.advertiseExitNode, ip),
+        },
+        { resolver: { ip: "127.0.0.1", port: 53 } },
+      );
+    }
     // Rules before the first peer: until the ACL arrives, nothing from the tailnet gets in.
     await this.applyGateway();
 
@@ -147,6 +166,7 @@ export class Agent {
           return b ? utf8Decode(b) : null;
         },
         saveKeys: (text) => this.env.writeFileAtomic(`${s.stateDir}/keys.json`, utf8Encode(text), 0o600),
+        discoPing: (id) => this.direct?.ping(id) ?? Promise.reject(new Error("disco is not running (no direct paths)")),
       },
       { loginServer: s.loginServer, ...(s.authKey ? { authKey: s.authKey } : {}), hostinfo: this.hostinfo() },
     );
@@ -157,7 +177,7 @@ export class Agent {
     this.bridge = new RelayBridge(
       {
         openLoopback: () => {
-          const u = this.env.bindUdp("127.0.0.1", 0);
+          const u = this.env.bindUdp("127.0.0.1", 0, BRIDGE_RECEIVE_BUFFER);
           const port = { port: u.port, send: (d: Uint8Array, p: number) => u.send(d, "127.0.0.1", p), close: () => u.close(), onMessage: (_d: Uint8Array, _p: number) => {} };
           u.onMessage = (d, _ip, p) => port.onMessage(d, p);
           return port;
@@ -211,6 +231,7 @@ export class Agent {
     this.derp?.stop();
     this.bridge?.close();
     await this.applying.catch(() => {});
+    this.peerApi?.stop();
     await this.gateway?.stop();
     if (this.rtnl && this.link) {
       try {
@@ -232,6 +253,7 @@ export class Agent {
       netmap: this.netmap,
       homeRelay: this.derp?.homeRegion ?? 0,
       ...(this.derp ? { relayDrops: this.derp.dropped } : {}),
+      ...(this.bridge ? { relayBridge: this.bridge.counters } : {}),
       ...(this.wg ? { wireguard: this.wg.kind } : {}),
       interfaceName: this.opts.interfaceName,
       pathOf: (id) => this.direct?.status(id),
@@ -240,7 +262,19 @@ export class Agent {
       advertisedRoutes: this.sharedRoutes.map(formatPrefix),
       exitNode: this.settings.advertiseExitNode,
       endpoints: this.endpoints.addrs,
+      ...(this.controller?.keyExpiry() ? { keyExpiry: this.controller.keyExpiry()! } : {}),
+      ...(this.controller ? { tailnetLock: this.controller.tailnetLock() } : {}),
     };
+  }
+
+  /** Tells the control server to expire this node (tailscale's logout); the supervisor then deletes the keys. */
+  logout(): Promise<void> {
+    return this.controller?.logout() ?? Promise.resolve();
+  }
+
+  /** `meshwrt login` on a running router: a new node key, registered afresh when the supervisor restarts the agent. */
+  prepareReauth(): void {
+    this.controller?.prepareReauth();
   }
 
   /** The router's addresses peers could reach: every one but the tunnel's, loopback and link-local. */
@@ -275,12 +309,15 @@ export class Agent {
       nodeKey: controller.publicKeys.node,
       discoPrivate: controller.discoPrivateKey,
       discoPublic: controller.publicKeys.disco,
+      keepTable: (table, script) => this.gateway?.keep(table, script),
       sendDerp: (region, peer, packet) => this.derp?.send(region || (this.tunnel?.netmapPeers.region(latin1(peer)) ?? 0), peer, packet),
       setKernelEndpoint: async (peer, ep) => {
         await this.tunnel!.peers.setEndpoint(peer, ep ?? this.bridge!.endpointFor(peer));
       },
+      ...(this.bridge ? { bridge: this.bridge } : {}),
       localAddresses: () => this.ownAddresses(),
       peerActivity: (id) => this.activity.of(id, this.env.monotonic()),
+      onNetcheck: (report) => this.derp?.netcheck(report),
       onEndpoints: (eps) => {
         this.endpoints = eps;
         this.controller?.update(this.endpoints, this.hostinfo());
@@ -404,7 +441,8 @@ export class Agent {
       ...(version ? { OSVersion: version, Distro: "openwrt", DistroVersion: version } : {}),
       Hostname: this.settings.hostname || (sysname ? utf8Decode(sysname).trim() : "openwrt"),
       ...(routes.length ? { RoutableIPs: routes } : {}),
-      ...(this.homeRegion ? { NetInfo: { PreferredDERP: this.homeRegion } } : {}),
+      ...(this.homeRegion ? { NetInfo: { PreferredDERP: this.homeRegion, DERPLatency: this.derp?.derpLatency() ?? {} } } : {}),
+      ...(this.peerApi?.services.length ? { Services: this.peerApi.services } : {}),
     };
   }
 
@@ -455,6 +493,11 @@ export class Agent {
     if (changes.has("filter") || !this.gateway!.loaded || reconcile) await this.applyRules();
     if (delta.names || changes.has("self") || changes.has("dns") || reconcile) await this.applyNames();
     const { sent, routed } = await tunnel.apply(delta, nm.self?.Addresses ?? [], this.gateway!.loaded, reconcile !== undefined);
+    // The peer API on the tailnet addresses once they are ours: the firewall opens its port, peers learn it from Hostinfo.
+    if (this.peerApi?.listen((nm.self?.Addresses ?? []).map((a) => a.split("/")[0]!))) {
+      await this.applyRules();
+      this.controller?.update(this.endpoints, this.hostinfo());
+    }
     for (const w of delta.peers.values()) {
       if (w) continue;
       // A peer left: its relay bridge socket goes with it.
@@ -488,11 +531,15 @@ export class Agent {
   private async applyRules(): Promise<void> {
     const nm = this.netmap;
     const rules = [...nm.filters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, r]) => r);
+    // A flowtable may name only devices that exist now.
+    const links = this.settings.flowOffloading ? new Set((await this.rtnl!.links()).map((l) => l.name)) : undefined;
     await this.gateway!.setRules({
+      ...(links ? { offload: this.settings.lanDevices.filter((d) => links.has(d)) } : {}),
       routes: this.sharedRoutes,
       exitNode: this.settings.advertiseExitNode,
       snat: this.settings.snatSubnetRoutes,
       filter: filterStatements(rules, (m) => this.once(m, m)),
+      ...(this.peerApi?.ports.length ? { peerApiPorts: this.peerApi.ports } : {}),
     });
   }
 
