@@ -149,4 +149,19 @@ describe("Gateway.watch (netlink and nft doubles)", () => {
     await settle();
     expect(runs.length).toBe(2);
   });
+  it("rules that come after stop (a netmap still being applied) load nothing: an nft left running as the agent exits would put the table back", async () => {
+    const { g, runs } = gatewayWithDoubles([]);
+    await g.setRules(RULES);
+    await g.stop();
+    expect(await g.setRules({ ...RULES, exitNode: true })).toBe(false);
+    expect(runs.length).toBe(2);
+    expect(g.loaded).toBe(false);
+  });
+  it("stop removes the table even when the load's answer was lost (nft killed by the SIGTERM sent to the agent's process group)", async () => {
+    const { g, runs, logs } = gatewayWithDoubles([128 + 15]);
+    expect(await g.setRules(RULES)).toBe(false);
+    await g.stop();
+    expect(runs.length).toBe(2);
+    expect(logs.join("\n")).toMatch(/info: firewall: table inet meshwrt removed/);
+  });
 });

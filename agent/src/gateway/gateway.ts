@@ -40,6 +40,10 @@ export class Gateway {
   private readonly kept = new Map<string, string>();
   /** One nft run at a time, in order: a late restore must not overwrite newer rules. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Whether an nft run may have left the table in the kernel: one killed by a signal may have committed before it died. */
+  private maybeLoaded = false;
+  /** Set by stop, for good: rules that come later (a netmap still being applied) must not load the table again behind it. */
+  private stopped = false;
 
   constructor(
     private readonly deps: GatewayDeps,
@@ -55,7 +59,9 @@ export class Gateway {
   async setRules(r: Omit<GatewayRules, "iface">): Promise<boolean> {
     const script = rulesetScript({ ...r, iface: this.opts.iface });
     return this.serial(async () => {
+      if (this.stopped) return false;
       if (script === this.script) return true;
+      this.maybeLoaded = true;
       const res = await this.nft(script);
       if (res.code !== 0) {
         const effect = this.script === undefined ? UNLOADED : "the previous rules stay in force";
@@ -116,7 +122,7 @@ export class Gateway {
   private restoreKept(name: string, why: string): Promise<void> {
     return this.serial(async () => {
       const script = this.kept.get(name);
-      if (script === undefined) return;
+      if (script === undefined || this.stopped) return;
       this.deps.log("warn", `firewall: ${why}: loading it again`);
       const res = await this.nft(script);
       if (res.code === 0) this.deps.log("info", `firewall: table inet ${name} loaded again`);
@@ -128,7 +134,7 @@ export class Gateway {
   private restore(why: string): Promise<void> {
     return this.serial(async () => {
       const script = this.script;
-      if (script === undefined) return;
+      if (script === undefined || this.stopped) return;
       this.deps.log("warn", `firewall: ${why}: loading it again`);
       const res = await this.nft(script);
       if (res.code === 0) {
@@ -174,11 +180,15 @@ export class Gateway {
     // Our own removal is not a loss to repair.
     this.events?.close();
     this.events = undefined;
+    this.stopped = true;
     await this.serial(async () => {
-      if (this.script === undefined) return;
+      // Not only when the last load said yes: a refused load leaves no table, but one whose nft was killed may have.
+      if (!this.maybeLoaded) return;
       const res = await this.nft(removeScript());
       if (res.code !== 0) this.deps.log("warn", `firewall: removing table inet ${TABLE}: ${res.stderr || `exit ${res.code}`}`);
+      else this.deps.log("info", `firewall: table inet ${TABLE} removed`);
       this.script = undefined;
+      this.maybeLoaded = false;
     });
     const path = this.opts.hostsFile;
     if (path && this.hosts !== undefined) {
