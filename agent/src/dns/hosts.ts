@@ -26,27 +26,28 @@ function entry(name: string, addr: string, log: (msg: string) => void, what: str
 /**
  * Each node's lines, by the node object: a netmap delta replaces only the nodes it changes, so
  * a 1,000-node file is rewritten from checked lines instead of checking every name again.
+ * Kept as one string per node (lines joined by newlines): an array per node costs more memory.
  */
-const nodeLines = new WeakMap<Node, readonly string[]>();
+const nodeLines = new WeakMap<Node, string>();
 
-function linesOf(n: Node, log: (msg: string) => void): readonly string[] {
+function addLinesOf(n: Node, log: (msg: string) => void, to: Set<string>): void {
   let lines = nodeLines.get(n);
-  if (!lines) {
+  if (lines === undefined) {
     const out: string[] = [];
     for (const a of n.Name ? n.Addresses : []) {
       const e = entry(n.Name, a, log, `node ${n.ID}`);
       if (e) out.push(e);
     }
-    nodeLines.set(n, (lines = out));
+    nodeLines.set(n, (lines = out.join("\n")));
   }
-  return lines;
+  if (lines) for (const l of lines.split("\n")) to.add(l);
 }
 
 /** The hosts file for the netmap; log says what was left out and why (once per node object). */
 export function hostsFile(nm: NetMap, log: (msg: string) => void): string {
   const lines = new Set<string>();
-  if (nm.self) for (const l of linesOf(nm.self, log)) lines.add(l);
-  for (const n of nm.peers.values()) for (const l of linesOf(n, log)) lines.add(l);
+  if (nm.self) addLinesOf(nm.self, log, lines);
+  for (const n of nm.peers.values()) addLinesOf(n, log, lines);
   for (const r of nm.dns?.ExtraRecords ?? []) {
     if (r.Type && r.Type !== "A" && r.Type !== "AAAA") continue;
     const e = entry(r.Name, r.Value, log, "extra record");

@@ -1,13 +1,14 @@
 // Disco for all peers: who may talk to us (only netmap peers, by disco
 // key), opening and sealing packets, and each peer's PeerPaths. Received
 // packets in, sendable packets and kernel endpoint changes out.
+import { hexToBytes } from "@noble/hashes/utils.js";
 import type { Node } from "../control/tailcfg.js";
 import { boxSharedKey } from "../crypto/box.js";
 import { keyFromText } from "../crypto/keys.js";
 import { openPacket, sealPacket, senderKey } from "../disco/message.js";
 import { type Endpoint, parseEndpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
-import { type PathStatus, PeerPaths, type Received } from "./peer.js";
+import { type PathStatus, PeerPaths, type PathsDeps, type Received } from "./peer.js";
 
 export type DiscoOut =
   | { readonly kind: "udp"; readonly to: Endpoint; readonly packet: Uint8Array }
@@ -18,7 +19,8 @@ export type DiscoOut =
 interface PeerEntry {
   nodeKey: Uint8Array;
   discoHex: string;
-  shared: Uint8Array;
+  /** Made when first used (see sharedKey): no closure per peer, the disco key read back from discoHex. */
+  shared?: Uint8Array;
   region: number;
   paths: PeerPaths;
 }
@@ -50,7 +52,12 @@ export class DiscoManager {
   /** Node objects already taken in, with their key (hex): an unchanged node is not parsed again. */
   private readonly taken = new WeakMap<Node, string>();
 
-  constructor(private readonly deps: DiscoDeps) {}
+  /** One for every peer's PeerPaths: a closure per peer costs memory at a thousand peers. */
+  private readonly pathsDeps: PathsDeps;
+
+  constructor(private readonly deps: DiscoDeps) {
+    this.pathsDeps = { txid: () => deps.random(12), ourNodeKey: deps.ourNodeKey, ourEndpoints: deps.ourEndpoints };
+  }
 
   /** Follows the netmap: new peers, changed disco keys, home regions, known endpoints. */
   setPeers(nodes: Iterable<Node>, regionOf: (n: Node) => number): DiscoOut[] {
@@ -81,17 +88,7 @@ export class DiscoManager {
       }
       if (!e) {
         // The shared key when first used: X25519 for each of a thousand peers at the first netmap costs seconds on a router.
-        let shared: Uint8Array | undefined;
-        const ours = this.deps.ourDiscoPrivate;
-        e = {
-          nodeKey,
-          discoHex,
-          get shared() {
-            return (shared ??= boxSharedKey(ours, disco));
-          },
-          region: 0,
-          paths: new PeerPaths({ txid: () => this.deps.random(12), ourNodeKey: this.deps.ourNodeKey, ourEndpoints: this.deps.ourEndpoints }),
-        };
+        e = { nodeKey, discoHex, region: 0, paths: new PeerPaths(this.pathsDeps) };
         this.byNode.set(nodeHex, e);
         this.byDisco.set(discoHex, e);
       }
@@ -129,7 +126,7 @@ export class DiscoManager {
     const e = sender && this.byDisco.get(toHex(sender));
     if (!e) return [];
     if ("derpRegion" in via && toHex(via.derpSrc) !== toHex(e.nodeKey)) return [];
-    const m = openPacket(packet, e.shared);
+    const m = openPacket(packet, this.sharedKey(e));
     if (!m) return [];
     if (m.type === "pong") this.onPong(m.txid, via);
     let acts;
@@ -144,7 +141,7 @@ export class DiscoManager {
     const e = this.byNode.get(nodeKeyHex);
     if (!e) return undefined;
     const st = e.paths.status;
-    const packet = sealPacket(this.deps.ourDiscoPublic, e.shared, this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
+    const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e), this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
     return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: e.nodeKey, region: e.region, packet };
   }
 
@@ -158,10 +155,14 @@ export class DiscoManager {
     return out;
   }
 
+  private sharedKey(e: PeerEntry): Uint8Array {
+    return (e.shared ??= boxSharedKey(this.deps.ourDiscoPrivate, hexToBytes(e.discoHex)));
+  }
+
   private seal(e: PeerEntry, acts: ReturnType<PeerPaths["tick"]>): DiscoOut[] {
     return acts.map((a): DiscoOut => {
       if (a.kind === "endpoint") return a.endpoint ? { kind: "endpoint", peer: e.nodeKey, endpoint: a.endpoint } : { kind: "endpoint", peer: e.nodeKey };
-      const packet = sealPacket(this.deps.ourDiscoPublic, e.shared, this.deps.random(24), a.message);
+      const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e), this.deps.random(24), a.message);
       return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer: e.nodeKey, region: e.region, packet };
     });
   }

@@ -4,7 +4,7 @@
 // kernel carries the data; this only decides which endpoint it should use.
 // Time comes in as `now` (milliseconds); actions come out.
 import type { DiscoMessage } from "../disco/message.js";
-import { type Endpoint, formatEndpoint } from "../netaddr/ip.js";
+import { type Endpoint, formatEndpoint, ipEqual } from "../netaddr/ip.js";
 
 /** How long a pong keeps a direct path trusted (Tailscale's trustUDPAddrDuration). */
 export const TRUST_MS = 6_500;
@@ -81,8 +81,10 @@ const key = (e: Endpoint) => formatEndpoint(e);
 const txKey = (t: Uint8Array) => Array.from(t).join(",");
 
 export class PeerPaths {
-  private readonly candidates = new Map<string, Candidate>();
-  private readonly pings = new Map<string, SentPing>();
+  /** A few per peer: a list, not a Map with a text key each (a thousand peers hold two thousand). */
+  private readonly candidates: Candidate[] = [];
+  /** Made at the first ping: most of a thousand peers are never pinged. */
+  private pings: Map<string, SentPing> | undefined;
   private best: Candidate | undefined;
   private lastCallMeMaybe = -Infinity;
 
@@ -100,8 +102,8 @@ export class PeerPaths {
   /** Forget everything (the peer's disco key changed: it restarted). */
   reset(): PathAction[] {
     const had = this.best;
-    this.candidates.clear();
-    this.pings.clear();
+    this.candidates.length = 0;
+    this.pings = undefined;
     this.best = undefined;
     return had ? [{ kind: "endpoint" }] : [];
   }
@@ -116,9 +118,9 @@ export class PeerPaths {
   }
 
   onPong(m: Extract<DiscoMessage, { type: "pong" }>, from: Endpoint, now: number): PathAction[] {
-    const sent = this.pings.get(txKey(m.txid));
+    const sent = this.pings?.get(txKey(m.txid));
     if (!sent || key(sent.to) !== key(from)) return [];
-    this.pings.delete(txKey(m.txid));
+    this.pings!.delete(txKey(m.txid));
     const c = this.candidate(from);
     c.lastPong = now;
     c.unansweredSince = undefined;
@@ -140,7 +142,7 @@ export class PeerPaths {
    * an idle peer gets no pings at all, so an idle router sleeps.
    */
   tick(now: number, active: boolean, received?: Received): PathAction[] {
-    for (const [id, p] of this.pings) if (now - p.at > PING_TIMEOUT_MS) this.pings.delete(id);
+    if (this.pings) for (const [id, p] of this.pings) if (now - p.at > PING_TIMEOUT_MS) this.pings.delete(id);
     const acts: PathAction[] = [];
     const b = this.best;
     if (!active) {
@@ -158,7 +160,7 @@ export class PeerPaths {
       if (now - this.best.lastPing >= HEARTBEAT_MS) acts.push(this.ping(this.best, now));
       return acts;
     }
-    for (const c of this.candidates.values()) if (now - c.lastPing >= PING_INTERVAL_MS) acts.push(this.ping(c, now));
+    for (const c of this.candidates) if (now - c.lastPing >= PING_INTERVAL_MS) acts.push(this.ping(c, now));
     if (now - this.lastCallMeMaybe >= CALL_ME_MAYBE_INTERVAL_MS) {
       const mine = this.deps.ourEndpoints();
       if (mine.length) {
@@ -170,10 +172,10 @@ export class PeerPaths {
   }
 
   private candidate(ep: Endpoint): Candidate {
-    let c = this.candidates.get(key(ep));
+    let c = this.candidates.find((k) => k.ep.port === ep.port && ipEqual(k.ep.ip, ep.ip));
     if (!c) {
       c = { ep, lastPing: -Infinity, lastPong: -Infinity, latencyMs: Infinity };
-      this.candidates.set(key(ep), c);
+      this.candidates.push(c);
     }
     return c;
   }
@@ -182,14 +184,14 @@ export class PeerPaths {
     const txid = this.deps.txid();
     c.lastPing = now;
     c.unansweredSince ??= now;
-    this.pings.set(txKey(txid), { to: c.ep, at: now });
+    (this.pings ??= new Map()).set(txKey(txid), { to: c.ep, at: now });
     return { kind: "udp", to: c.ep, message: { type: "ping", txid, nodeKey: this.deps.ourNodeKey } };
   }
 
   /** The confirmed candidate with the lowest latency; IPv6 wins a near tie, as it needs no NAT. */
   private choose(now: number): PathAction[] {
     let pick: Candidate | undefined;
-    for (const c of this.candidates.values()) {
+    for (const c of this.candidates) {
       if (now - c.lastPong > TRUST_MS) continue;
       if (!pick || score(c) < score(pick)) pick = c;
     }

@@ -23,15 +23,17 @@ export interface RouterOps {
   removeRoute(r: RouteSpec): Promise<unknown>;
 }
 
+/** `key` is the prefix's text, the model's key (kept once, not formatted again per action). */
 export type RouterAction =
-  | { readonly kind: "add-address" | "remove-address"; readonly prefix: Prefix }
-  | { readonly kind: "add-route"; readonly prefix: Prefix }
-  | { readonly kind: "remove-route"; readonly prefix: Prefix; readonly table: number };
+  | { readonly kind: "add-address" | "remove-address"; readonly key: string; readonly prefix: Prefix }
+  | { readonly kind: "add-route"; readonly key: string; readonly prefix: Prefix }
+  | { readonly kind: "remove-route"; readonly key: string; readonly prefix: Prefix; readonly table: number };
 
-/** What the router believes the kernel has on the link, by text. */
+/** What the router believes the kernel has on the link, by text; a route's table is main unless `tables` names another. */
 export interface RouterModel {
   readonly addresses: ReadonlyMap<string, Prefix>;
-  readonly routes: ReadonlyMap<string, { readonly prefix: Prefix; readonly table: number }>;
+  readonly routes: ReadonlyMap<string, Prefix>;
+  readonly tables: ReadonlyMap<string, number>;
 }
 
 /**
@@ -41,12 +43,12 @@ export interface RouterModel {
 export function planRouter(have: RouterModel, want: RouterConfig, refused: ReadonlySet<string> = new Set(), touched?: ReadonlySet<string>): RouterAction[] {
   const out: RouterAction[] = [];
   const addrs = new Map(want.addresses.map((p) => [formatPrefix(p), p]));
-  for (const [k, p] of addrs) if (!have.addresses.has(k) && !refused.has(`address ${k}`)) out.push({ kind: "add-address", prefix: p });
-  for (const [k, p] of have.addresses) if (!addrs.has(k)) out.push({ kind: "remove-address", prefix: p });
-  const add = (k: string, p: Prefix) => !have.routes.has(k) && !refused.has(`route ${k}`) && out.push({ kind: "add-route", prefix: p });
+  for (const [k, p] of addrs) if (!have.addresses.has(k) && !refused.has(`address ${k}`)) out.push({ kind: "add-address", key: k, prefix: p });
+  for (const [k, p] of have.addresses) if (!addrs.has(k)) out.push({ kind: "remove-address", key: k, prefix: p });
+  const add = (k: string, p: Prefix) => !have.routes.has(k) && !refused.has(`route ${k}`) && out.push({ kind: "add-route", key: k, prefix: p });
   const remove = (k: string) => {
     const r = have.routes.get(k);
-    if (r && !want.routes.has(k)) out.push({ kind: "remove-route", prefix: r.prefix, table: r.table });
+    if (r && !want.routes.has(k)) out.push({ kind: "remove-route", key: k, prefix: r, table: have.tables.get(k) ?? RT_TABLE_MAIN });
   };
   if (touched) {
     for (const k of touched) {
@@ -66,7 +68,9 @@ const linkLocal = (p: Prefix) => p.ip.length === 16 && p.ip[0] === 0xfe && (p.ip
 
 export class Router {
   private addresses = new Map<string, Prefix>();
-  private routes = new Map<string, { prefix: Prefix; table: number }>();
+  private routes = new Map<string, Prefix>();
+  /** The few routes of ours found in a table other than main (by an older meshwrt, say). */
+  private tables = new Map<string, number>();
   /** Additions the kernel refused (IPv6 off, say): not asked for again until a reconcile. */
   private refused = new Set<string>();
   private want: RouterConfig = { addresses: [], routes: new Map() };
@@ -92,7 +96,7 @@ export class Router {
   async set(config: RouterConfig, touched?: ReadonlySet<string>): Promise<number> {
     this.want = config;
     if (this.stale) return this.reconcile(config);
-    const plan = planRouter({ addresses: this.addresses, routes: this.routes }, config, this.refused, touched);
+    const plan = planRouter({ addresses: this.addresses, routes: this.routes, tables: this.tables }, config, this.refused, touched);
     for (const a of plan) await this.run(a);
     return plan.length;
   }
@@ -105,7 +109,8 @@ export class Router {
     const addrs = await this.ops.addresses(this.index);
     const routes = (await this.ops.ownRoutes()).filter((r) => r.oif === this.index);
     this.addresses = new Map(addrs.filter((a) => !linkLocal(a.prefix)).map((a) => [formatPrefix(a.prefix), a.prefix]));
-    this.routes = new Map(routes.map((r) => [formatPrefix(r.dst), { prefix: r.dst, table: r.table }]));
+    this.routes = new Map(routes.map((r) => [formatPrefix(r.dst), r.dst]));
+    this.tables = new Map(routes.filter((r) => r.table !== RT_TABLE_MAIN).map((r) => [formatPrefix(r.dst), r.table]));
     this.refused.clear();
     this.stale = false;
     return this.set(this.want);
@@ -124,7 +129,7 @@ export class Router {
   }
 
   private async run(a: RouterAction): Promise<void> {
-    const k = formatPrefix(a.prefix);
+    const k = a.key;
     this.stats.requests++;
     try {
       switch (a.kind) {
@@ -138,11 +143,13 @@ export class Router {
           return;
         case "add-route":
           await this.ops.addRoute({ dst: a.prefix, oif: this.index });
-          this.routes.set(k, { prefix: a.prefix, table: RT_TABLE_MAIN });
+          this.routes.set(k, a.prefix);
+          this.tables.delete(k);
           return;
         case "remove-route":
           await this.ops.removeRoute({ dst: a.prefix, oif: this.index, table: a.table });
           this.routes.delete(k);
+          this.tables.delete(k);
           return;
       }
     } catch (e) {

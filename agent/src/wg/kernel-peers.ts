@@ -9,7 +9,8 @@ import type { WireGuardApi } from "./api.js";
 import type { Peer, PeerChange } from "./model.js";
 import { planPeer, planPeers, samePrefixes, type WantedPeer } from "./reconcile.js";
 
-type ModelPeer = Pick<Peer, "publicKey" | "endpoint" | "persistentKeepalive" | "presharedKey" | "allowedIps">;
+/** What the kernel has for a peer: the wanted peer itself when it names its endpoint (no copy per peer); no keep-alive is 0. */
+type ModelPeer = WantedPeer;
 
 export class KernelPeers {
   private model = new Map<string, ModelPeer>();
@@ -105,7 +106,7 @@ export class KernelPeers {
     if (peers.size !== this.model.size) return true;
     for (const [id, p] of peers) {
       const m = this.model.get(id);
-      if (!m || m.persistentKeepalive !== p.persistentKeepalive || !samePrefixes(m.allowedIps, p.allowedIps)) return true;
+      if (!m || (m.persistentKeepalive ?? 0) !== p.persistentKeepalive || !samePrefixes(m.allowedIps, p.allowedIps)) return true;
     }
     return false;
   }
@@ -126,12 +127,5 @@ export class KernelPeers {
 }
 
 function modelPeer(w: WantedPeer, endpoint: Endpoint | undefined): ModelPeer {
-  const ep = w.endpoint ?? endpoint;
-  return {
-    publicKey: w.publicKey,
-    persistentKeepalive: w.persistentKeepalive ?? 0,
-    allowedIps: w.allowedIps,
-    ...(ep ? { endpoint: ep } : {}),
-    ...(w.presharedKey ? { presharedKey: w.presharedKey } : {}),
-  };
+  return w.endpoint || !endpoint ? w : { ...w, endpoint };
 }

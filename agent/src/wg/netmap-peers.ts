@@ -31,8 +31,9 @@ export interface PeersDelta {
 export class NetmapPeers {
   private readonly byNode = new Map<number, Entry>();
   private readonly byKey = new Map<string, WantedPeer>();
-  private readonly routeCount = new Map<string, number>();
   private readonly routeSet = new Map<string, Prefix>();
+  /** Peers beyond the first that ask for a route (a subnet two routers serve): most routes have one, and no count. */
+  private readonly routeExtra = new Map<string, number>();
   private readonly regions = new Map<string, number>();
   private touched = new Set<string>();
 
@@ -116,15 +117,17 @@ export class NetmapPeers {
   private countRoutes(prefixes: readonly Prefix[], by: 1 | -1): void {
     for (const p of prefixes) {
       const k = formatPrefix(p);
-      const n = (this.routeCount.get(k) ?? 0) + by;
-      if (n > 0) {
-        this.routeCount.set(k, n);
-        this.routeSet.set(k, p);
+      const extra = this.routeExtra.get(k) ?? 0;
+      if (by === 1 && this.routeSet.has(k)) this.routeExtra.set(k, extra + 1);
+      else if (by === -1 && extra > 0) {
+        if (extra > 1) this.routeExtra.set(k, extra - 1);
+        else this.routeExtra.delete(k);
       } else {
-        this.routeCount.delete(k);
-        this.routeSet.delete(k);
+        // The route comes or goes.
+        if (by === 1) this.routeSet.set(k, p);
+        else this.routeSet.delete(k);
+        this.touched.add(k);
       }
-      if (n === 0 || (n === 1 && by === 1)) this.touched.add(k);
     }
   }
 }

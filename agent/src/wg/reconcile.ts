@@ -30,8 +30,11 @@ export function planPeers(current: Device, wanted: readonly WantedPeer[]): PeerC
   return changes;
 }
 
-/** What the kernel must be told so a peer it has as `p` (or lacks) becomes `w`; undefined when nothing. */
-export function planPeer(p: Pick<Peer, "endpoint" | "persistentKeepalive" | "presharedKey" | "allowedIps"> | undefined, w: WantedPeer): PeerChange | undefined {
+/**
+ * What the kernel must be told so a peer it has as `p` (or lacks) becomes `w`; undefined when nothing.
+ * A `p` without a keep-alive has 0 (a wanted peer kept as the agent's model of the kernel).
+ */
+export function planPeer(p: (Pick<Peer, "endpoint" | "presharedKey" | "allowedIps"> & { readonly persistentKeepalive?: number }) | undefined, w: WantedPeer): PeerChange | undefined {
   if (!p) {
     return {
       publicKey: w.publicKey,
@@ -49,7 +52,7 @@ export function planPeer(p: Pick<Peer, "endpoint" | "persistentKeepalive" | "pre
     changed = true;
   }
   const keepalive = w.persistentKeepalive ?? 0;
-  if (keepalive !== p.persistentKeepalive) {
+  if (keepalive !== (p.persistentKeepalive ?? 0)) {
     c.persistentKeepalive = keepalive;
     changed = true;
   }
