@@ -35,6 +35,12 @@ suite("peer paths", (check) => {
     eq(show(p.onPong({ type: "pong", txid: txidOf(first[0]!), src: parseEndpoint("198.51.100.1:41641") }, phone, 12)), "endpoint 203.0.113.7:41641", "direct");
     eq(p.status.kind === "direct" ? p.status.latencyMs : -1, 12, "latency");
   });
+  check("endpoints as the server sent them: a malformed one skipped, a later list adding to the earlier one", () => {
+    const p = make();
+    p.setKnownEndpoints(["203.0.113.7:41641", "not an endpoint", "[2001:db8::7]:41641"]);
+    p.setKnownEndpoints(["192.0.2.9:41641"]);
+    eq(show(p.tick(0, true)), "udp ping 203.0.113.7:41641; udp ping [2001:db8::7]:41641; udp ping 192.0.2.9:41641; derp call-me-maybe", "pinged");
+  });
   check("an idle peer gets no pings", () => {
     const p = make();
     p.setKnownEndpoints([phone]);

@@ -6,7 +6,7 @@ import type { Node } from "../control/tailcfg.js";
 import { boxSharedKey } from "../crypto/box.js";
 import { keyFromText } from "../crypto/keys.js";
 import { openPacket, sealPacket, senderKey } from "../disco/message.js";
-import { type Endpoint, parseEndpoint } from "../netaddr/ip.js";
+import type { Endpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
 import { type PathStatus, PeerPaths, type PathsDeps, type Received } from "./peer.js";
 
@@ -93,15 +93,7 @@ export class DiscoManager {
         this.byDisco.set(discoHex, e);
       }
       e.region = regionOf(n);
-      const eps: Endpoint[] = [];
-      for (const t of n.Endpoints ?? []) {
-        try {
-          eps.push(parseEndpoint(t));
-        } catch {
-          // a malformed endpoint from the server is skipped; the others still help
-        }
-      }
-      e.paths.setKnownEndpoints(eps);
+      e.paths.setKnownEndpoints(n.Endpoints ?? []);
       this.taken.set(n, nodeHex);
     }
     if (seen.size !== this.byNode.size) for (const [id, e] of this.byNode) {

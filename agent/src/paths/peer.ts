@@ -4,7 +4,7 @@
 // kernel carries the data; this only decides which endpoint it should use.
 // Time comes in as `now` (milliseconds); actions come out.
 import type { DiscoMessage } from "../disco/message.js";
-import { type Endpoint, formatEndpoint, ipEqual } from "../netaddr/ip.js";
+import { type Endpoint, formatEndpoint, ipEqual, parseEndpoint } from "../netaddr/ip.js";
 
 /** How long a pong keeps a direct path trusted (Tailscale's trustUDPAddrDuration). */
 export const TRUST_MS = 6_500;
@@ -83,6 +83,8 @@ const txKey = (t: Uint8Array) => Array.from(t).join(",");
 export class PeerPaths {
   /** A few per peer: a list, not a Map with a text key each (a thousand peers hold two thousand). */
   private readonly candidates: Candidate[] = [];
+  /** Known endpoints not yet made candidates: parsed when first needed, as most peers of a big tailnet never carry traffic. */
+  private known: readonly (string | Endpoint)[] = [];
   /** Made at the first ping: most of a thousand peers are never pinged. */
   private pings: Map<string, SentPing> | undefined;
   private best: Candidate | undefined;
@@ -94,15 +96,30 @@ export class PeerPaths {
     return this.best ? { kind: "direct", endpoint: this.best.ep, latencyMs: this.best.latencyMs } : { kind: "relay" };
   }
 
-  /** Endpoints the control server knows for the peer. */
-  setKnownEndpoints(eps: readonly Endpoint[]): void {
-    for (const ep of eps) this.candidate(ep);
+  /** Endpoints the control server knows for the peer, as it sent them (a malformed one is skipped) or parsed. */
+  setKnownEndpoints(eps: readonly (string | Endpoint)[]): void {
+    this.takeKnown();
+    this.known = eps;
+  }
+
+  private takeKnown(): void {
+    const eps = this.known;
+    if (!eps.length) return;
+    this.known = [];
+    for (const ep of eps) {
+      try {
+        this.candidate(typeof ep === "string" ? parseEndpoint(ep) : ep);
+      } catch {
+        // a malformed endpoint from the server is skipped; the others still help
+      }
+    }
   }
 
   /** Forget everything (the peer's disco key changed: it restarted). */
   reset(): PathAction[] {
     const had = this.best;
     this.candidates.length = 0;
+    this.known = [];
     this.pings = undefined;
     this.best = undefined;
     return had ? [{ kind: "endpoint" }] : [];
@@ -160,6 +177,7 @@ export class PeerPaths {
       if (now - this.best.lastPing >= HEARTBEAT_MS) acts.push(this.ping(this.best, now));
       return acts;
     }
+    this.takeKnown();
     for (const c of this.candidates) if (now - c.lastPing >= PING_INTERVAL_MS) acts.push(this.ping(c, now));
     if (now - this.lastCallMeMaybe >= CALL_ME_MAYBE_INTERVAL_MS) {
       const mine = this.deps.ourEndpoints();
@@ -172,6 +190,7 @@ export class PeerPaths {
   }
 
   private candidate(ep: Endpoint): Candidate {
+    this.takeKnown();
     let c = this.candidates.find((k) => k.ep.port === ep.port && ipEqual(k.ep.ip, ep.ip));
     if (!c) {
       c = { ep, lastPing: -Infinity, lastPong: -Infinity, latencyMs: Infinity };
