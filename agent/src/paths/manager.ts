@@ -17,7 +17,8 @@ export type DiscoOut =
   | { readonly kind: "endpoint"; readonly peer: Uint8Array; readonly endpoint?: Endpoint };
 
 interface PeerEntry {
-  nodeKey: Uint8Array;
+  /** The node key as hex (the byNode key itself); its bytes are made only for a packet out. */
+  nodeHex: string;
   discoHex: string;
   /** Made when first used (see sharedKey): no closure per peer, the disco key read back from discoHex. */
   shared?: Uint8Array;
@@ -88,7 +89,7 @@ export class DiscoManager {
       }
       if (!e) {
         // The shared key when first used: X25519 for each of a thousand peers at the first netmap costs seconds on a router.
-        e = { nodeKey, discoHex, region: 0, paths: new PeerPaths(this.pathsDeps) };
+        e = { nodeHex, discoHex, region: 0, paths: new PeerPaths(this.pathsDeps) };
         this.byNode.set(nodeHex, e);
         this.byDisco.set(discoHex, e);
       }
@@ -117,7 +118,7 @@ export class DiscoManager {
     const sender = senderKey(packet);
     const e = sender && this.byDisco.get(toHex(sender));
     if (!e) return [];
-    if ("derpRegion" in via && toHex(via.derpSrc) !== toHex(e.nodeKey)) return [];
+    if ("derpRegion" in via && toHex(via.derpSrc) !== e.nodeHex) return [];
     const m = openPacket(packet, this.sharedKey(e));
     if (!m) return [];
     if (m.type === "pong") this.onPong(m.txid, via);
@@ -134,7 +135,7 @@ export class DiscoManager {
     if (!e) return undefined;
     const st = e.paths.status;
     const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e), this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
-    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: e.nodeKey, region: e.region, packet };
+    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: hexToBytes(e.nodeHex), region: e.region, packet };
   }
 
   /** Periodic work; `activity(nodeKeyHex)` says which peers carried traffic lately and what the kernel received. */
@@ -153,9 +154,10 @@ export class DiscoManager {
 
   private seal(e: PeerEntry, acts: ReturnType<PeerPaths["tick"]>): DiscoOut[] {
     return acts.map((a): DiscoOut => {
-      if (a.kind === "endpoint") return a.endpoint ? { kind: "endpoint", peer: e.nodeKey, endpoint: a.endpoint } : { kind: "endpoint", peer: e.nodeKey };
+      const peer = hexToBytes(e.nodeHex);
+      if (a.kind === "endpoint") return a.endpoint ? { kind: "endpoint", peer, endpoint: a.endpoint } : { kind: "endpoint", peer };
       const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e), this.deps.random(24), a.message);
-      return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer: e.nodeKey, region: e.region, packet };
+      return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer, region: e.region, packet };
     });
   }
 }
