@@ -68,7 +68,9 @@ beforeAll(async () => {
   ensureMatrixPeers();
   const [oldest, newest] = [versions.tailscaleMatrix[0]!, versions.tailscaleMatrix.at(-1)!];
   // UDP between the houses blocked from the start: the relayed phase comes first.
-  lab = await startLab({ blockUdp: true, agentConfig: "\toption advertise_exit_node '1'\n" });
+  // The gateway layout (meshwrt on the home's NAT router), where gateway.test.ts's exit-node check passes;
+  // behind the home's NAT the exit-node traffic did not come out for any client (first runs).
+  lab = await startLab({ gateway: true, blockUdp: true, agentConfig: "\toption advertise_exit_node '1'\n" });
   const { t } = lab;
   routerIp = (await lab.phone.waitForPeer("router")).TailscaleIPs!.find((a) => a.startsWith("100."))!;
   const [laptop, bob] = await Promise.all([
@@ -149,7 +151,7 @@ describe("version matrix: tailscale 1.80 (oldest Headscale accepts), pinned, new
   it("each uses the router as exit node: the internet host sees the home's address, without it the cafe's", async () => {
     const { t } = lab;
     await lab.approveRoutes(["0.0.0.0/0", "::/0"]);
-    const home = t.nat("home").publicIp, cafe = t.nat("cafe").publicIp;
+    const home = t.nat("router").publicIp, cafe = t.nat("cafe").publicIp;
     await waitFor("the internet host listening", async () => ((await banner(t.host("phone"), t.internet.ip, 2)) ? true : undefined), 20_000, 250);
     // One client at a time: the check is what each sees, not a race between them. Every
     // client is tried, so one failing does not hide how the others fare.
