@@ -47,5 +47,23 @@ export function wantedPeer(n: Node, o: WantedOptions): WantedPeer | undefined {
     if (isOwn || (o.acceptRoutes && p.bits > 0)) allowedIps.push(p);
   }
   const endpoint = o.endpointFor(n);
-  return { publicKey, allowedIps, ...(endpoint ? { endpoint } : {}) };
+  return { ...packed(publicKey, allowedIps), ...(endpoint ? { endpoint } : {}) };
+}
+
+/**
+ * The key and the allowed IPs' bytes as views of one buffer: in QuickJS a Uint8Array with a
+ * buffer of its own costs ~300 bytes, and the agent keeps a wanted peer for every node.
+ */
+function packed(key: Uint8Array, prefixes: readonly Prefix[]): { publicKey: Uint8Array; allowedIps: Prefix[] } {
+  let size = key.length;
+  for (const p of prefixes) size += p.ip.length;
+  const buf = new Uint8Array(size);
+  buf.set(key);
+  let at = key.length;
+  const allowedIps = prefixes.map((p) => {
+    const ip = buf.subarray(at, (at += p.ip.length));
+    ip.set(p.ip);
+    return { ip, bits: p.bits };
+  });
+  return { publicKey: buf.subarray(0, key.length), allowedIps };
 }
