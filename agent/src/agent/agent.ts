@@ -74,6 +74,8 @@ export class Agent {
   private readonly warned = new Set<string>();
   private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
   private pendingApply = false;
+  /** Set when stop begins: the interface it deletes must not be "repaired" by an apply (each failing, each retried). */
+  private stopping = false;
   private gateway: Gateway | undefined;
   /** Exit-node DNS for the peers (only while the router is an exit node). */
   private peerApi: PeerApi | undefined;
@@ -224,6 +226,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     this.controller?.stop();
     this.stopActivity?.();
     this.stopReconcile?.();
@@ -232,7 +235,7 @@ export class Agent {
     this.bridge?.close();
     await this.applying.catch(() => {});
     this.peerApi?.stop();
-    await this.gateway?.stop();
+    // The interface goes first (issue 16): without it nothing comes from the tailnet, so the ACL's table can go after.
     if (this.rtnl && this.link) {
       try {
         for (const r of await this.rtnl.ownRoutes()) if (r.oif === this.link.index) await this.rtnl.removeRoute({ dst: r.dst, oif: r.oif, table: r.table });
@@ -241,6 +244,7 @@ export class Agent {
         this.env.log("warn", `stop: ${(e as Error).message}`);
       }
     }
+    await this.gateway?.stop();
     for (const s of this.sockets) s.close();
   }
 
@@ -460,7 +464,7 @@ export class Agent {
   }
 
   private scheduleApply(): void {
-    if (this.pendingApply) return;
+    if (this.pendingApply || this.stopping) return;
     this.pendingApply = true;
     // One apply at a time; deltas that arrive meanwhile are folded into the next.
     this.applying = this.applying.then(async () => {
