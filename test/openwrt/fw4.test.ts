@@ -194,7 +194,8 @@ describe("meshwrt with firewall4 (fw4) on nftables", () => {
     // A table of that name owned by another netlink socket: nft answers EPERM to anyone else.
     const holder = await t.host("router").spawn(`exec sh -c "(echo 'add table inet meshwrt { flags owner; }'; sleep 300) | nft -i"`, `${t.dir}/nft-owner.log`);
     try {
-      await waitFor("the owned table", async () => (/^table inet meshwrt$/m.test(await lab.run("nft list tables")) ? true : undefined), 10_000, 100);
+      // The holder's own table (flags owner), not one left behind by meshwrt: adding the flag to that one would fail and hold nothing.
+      await waitFor("the owned table", async () => (/^\s*flags owner$/m.test((await lab.exec("nft list table inet meshwrt")).stdout) ? true : undefined), 10_000, 100);
       const probe = await lab.exec("echo 'table inet meshwrt {}' | nft -f -");
       expect(probe.code, `the held table refuses others: ${probe.stderr}\n${(await t.host("router").exec(`cat ${t.dir}/nft-owner.log; nft -a list table inet meshwrt`)).stdout}`).not.toBe(0);
       await lab.run("service meshwrt start");
