@@ -8,33 +8,15 @@
 import { describe, expect, it, vi } from "vitest";
 import { clockDelta, EXPIRY_WARNING_MS, flagExpiredPeers, selfExpiry, untilNextExpiry } from "../../agent/src/control/expiry.js";
 import { emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
-import type { MapResponse, Node, RegisterRequest, RegisterResponse } from "../../agent/src/control/tailcfg.js";
+import type { Node } from "../../agent/src/control/tailcfg.js";
 import { statusReply, type AgentView } from "../../agent/src/api/replies.js";
 import { formatStatus } from "../../agent/src/cli/format.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
+import { resetSession, sessionDouble } from "./session-double.js";
 
-const sessionDouble = vi.hoisted(() => ({
-  registers: [] as RegisterRequest[],
-  polls: [] as { onMessage: (m: MapResponse) => void; onEnd: (err: Error) => void }[],
-}));
-
-vi.mock("../../agent/src/control/server.js", async (orig) => ({
-  ...(await orig<typeof import("../../agent/src/control/server.js")>()),
-  fetchServerKey: async () => new Uint8Array(32),
-}));
-vi.mock("../../agent/src/control/ts2021.js", () => ({
-  openTs2021: async () => ({ h2: { failAll: () => {} } }),
-}));
-vi.mock("../../agent/src/control/session.js", () => ({
-  register: async (_h2: unknown, _authority: string, req: RegisterRequest): Promise<RegisterResponse> => {
-    sessionDouble.registers.push(req);
-    return { NodeKeyExpired: false, MachineAuthorized: true, AuthURL: "", Error: "" };
-  },
-  mapPoll: (_h2: unknown, _authority: string, req: { Stream: boolean }, onMessage: (m: MapResponse) => void, onEnd: (err: Error) => void) => {
-    if (req.Stream) sessionDouble.polls.push({ onMessage, onEnd });
-    return { cancel: () => onEnd(new Error("map stream ended")) };
-  },
-}));
+vi.mock("../../agent/src/control/server.js", async (orig) => (await import("./session-double.js")).serverModule(await orig<object>()));
+vi.mock("../../agent/src/control/ts2021.js", async () => (await import("./session-double.js")).ts2021Module);
+vi.mock("../../agent/src/control/session.js", async () => (await import("./session-double.js")).sessionModule);
 
 const { Controller } = await import("../../agent/src/control/controller.js");
 
@@ -132,8 +114,7 @@ function view(c: InstanceType<typeof Controller>, nm: NetMap): AgentView {
 
 describe("the controller keeps time by the control server (a control session double)", () => {
   it("a router whose clock is 3 years behind: peers and its own key judged by ControlTime; a peer leaves when its expiry passes", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     const behind = 3 * 365 * DAY;
     const clock = { now: T0 - behind };
     const r = router({ text: null }, clock);
@@ -174,8 +155,7 @@ describe("the controller keeps time by the control server (a control session dou
 
 describe("logout and login again (a control session double)", () => {
   it("logout registers the current node key with an expiry in the far past and no auth key, then stops", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     const r = router({ text: null }, { now: T0 });
     r.c.start();
     await until(() => sessionDouble.polls.length === 1);
@@ -199,8 +179,7 @@ describe("logout and login again (a control session double)", () => {
   });
 
   it("login on a running router: a new node key, sent with the old one and the configured auth key at the next start", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     const keys = { text: null as string | null };
     const r = router(keys, { now: T0 });
     r.c.start();

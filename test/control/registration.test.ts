@@ -4,41 +4,16 @@
 // (register and the map poll answered by the test) stands in for the server;
 // the real-server side of this is Headscale in test/integration.
 import { describe, expect, it, vi } from "vitest";
-import type { MapResponse, RegisterRequest, RegisterResponse } from "../../agent/src/control/tailcfg.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
+import { resetSession, sessionDouble } from "./session-double.js";
 
-const sessionDouble = vi.hoisted(() => ({
-  registers: [] as RegisterRequest[],
-  answer: (_req: RegisterRequest): Partial<RegisterResponse> => ({ MachineAuthorized: true }),
-  polls: [] as { onMessage: (m: MapResponse) => void; onEnd: (err: Error) => void }[],
-}));
-
-vi.mock("../../agent/src/control/server.js", async (orig) => ({
-  ...(await orig<typeof import("../../agent/src/control/server.js")>()),
-  fetchServerKey: async () => new Uint8Array(32),
-}));
-vi.mock("../../agent/src/control/ts2021.js", () => ({
-  openTs2021: async () => ({ h2: { failAll: () => {} } }),
-}));
-vi.mock("../../agent/src/control/session.js", () => ({
-  register: async (_h2: unknown, _authority: string, req: RegisterRequest): Promise<RegisterResponse> => {
-    sessionDouble.registers.push(req);
-    return { NodeKeyExpired: false, MachineAuthorized: false, AuthURL: "", Error: "", ...sessionDouble.answer(req) };
-  },
-  mapPoll: (_h2: unknown, _authority: string, req: { Stream: boolean }, onMessage: (m: MapResponse) => void, onEnd: (err: Error) => void) => {
-    if (req.Stream) sessionDouble.polls.push({ onMessage, onEnd });
-    return { cancel: () => onEnd(new Error("map stream ended")) };
-  },
-}));
+vi.mock("../../agent/src/control/server.js", async (orig) => (await import("./session-double.js")).serverModule(await orig<object>()));
+vi.mock("../../agent/src/control/ts2021.js", async () => (await import("./session-double.js")).ts2021Module);
+vi.mock("../../agent/src/control/session.js", async () => (await import("./session-double.js")).sessionModule);
 
 const { Controller } = await import("../../agent/src/control/controller.js");
 type State = InstanceType<typeof Controller>["current"];
 
-function reset(answer: (req: RegisterRequest) => Partial<RegisterResponse>) {
-  sessionDouble.registers.length = 0;
-  sessionDouble.polls.length = 0;
-  sessionDouble.answer = answer;
-}
 
 let seed = 1; // every key of every router in this file differs
 
@@ -76,7 +51,7 @@ const dropStream = () => sessionDouble.polls.at(-1)!.onEnd(new Error("map stream
 
 describe("the auth key goes only with a node key the server has not taken (a control session double)", () => {
   it("a new node sends it once; reconnects and a restarted agent register without it", async () => {
-    reset(() => ({ MachineAuthorized: true }));
+    resetSession(() => ({ MachineAuthorized: true }));
     const keys = { text: null as string | null };
     const r = router(keys);
     r.c.start();
@@ -95,7 +70,7 @@ describe("the auth key goes only with a node key the server has not taken (a con
   });
 
   it("a keys file from before the field registers with the key once more, then without", async () => {
-    reset(() => ({ MachineAuthorized: true }));
+    resetSession(() => ({ MachineAuthorized: true }));
     const keys = { text: null as string | null };
     const first = router(keys);
     first.c.start();
@@ -104,7 +79,7 @@ describe("the auth key goes only with a node key the server has not taken (a con
     const old = JSON.parse(keys.text!);
     delete old.registered;
     keys.text = JSON.stringify(old);
-    reset(() => ({ MachineAuthorized: true }));
+    resetSession(() => ({ MachineAuthorized: true }));
     const r = router(keys);
     r.c.start();
     await until(() => sessionDouble.polls.length === 1);
@@ -115,14 +90,14 @@ describe("the auth key goes only with a node key the server has not taken (a con
   });
 
   it("an expired node key: a new node key registers with the auth key now configured (a new one from UCI)", async () => {
-    reset(() => ({ MachineAuthorized: true }));
+    resetSession(() => ({ MachineAuthorized: true }));
     const keys = { text: null as string | null };
     const first = router(keys);
     first.c.start();
     await until(() => sessionDouble.polls.length === 1);
     first.c.stop();
     const oldNodeKey = sessionDouble.registers[0]!.NodeKey;
-    reset((req) => (req.NodeKey === oldNodeKey ? { NodeKeyExpired: true } : { MachineAuthorized: true }));
+    resetSession((req) => (req.NodeKey === oldNodeKey ? { NodeKeyExpired: true } : { MachineAuthorized: true }));
     const r = router(keys, "tskey-auth-second");
     r.c.start();
     await until(() => sessionDouble.polls.length === 1);
@@ -136,13 +111,13 @@ describe("the auth key goes only with a node key the server has not taken (a con
   });
 
   it("a server that forgot the node (asks for a login) gets the configured key at once, not a login link", async () => {
-    reset(() => ({ MachineAuthorized: true }));
+    resetSession(() => ({ MachineAuthorized: true }));
     const keys = { text: null as string | null };
     const first = router(keys);
     first.c.start();
     await until(() => sessionDouble.polls.length === 1);
     first.c.stop();
-    reset((req) => (req.Auth ? { MachineAuthorized: true } : { AuthURL: "https://control.example/a/1" }));
+    resetSession((req) => (req.Auth ? { MachineAuthorized: true } : { AuthURL: "https://control.example/a/1" }));
     const r = router(keys, "tskey-auth-second");
     r.c.start();
     await until(() => sessionDouble.polls.length === 1);
@@ -154,7 +129,7 @@ describe("the auth key goes only with a node key the server has not taken (a con
 
 describe("a tailnet with device approval (a control session double)", () => {
   it("waits in awaiting-approval with the map poll open, registers once, logs no error, and runs once the map says authorized", async () => {
-    reset(() => ({ MachineAuthorized: false }));
+    resetSession(() => ({ MachineAuthorized: false }));
     const keys = { text: null as string | null };
     const r = router(keys);
     r.c.start();
@@ -171,7 +146,7 @@ describe("a tailnet with device approval (a control session double)", () => {
   });
 
   it("a server that closes the poll of an unapproved node: still awaiting-approval, re-checked with a growing backoff", async () => {
-    reset(() => ({ MachineAuthorized: false }));
+    resetSession(() => ({ MachineAuthorized: false }));
     const keys = { text: null as string | null };
     const r = router(keys);
     const delays: number[] = [];

@@ -9,34 +9,14 @@ import { describe, expect, it, vi } from "vitest";
 import { keyFromText } from "../../agent/src/crypto/keys.js";
 import { decodeKeys, encodeKeys, newKeys } from "../../agent/src/control/keys.js";
 import { nlKeyFromText, nodeKeyBinary, serializeNKS, SigKind, nksSigHash } from "../../agent/src/control/tka.js";
-import type { MapResponse, RegisterRequest, RegisterResponse } from "../../agent/src/control/tailcfg.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
+import { resetSession, sessionDouble } from "./session-double.js";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { tailscaleVerdict, tkaVectors } from "../peers/tka-vectors/vectors.js";
 
-const sessionDouble = vi.hoisted(() => ({
-  registers: [] as RegisterRequest[],
-  answer: (_req: RegisterRequest): Partial<RegisterResponse> => ({ MachineAuthorized: true }),
-  polls: [] as { onMessage: (m: MapResponse) => void; onEnd: (err: Error) => void }[],
-}));
-
-vi.mock("../../agent/src/control/server.js", async (orig) => ({
-  ...(await orig<typeof import("../../agent/src/control/server.js")>()),
-  fetchServerKey: async () => new Uint8Array(32),
-}));
-vi.mock("../../agent/src/control/ts2021.js", () => ({
-  openTs2021: async () => ({ h2: { failAll: () => {} } }),
-}));
-vi.mock("../../agent/src/control/session.js", () => ({
-  register: async (_h2: unknown, _authority: string, req: RegisterRequest): Promise<RegisterResponse> => {
-    sessionDouble.registers.push(req);
-    return { NodeKeyExpired: false, MachineAuthorized: true, AuthURL: "", Error: "", ...sessionDouble.answer(req) };
-  },
-  mapPoll: (_h2: unknown, _authority: string, req: { Stream: boolean }, onMessage: (m: MapResponse) => void, onEnd: (err: Error) => void) => {
-    if (req.Stream) sessionDouble.polls.push({ onMessage, onEnd });
-    return { cancel: () => onEnd(new Error("map stream ended")) };
-  },
-}));
+vi.mock("../../agent/src/control/server.js", async (orig) => (await import("./session-double.js")).serverModule(await orig<object>()));
+vi.mock("../../agent/src/control/ts2021.js", async () => (await import("./session-double.js")).ts2021Module);
+vi.mock("../../agent/src/control/session.js", async () => (await import("./session-double.js")).sessionModule);
 
 const { Controller } = await import("../../agent/src/control/controller.js");
 
@@ -86,8 +66,7 @@ function keysWithRouterNL(): { text: string | null } {
 
 describe("a router in a locked tailnet (a control session double; tailscale's tka judges the signatures)", () => {
   it("sends its NLKey; a keys file from before tailnet lock gets one, kept across restarts", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     sessionDouble.answer = () => ({ MachineAuthorized: true });
     const old = newKeys(random);
     const { nl: _none, ...withoutNl } = old;
@@ -109,8 +88,7 @@ describe("a router in a locked tailnet (a control session double; tailscale's tk
   });
 
   it("the map's signature for its key is kept; when the key expires, the new key goes with a rotation signature tailscale accepts", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     sessionDouble.answer = () => ({ MachineAuthorized: true });
     const keys = keysWithRouterNL();
     const r = router(keys);
@@ -128,7 +106,7 @@ describe("a router in a locked tailnet (a control session double; tailscale's tk
     r.c.stop();
 
     // Months later: the server says the key expired; the router rotates.
-    sessionDouble.answer = (req) => (req.NodeKey === first.NodeKey ? { NodeKeyExpired: true } : { MachineAuthorized: true });
+    sessionDouble.answer = (req) => (req.NodeKey === first.NodeKey ? { NodeKeyExpired: true, MachineAuthorized: true } : { MachineAuthorized: true });
     const later = router(keys);
     later.c.start();
     await until(() => sessionDouble.polls.length === 2);
@@ -145,14 +123,13 @@ describe("a router in a locked tailnet (a control session double; tailscale's tk
   });
 
   it("a server that hands back the signature to re-sign (tailscale's NodeKeySignature in RegisterResponse): one rotation, accepted by tailscale", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     const keys = keysWithRouterNL();
     let signed: Uint8Array | undefined;
     sessionDouble.answer = (req) => {
       if (sessionDouble.registers.length > 1) return { MachineAuthorized: true };
       signed = lockSign(req.NodeKey);
-      return { NodeKeySignature: b64(signed) };
+      return { MachineAuthorized: true, NodeKeySignature: b64(signed) };
     };
     const r = router(keys);
     r.c.start();
@@ -166,8 +143,7 @@ describe("a router in a locked tailnet (a control session double; tailscale's tk
   });
 
   it("a signature for another key or one that is garbage is not kept; the agent keeps running", async () => {
-    sessionDouble.registers.length = 0;
-    sessionDouble.polls.length = 0;
+    resetSession();
     sessionDouble.answer = () => ({ MachineAuthorized: true });
     const keys = keysWithRouterNL();
     const r = router(keys);
