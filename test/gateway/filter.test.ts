@@ -120,12 +120,14 @@ describe("meshwrt's table in a real nftables", () => {
   it("refuses an interface name that nft could misread", () => {
     expect(() => rulesetScript({ iface: 'wg"; flush', routes, exitNode: false, snat: true, filter: [] })).toThrow(/interface name/);
   });
-  it("the peer API's port is open from the tailnet ahead of the ACL (the peer API checks access itself); a bad port is refused", () => {
+  it("the peer API's port is open from the tailnet ahead of the ACL (the peer API checks access itself) and closed to every other interface; a bad port is refused", () => {
     const r = nft(rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: acl, peerApiPorts: [41641, 41641] }));
     expect(r.stderr).toBe("");
     const input = /chain input \{[^}]*\}/.exec(list())?.[0] ?? "";
     expect(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept')).toBeGreaterThan(0);
     expect(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept')).toBeLessThan(input.indexOf("jump from_tailnet"));
+    // From anywhere but the tunnel (and the router itself) the port answers nothing.
+    expect(input.indexOf('iifname != "lo" tcp dport 41641 drop')).toBeGreaterThan(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept'));
     expect(() => rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: [], peerApiPorts: [0] })).toThrow(/peer API port 0 is not a port/);
   });
 });

@@ -183,7 +183,22 @@ describe("meshwrt on the home router: subnet routes, ACLs, MagicDNS, exit node",
     await router.spawn(`exec node ${UDP_TOOL} server 5533`, `${lab.t.dir}/bait-udp.log`);
     try {
       await waitFor("the bait listener", async () => ((await router.exec("ss -Huln 'sport = :5533'")).stdout.trim() ? true : undefined), 10_000, 100);
-      expect((await router.run("ss -Htlnp")).split("\n").filter((l) => l.includes('"meshwrt"'))).toEqual([]);
+      // meshwrt's one TCP listener is an exit node's peer API, on its tailnet address; routed there
+      // from the internet (a neighbour on the WAN can do that), it accepts nothing either.
+      const listeners = (await router.run("ss -Htlnp")).split("\n").filter((l) => l.includes('"meshwrt"')).map((l) => l.trim().split(/\s+/)[3]!);
+      console.log(`meshwrt's TCP listeners on the router: ${listeners.join(", ") || "none"}`);
+      expect(listeners.filter((a) => !/^100\.64\.0\.\d+:\d+$/.test(a))).toEqual([]);
+      for (const a of listeners) {
+        const [ip, port] = a.split(":") as [string, string];
+        await inet.run(`ip route replace ${ip}/32 via ${wan}`);
+        try {
+          const seen = (await inet.run(`node -e "const s=require('net').connect(${port},'${ip}');s.setTimeout(3000,()=>{console.log('timeout');process.exit(0)});s.on('connect',()=>{console.log('open');process.exit(0)});s.on('error',(e)=>{console.log(e.code);process.exit(0)})"`)).trim();
+          console.log(`${a} from the internet, routed through the WAN: ${seen}`);
+          expect(seen).not.toBe("open");
+        } finally {
+          await inet.run(`ip route del ${ip}/32 via ${wan}`);
+        }
+      }
       const udpPorts = [...new Set([41641, ...(await router.run("ss -Hulnp")).split("\n").filter((l) => l.includes('"meshwrt"')).map((l) => Number(/:(\d+)\s/.exec(l)?.[1]))])];
       console.log(`meshwrt's UDP ports on the router: ${udpPorts.join(", ")}`);
       const state = JSON.parse(await router.run(`cat ${lab.t.dir}/state/keys.json`)) as Record<string, string>;

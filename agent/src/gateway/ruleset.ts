@@ -43,6 +43,8 @@ function set(family: 4 | 16, routes: readonly Prefix[]): string | undefined {
   return list.length ? `{ ${list.join(", ")} }` : undefined;
 }
 
+const peerApiSet = (ports: readonly number[]) => `{ ${[...new Set(ports)].map(port).join(", ")} }`;
+
 /** The script for `nft -f -`: replaces the table atomically (creating it first makes the delete safe). */
 export function rulesetScript(r: GatewayRules): string {
   const wg = quote(r.iface);
@@ -90,7 +92,9 @@ export function rulesetScript(r: GatewayRules): string {
     `  }`,
     `  chain input {`,
     `    type filter hook input priority filter - 1; policy accept;`,
-    ...(r.peerApiPorts?.length ? [`    iifname ${wg} tcp dport { ${[...new Set(r.peerApiPorts)].map(port).join(", ")} } accept`] : []),
+    // The peer API is the tailnet's alone: from anywhere else (a WAN zone left open, a neighbour
+    // routing to our tailnet address) its ports answer nothing.
+    ...(r.peerApiPorts?.length ? [`    iifname ${wg} tcp dport ${peerApiSet(r.peerApiPorts)} accept`, `    iifname != "lo" tcp dport ${peerApiSet(r.peerApiPorts)} drop`] : []),
     `    iifname ${wg} jump from_tailnet`,
     `  }`,
     `  chain forward {`,
