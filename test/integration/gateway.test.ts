@@ -248,7 +248,8 @@ describe("meshwrt on the home router: subnet routes, ACLs, MagicDNS, exit node",
     await lab.restartAgent("\toption advertise_exit_node '1'\n\tlist lan_device 'lan'\n");
     const out = (await flood).stdout;
     expect(out).toMatch(/60 packets transmitted, 60 received, 0% packet loss/);
-    expect(await lab.agentLog()).toContain("wireguard: adopting existing interface meshwrt0");
+    // The restarted agent may still be starting when the flood ends (the launch does not wait for it).
+    await waitFor("the restarted agent adopting the interface", async () => (await lab.agentLog()).includes("wireguard: adopting existing interface meshwrt0") || undefined, 60_000, 500);
     const after = await counters();
     for (const [k, n] of before) expect(after.get(k), `peer ${k}: counters went on, it was not re-created`).toBeGreaterThanOrEqual(n);
     expect(await waitFor("the printer after the restart", async () => (await banner(ph, "192.168.1.50", 631, 3)) || undefined, 60_000, 250)).toBe("printer from 192.168.1.1");
