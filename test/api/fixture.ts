@@ -5,7 +5,7 @@
 import type { SupervisedAgent } from "../../agent/src/agent/supervisor.js";
 import { Supervisor } from "../../agent/src/agent/supervisor.js";
 import type { ApiBackend } from "../../agent/src/api/methods.js";
-import type { AgentView } from "../../agent/src/api/replies.js";
+import type { AgentView } from "../../agent/src/agent/view.js";
 import type { ControlState } from "../../agent/src/control/controller.js";
 import { emptyNetMap } from "../../agent/src/control/netmap.js";
 import type { Settings } from "../../agent/src/openwrt/config.js";

@@ -1,6 +1,7 @@
 // Key expiry by the control server's clock and the c2n answer, under Node and
 // QuickJS alike: the router's runtime parses the server's RFC 3339 times.
-import { statusReply, type AgentView } from "../../agent/src/api/replies.js";
+import type { AgentView } from "../../agent/src/agent/view.js";
+import { statusReply } from "../../agent/src/api/replies.js";
 import { clockDelta, flagExpiredPeers, selfExpiry, untilNextExpiry } from "../../agent/src/control/expiry.js";
 import { emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
 import { c2nAnswer } from "../../agent/src/control/ping.js";

@@ -1,6 +1,7 @@
 // What `status` and `peers` answer, from the agent's state: plain words for
 // the problems, the path as a person reads it, and no secret anywhere.
-import { type AgentView, peersReply, statusReply } from "../../agent/src/api/replies.js";
+import type { AgentView } from "../../agent/src/agent/view.js";
+import { peersReply, statusReply } from "../../agent/src/api/replies.js";
 import { applyMapResponse, emptyNetMap } from "../../agent/src/control/netmap.js";
 import type { Node } from "../../agent/src/control/tailcfg.js";
 import { parseEndpoint } from "../../agent/src/netaddr/ip.js";

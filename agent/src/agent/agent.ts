@@ -24,7 +24,7 @@ import { PeerActivity } from "../wg/activity.js";
 import { openWireGuard } from "../wg/open.js";
 import type { Peer as WgPeer } from "../wg/model.js";
 import type { Host, NetlinkSocket } from "../host/host.js";
-import type { AgentView } from "../api/replies.js";
+import type { AgentView } from "./view.js";
 import { hostsFile } from "../dns/hosts.js";
 import { filterStatements } from "../gateway/filter.js";
 import { Gateway } from "../gateway/gateway.js";

@@ -4,9 +4,10 @@
 // state changes. The process keeps serving the API while the Agent is down.
 import { ApiError } from "../api/errors.js";
 import type { SetEffect, SetReply } from "../api/methods.js";
-import { type AgentView, type LoginState, statusReply } from "../api/replies.js";
+import { type LoginState, statusReply } from "../api/replies.js";
 import { emptyNetMap } from "../control/netmap.js";
 import type { Host, LogLevel } from "../host/host.js";
+import type { AgentView } from "./view.js";
 import { formatPrefix } from "../netaddr/ip.js";
 import { setOption } from "../openwrt/config-edit.js";
 import { DEFAULTS, OPTIONS, readSettings, type Settings } from "../openwrt/config.js";

@@ -3,7 +3,8 @@
 // messages, answers built from what the backend (the supervisor) knows.
 import type { DeviceReply } from "./devices.js";
 import { ApiError } from "./errors.js";
-import { type AgentView, netcheckReply, nodeKeyHex, peersReply, pingReply, statusReply } from "./replies.js";
+import type { AgentView } from "../agent/view.js";
+import { netcheckReply, nodeKeyHex, peersReply, pingReply, statusReply } from "./replies.js";
 
 /** What a `set` did to make the new value count. */
 export type SetEffect = "applied" | "restarted" | "started" | "stopped" | "saved";

@@ -2,7 +2,8 @@
 // the wrong types and values, checked, applied to a netmap, and read the way
 // the agent reads a netmap (packet filter to nftables, MagicDNS hosts, home
 // regions, WireGuard peers, the ubus replies). The checker must reject what the readers cannot take.
-import { type AgentView, peersReply, statusReply } from "../../../agent/src/api/replies.js";
+import type { AgentView } from "../../../agent/src/agent/view.js";
+import { peersReply, statusReply } from "../../../agent/src/api/replies.js";
 import { applyMapResponse, emptyNetMap, homeRegion, packetFilter } from "../../../agent/src/control/netmap.js";
 import { checkMapResponse, checkRegisterResponse } from "../../../agent/src/control/tailcfg.js";
 import { hostsFile } from "../../../agent/src/dns/hosts.js";
