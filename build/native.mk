@@ -39,10 +39,11 @@ NATIVE_LIBS    := -lm
 endif
 
 # Runs every time (it only tests for finished builds), rewrites deps.env only
-# when a library changed, so the binaries relink only then.
+# when a library changed, so the binaries relink only then. The temporary file is
+# per shell: test files in two lanes run make at once.
 $(OUT)/deps.env: build/deps.sh build/toolchain.sh build/qjsc-target.c build/lz4-pack.h build/mbedtls_config.h FORCE
 	@mkdir -p $(OUT)
-	@OUT=$(OUT) TARGET=$(TARGET) build/deps.sh > $@.tmp && { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
+	@OUT=$(OUT) TARGET=$(TARGET) build/deps.sh > $@.$$$$.tmp && { cmp -s $@.$$$$.tmp $@ && rm -f $@.$$$$.tmp || mv $@.$$$$.tmp $@; }
 
 # Our C, compiled once for every binary.
 NATIVE_OBJ := $(patsubst agent/native/%.c,$(OUT)/native/%.o,$(NATIVE_SRC))

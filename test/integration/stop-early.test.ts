@@ -9,6 +9,9 @@ import { type Topology, topology } from "../net/topology.js";
 import { startMeshwrt } from "../support/meshwrt.js";
 
 let t: Topology;
+// An interface name of its own: wireguard-go's UAPI sockets in /var/run/wireguard are shared
+// with every namespace, so a meshwrt0 of another test running at the same time would clash.
+const IFACE = `mwse${process.pid % 100000}`;
 
 beforeAll(async () => {
   execFileSync("make", ["--no-print-directory", "build/out/meshwrt"], { stdio: "inherit" });
@@ -26,18 +29,18 @@ describe("stop soon after start", () => {
     for (const [i, ms] of [300, 600, 800, 1000, 1000, 1200, 1500].entries()) {
       const dir = `${t.dir}/stop${i}`;
       // Port 9 on loopback: refused, so the agent stays in its start and retry loop.
-      const m = await startMeshwrt(h, { dir, loginServer: "http://127.0.0.1:9", authKey: "unused", hostname: "router", caFile: "/dev/null" });
+      const m = await startMeshwrt(h, { dir, loginServer: "http://127.0.0.1:9", authKey: "unused", hostname: "router", caFile: "/dev/null", interface: IFACE });
       await new Promise((r) => setTimeout(r, ms));
       await m.proc.stop(10_000);
       const tables = (await h.exec("nft list tables")).stdout.trim();
-      const link = (await h.exec("ip -br link show meshwrt0 2>/dev/null")).stdout.trim();
+      const link = (await h.exec(`ip -br link show ${IFACE} 2>/dev/null`)).stdout.trim();
       const log = await m.log();
       console.log(`stopped after ${ms} ms: tables [${tables.replace(/\n/g, ", ")}], interface [${link}]`);
       if (tables || link) left.push(`after ${ms} ms: ${tables} ${link}\n${log}`);
       expect(log, `the agent's log, stopped after ${ms} ms`).toMatch(/\[info\] stopping/);
       expect(await m.proc.alive()).toBe(false);
       if (tables) await h.exec("nft flush ruleset");
-      if (link) await h.exec("ip link del meshwrt0");
+      if (link) await h.exec(`ip link del ${IFACE}`);
     }
     expect(left).toEqual([]);
   }, 120_000);

@@ -22,6 +22,11 @@ aarch64) arch=arm64 kmeta=linux-image-arm64 ;;
 mipsel) arch=mipsel kmeta=linux-image-4kc-malta ;;
 *) echo "prepare-foreign.sh: no VM for CPU $cpu (aarch64 or mipsel)" >&2; exit 2 ;;
 esac
+# Test files in two lanes boot VMs at once: one prepares, the other waits and finds it done
+# (a new key's build starts with rm -rf of the CPU's directory). The lock is beside it.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/vm-$cpu.lock"
+flock 9
 dpkg --print-foreign-architectures | grep -qx "$arch" ||
 	{ echo "prepare-foreign.sh: Debian architecture $arch is not added (run build/setup.sh)" >&2; exit 1; }
 # Resolving the packages takes apt half a minute on a busy machine; their

@@ -7,6 +7,11 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${CACHE:-$HOME/.cache/meshwrt}
+# Test files in two lanes boot VMs at once: one prepares, the other waits and finds it done
+# (the build below starts with rm -rf of the directory the other would be filling).
+mkdir -p "$CACHE/vm"
+exec 9>"$CACHE/vm/.prepare.lock"
+flock 9
 pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n 1)
 [ -n "$pkg" ] || { echo "prepare.sh: apt knows no linux-image-amd64 (run apt-get update)" >&2; exit 1; }
 ver=${pkg#linux-image-}
