@@ -1,8 +1,12 @@
 import { defineConfig } from "vitest/config";
 
-// Unit tests are fast and pure; integration and VM tests share namespaces,
-// qemu and peer processes, so files run one at a time.
+// Within one vitest process files run one at a time: the long ones boot a VM
+// or a lab and the host has two cores. test/run.mjs runs two such processes
+// (lanes) side by side; each keeps its own results cache (MESHWRT_LANE), so
+// the two never write one file at once.
+const lane = process.env.MESHWRT_LANE;
 export default defineConfig({
+  ...(lane ? { cacheDir: `node_modules/.vite/lane-${lane}` } : {}),
   test: {
     include: ["test/**/*.test.ts"],
     fileParallelism: false,
