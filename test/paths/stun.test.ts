@@ -2,8 +2,12 @@
 // about the NAT, and which servers of a relay map to ask.
 import { describe, expect, it } from "vitest";
 import { stunServers } from "../../agent/src/agent/direct.js";
-import { formatEndpoint } from "../../agent/src/netaddr/ip.js";
+import { formatEndpoint, parseIp } from "../../agent/src/netaddr/ip.js";
+import { parseBindingResponse } from "../../agent/src/stun/message.js";
 import { StunProber } from "../../agent/src/stun/prober.js";
+import { crc32 } from "../../agent/src/util/crc32.js";
+
+const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
 
 /** A binding success for `txid` with XOR-MAPPED-ADDRESS ip:port, as a STUN server sends it. */
 function answer(txid: Uint8Array, ip: number[], port: number): Uint8Array {
@@ -18,6 +22,23 @@ function answer(txid: Uint8Array, ip: number[], port: number): Uint8Array {
   v.setUint16(24, 0x0001);
   v.setUint16(26, port ^ 0x2112);
   ip.forEach((x, i) => (b[28 + i] = x ^ [0x21, 0x12, 0xa4, 0x42][i]!));
+  return b;
+}
+
+/** The same over IPv6 (family 2): the address XORed with the cookie and the transaction ID. */
+function answer6(txid: Uint8Array, ip: string, port: number): Uint8Array {
+  const b = new Uint8Array(44);
+  const v = new DataView(b.buffer);
+  v.setUint16(0, 0x0101);
+  v.setUint16(2, 24);
+  v.setUint32(4, 0x2112a442);
+  b.set(txid, 8);
+  v.setUint16(20, 0x0020);
+  v.setUint16(22, 20);
+  v.setUint16(24, 0x0002);
+  v.setUint16(26, port ^ 0x2112);
+  const key = b.slice(4, 20);
+  parseIp(ip).forEach((x, i) => (b[28 + i] = x ^ key[i]!));
   return b;
 }
 
@@ -61,7 +82,60 @@ describe("a STUN round", () => {
   });
 });
 
+describe("a STUN answer over IPv6", () => {
+  it("RFC 5769 section 2.3's sample IPv6 response: XOR-MAPPED-ADDRESS [2001:db8:1234:5678:11:2233:4455:6677]:32853 (SOFTWARE, MESSAGE-INTEGRITY and FINGERPRINT passed over)", () => {
+    const b = hex(`
+      0101 0048 2112a442 b7e7a701 bc34d686 fa87dfae
+      8022 000b 74657374 20766563 746f7220
+      0020 0014 0002 a147 0113a9fa a5d3f179 bc25f4b5 bed2b9d9
+      0008 0014 a382954e 4be67bf1 1784c97c 8292c275 bfe3ed41
+      8028 0004 c8fb0b4c`);
+    // The vector is the RFC's: its FINGERPRINT (CRC-32 of what precedes it, XOR "STUN") holds.
+    expect(((crc32(b.subarray(0, b.length - 8)) ^ 0x5354554e) >>> 0).toString(16)).toBe("c8fb0b4c");
+    const r = parseBindingResponse(b)!;
+    expect(formatEndpoint(r.mapped)).toBe("[2001:db8:1234:5678:11:2233:4455:6677]:32853");
+    expect(Buffer.from(r.txid).toString("hex")).toBe("b7e7a701bc34d686fa87dfae");
+  });
+
+  it("a round over both families: IPv6's mapped address is an endpoint, the NAT's mapping judged by IPv4 alone, a region's latency the faster family's", () => {
+    const p = new StunProber(random);
+    const both = [servers[0]!, { region: 900, ip: "2001:db8:18:2::2", port: 3478 }];
+    const sent = p.start(both, 0);
+    p.receive(answer(sent[0]!.packet.subarray(8, 20), [203, 0, 113, 7], 41641), 20);
+    p.receive(answer6(sent[1]!.packet.subarray(8, 20), "2001:db8:168:1::10", 41641), 9);
+    const r = p.result();
+    expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641", "[2001:db8:168:1::10]:41641"]);
+    expect(r.mapping).toBe("unknown"); // one IPv4 server: no second view of the mapping
+    expect([...r.latencyMs]).toEqual([[900, 9]]);
+  });
+
+  it("a request that could not be sent (no IPv6 route) is not waited for", () => {
+    const p = new StunProber(random);
+    const sent = p.start([servers[0]!, { region: 900, ip: "2001:db8:18:2::2", port: 3478 }], 0);
+    p.abandon(sent[1]!.packet);
+    p.receive(answer(sent[0]!.packet.subarray(8, 20), [203, 0, 113, 7], 41641), 20);
+    expect(p.done(20)).toBe(true);
+  });
+});
+
 describe("the relay map's STUN servers", () => {
+  it("asks each node at its IPv4 and its IPv6 address (IPv4 first); \"none\" or a name is no address", () => {
+    const m = {
+      Regions: {
+        900: { RegionID: 900, RegionCode: "test", RegionName: "Test", Nodes: [
+          { Name: "a", RegionID: 900, HostName: "a", IPv4: "198.18.2.2", IPv6: "2001:db8:18:2::2" },
+          { Name: "b", RegionID: 900, HostName: "b", IPv4: "198.18.2.3", IPv6: "none" },
+          { Name: "c", RegionID: 900, HostName: "c", IPv6: "2001:db8:18:3::2", STUNPort: 3479 },
+          { Name: "d", RegionID: 900, HostName: "d", IPv4: "2001:db8::9", IPv6: "derp.example" },
+        ] },
+      },
+    };
+    expect(stunServers(m as never)).toEqual([
+      { region: 900, ip: "198.18.2.2", port: 3478 }, { region: 900, ip: "198.18.2.3", port: 3478 },
+      { region: 900, ip: "2001:db8:18:2::2", port: 3478 }, { region: 900, ip: "2001:db8:18:3::2", port: 3479 },
+    ]);
+  });
+
   it("takes nodes with an IPv4 address: STUNPort 0 is 3478, -1 is none; no duplicates", () => {
     const m = {
       Regions: {

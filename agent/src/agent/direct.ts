@@ -1,6 +1,7 @@
-// Direct paths for the Agent: the disco socket behind the shared WireGuard
-// port, endpoint discovery over STUN, and the DiscoManager's decisions
-// applied to the kernel's peers. The decisions are made by the pure pieces
+// Direct paths for the Agent: the disco sockets behind the shared WireGuard
+// port (IPv4, and IPv6 when the host has it: two sockets on one port number,
+// as tailscale's magicsock has pconn4 and pconn6), endpoint discovery over
+// STUN on both, and the DiscoManager's decisions applied to the kernel's peers. The decisions are made by the pure pieces
 // (paths/, stun/); this file only moves packets, time and results between
 // them and the Host.
 import type { DERPMap, Node } from "../control/tailcfg.js";
@@ -67,6 +68,8 @@ export interface NetcheckFacts {
 
 export class DirectPaths {
   private sock: UdpSocket | undefined;
+  /** IPv6-only, on the IPv4 socket's port number (the port-sharing rules name one port); none without IPv6. */
+  private sock6: UdpSocket | undefined;
   private readonly disco: DiscoManager;
   private readonly stun: StunProber;
   private stunServers: StunServer[] = [];
@@ -118,7 +121,14 @@ export class DirectPaths {
     }
     this.d.keepTable?.(PORTSHARE_TABLE, script);
     this.sock.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
-    h.log("info", `direct paths: disco on WireGuard port ${this.d.wgPort} (agent socket ${this.sock.port})`);
+    let v6 = "IPv6 too";
+    try {
+      this.sock6 = h.bindUdp("::", this.sock.port, undefined, true);
+      this.sock6.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
+    } catch (e) {
+      v6 = `IPv4 only: ${(e as Error).message}`;
+    }
+    h.log("info", `direct paths: disco on WireGuard port ${this.d.wgPort} (agent socket ${this.sock.port}; ${v6})`);
     this.stopTick = this.every(TICK_MS, () => this.tick());
     return true;
   }
@@ -126,6 +136,8 @@ export class DirectPaths {
   async stop(): Promise<void> {
     this.stopTick?.();
     this.stopRound?.();
+    this.sock6?.close();
+    this.sock6 = undefined;
     if (!this.sock) return;
     this.sock.close();
     this.sock = undefined;
@@ -186,7 +198,9 @@ export class DirectPaths {
     const now = this.d.host.monotonic();
     this.lastStun = now;
     this.d.host.log("debug", `stun: asking ${this.stunServers.length} server(s) (${why})`);
-    for (const r of this.stun.start(this.stunServers, now)) this.sendUdp(r.packet, r.to.ip, r.to.port);
+    const servers = this.sock6 ? this.stunServers : this.stunServers.filter((s) => !s.ip.includes(":"));
+    // A request that cannot leave (no route for its family) is not waited for.
+    for (const r of this.stun.start(servers, now)) if (!this.sendUdp(r.packet, r.to.ip, r.to.port)) this.stun.abandon(r.packet);
     this.stopRound?.();
     this.stopRound = this.d.host.setTimer(3_000, () => void this.finishRound());
   }
@@ -198,7 +212,7 @@ export class DirectPaths {
     this.d.onNetcheck?.({ startedAt: this.lastStun, at: this.d.host.monotonic(), latencyMs: r.latencyMs });
     let local: IpBytes[] = [];
     try {
-      local = (await this.d.localAddresses()).filter((ip) => ip.length === 4);
+      local = (await this.d.localAddresses()).filter((ip) => ip.length === 4 || (this.sock6 !== undefined && usableV6(ip)));
     } catch (e) {
       this.d.host.log("warn", `direct paths: listing local addresses: ${(e as Error).message}`);
     }
@@ -277,12 +291,16 @@ export class DirectPaths {
     });
   }
 
-  /** A datagram that cannot leave (the WAN is down: ENETUNREACH) is lost like any other; disco and STUN retry. */
-  private sendUdp(packet: Uint8Array, ip: string, port: number): void {
+  /** A datagram that cannot leave (the WAN is down: ENETUNREACH) is lost like any other; disco and STUN retry. False when it did not leave. */
+  private sendUdp(packet: Uint8Array, ip: string, port: number): boolean {
+    const sock = ip.includes(":") ? this.sock6 : this.sock;
+    if (!sock) return false;
     try {
-      this.sock?.send(packet, ip, port);
+      sock.send(packet, ip, port);
+      return true;
     } catch (e) {
       this.d.host.log("debug", `direct paths: ${(e as Error).message}`);
+      return false;
     }
   }
 
@@ -302,15 +320,41 @@ export class DirectPaths {
   }
 }
 
-/** The relay map's STUN servers with an IPv4 address: STUNPort 0 means 3478, -1 none. */
+/**
+ * The relay map's STUN servers at their IPv4 and IPv6 addresses, as netcheck
+ * asks both families: STUNPort 0 means 3478, -1 none; an address "none" (or
+ * not an IP) is skipped. At most 8 of each family.
+ */
 export function stunServers(m: DERPMap | undefined): StunServer[] {
-  const out: StunServer[] = [];
+  const v4: StunServer[] = [], v6: StunServer[] = [];
   for (const r of Object.values(m?.Regions ?? {})) {
     for (const n of r.Nodes ?? []) {
       const port = n.STUNPort === undefined || n.STUNPort === 0 ? DEFAULT_STUN_PORT : n.STUNPort;
-      if (port < 0 || !n.IPv4) continue;
-      if (!out.some((s) => s.ip === n.IPv4 && s.port === port)) out.push({ region: r.RegionID, ip: n.IPv4, port });
+      if (port < 0) continue;
+      for (const [ip, list, len] of [[n.IPv4, v4, 4], [n.IPv6, v6, 16]] as const) {
+        if (!ip || ipLength(ip) !== len) continue;
+        if (!list.some((s) => s.ip === ip && s.port === port)) list.push({ region: r.RegionID, ip, port });
+      }
     }
   }
-  return out.slice(0, 8);
+  return [...v4.slice(0, 8), ...v6.slice(0, 8)];
+}
+
+function ipLength(s: string): number {
+  try {
+    return parseIp(s).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * An IPv6 address peers could reach, as tailscale's interfaces.isUsableV6:
+ * global unicast (2000::/3), or unique local (fc00::/7) outside the tailnet's own range.
+ */
+export function usableV6(ip: IpBytes): boolean {
+  if (ip.length !== 16) return false;
+  if ((ip[0]! & 0xe0) === 0x20) return true;
+  const tailnet = ip[0] === 0xfd && ip[1] === 0x7a && ip[2] === 0x11 && ip[3] === 0x5c && ip[4] === 0xa1 && ip[5] === 0xe0;
+  return (ip[0]! & 0xfe) === 0xfc && !tailnet;
 }

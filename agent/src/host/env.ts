@@ -27,6 +27,25 @@ export const STREAM_QUEUE_MAX = 4 << 20;
 const TLS_CHUNK = 16384;
 const PLAIN_CHUNK = 65536;
 
+/**
+ * A closed connection's objects hold each other (handlers that reference their stream), so only
+ * a cycle collection frees them, and QuickJS runs one by itself only once its heap has grown by
+ * half: with control and DERP reconnecting every minute, that garbage took the agent from 5.7 to
+ * 9.1 MB in 25 minutes. One collection a second after a stream closed, at most one every 30 s.
+ */
+const COLLECT_AFTER_MS = 1_000, COLLECT_EVERY_MS = 30_000;
+let collecting = false;
+let collectedAt = -Infinity;
+function collectSoon(n: Native): void {
+  if (collecting) return;
+  collecting = true;
+  n.setTimer(Math.max(COLLECT_AFTER_MS, collectedAt + COLLECT_EVERY_MS - n.mono()), () => {
+    collecting = false;
+    collectedAt = n.mono();
+    n.gc();
+  });
+}
+
 /** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
 function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const queue: Uint8Array[] = [];
@@ -68,6 +87,7 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
     n.unwatch(fd);
     if (tls !== undefined) n.tlsClose(tls);
     n.close(fd);
+    collectSoon(n);
     s.onClose(err);
   };
   const rearm = () => {
@@ -364,8 +384,8 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       });
       return l;
     },
-    bindUdp(ip: string, port: number, receiveBuffer?: number): UdpSocket {
-      const [fd, , bound] = n.udpBind(ip, port, receiveBuffer);
+    bindUdp(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): UdpSocket {
+      const [fd, , bound] = n.udpBind(ip, port, receiveBuffer, v6only);
       let closed = false;
       const u: UdpSocket = {
         port: bound,

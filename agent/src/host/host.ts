@@ -79,8 +79,11 @@ export interface Host {
   listenUnix(path: string, mode: number): UnixListener;
   /** Listens for TCP at ip:port (port 0: any free port); throws naming the address when it cannot. */
   listenTcp(ip: string, port: number): TcpListener;
-  /** `receiveBuffer`: the socket's receive buffer in bytes, for bursts the default would drop. */
-  bindUdp(ip: string, port: number, receiveBuffer?: number): UdpSocket;
+  /**
+   * `receiveBuffer`: the socket's receive buffer in bytes, for bursts the default would drop.
+   * An IPv6 socket is dual-stack unless `v6only`: then it may share its port number with an IPv4 socket.
+   */
+  bindUdp(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): UdpSocket;
   netlink(protocol: number, groups: number): NetlinkSocket;
   readFile(path: string): Uint8Array | null;
   writeFileAtomic(path: string, data: Uint8Array, mode: number): void;

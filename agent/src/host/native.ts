@@ -20,10 +20,12 @@ export interface Native {
   random(n: number): Uint8Array;
   log(level: string, msg: string): void;
   exit(code: number): void;
+  /** Collects garbage cycles now (QuickJS does so by itself only when its heap grew by half). */
+  gc(): void;
   errnoName(errno: number): string;
   strerror(errno: number): string;
-  /** [fd, boundIp, boundPort]; `receiveBuffer` in bytes, when the default is too small. */
-  udpBind(ip: string, port: number, receiveBuffer?: number): [number, string, number];
+  /** [fd, boundIp, boundPort]; `receiveBuffer` in bytes, when the default is too small; `v6only`: IPV6_V6ONLY on an IPv6 socket. */
+  udpBind(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): [number, string, number];
   /** false when the socket buffer is full (the datagram is dropped, as UDP may). */
   udpSend(fd: number, data: Uint8Array, ip: string, port: number): boolean;
   udpRecv(fd: number): [Uint8Array, string, number] | null;

@@ -57,6 +57,11 @@ export class StunProber {
     return true;
   }
 
+  /** A request of this round that could not be sent: not waited for. */
+  abandon(request: Uint8Array): void {
+    this.pending.delete(toHex(request.subarray(8, 8 + TXID_LEN)));
+  }
+
   /** Every request answered, or the round's time is up. */
   done(now: number): boolean {
     return this.pending.size === 0 || now - this.startedAt >= ROUND_MS;
