@@ -123,4 +123,27 @@ suite("peer paths", (check) => {
     const p = make();
     eq(show(p.onCallMeMaybe([phone, parseEndpoint("[2001:db8::7]:41641")], 0)), "udp ping 203.0.113.7:41641; udp ping [2001:db8::7]:41641", "pings");
   });
+  check("UDP over IPv4 blocked between the houses, IPv6 open: the IPv6 candidate's pong makes the path direct over IPv6", () => {
+    const p = make();
+    const v6 = parseEndpoint("[2001:db8:168:2::10]:41641");
+    p.setKnownEndpoints([phone, v6]);
+    const pings = p.tick(0, true);
+    eq(show(pings), "udp ping 203.0.113.7:41641; udp ping [2001:db8:168:2::10]:41641; derp call-me-maybe", "both families pinged");
+    eq(show(p.onPong({ type: "pong", txid: txidOf(pings[1]!), src: parseEndpoint("[2001:db8:168:1::10]:41641") }, v6, 30)), "endpoint [2001:db8:168:2::10]:41641", "direct over IPv6");
+    // The IPv4 ping stays lost: heartbeats go to the IPv6 path only.
+    eq(show(p.tick(HEARTBEAT_MS + 30, true)), "udp ping [2001:db8:168:2::10]:41641", "heartbeat over IPv6");
+  });
+  check("both families answer: IPv6 wins a near tie (it needs no NAT), IPv4 a clear lead", () => {
+    const v6 = parseEndpoint("[2001:db8::7]:41641");
+    const race = (v4Ms: number, v6Ms: number) => {
+      const p = make();
+      p.setKnownEndpoints([phone, v6]);
+      const [ping4, ping6] = p.tick(0, true);
+      p.onPong({ type: "pong", txid: txidOf(ping4!), src: phone }, phone, v4Ms);
+      p.onPong({ type: "pong", txid: txidOf(ping6!), src: v6 }, v6, v6Ms);
+      return p.status.kind === "direct" ? formatEndpoint(p.status.endpoint) : "relay";
+    };
+    eq(race(10, 11), "[2001:db8::7]:41641", "10 ms over IPv4, 11 ms over IPv6");
+    eq(race(10, 20), "203.0.113.7:41641", "10 ms over IPv4, 20 ms over IPv6");
+  });
 });

@@ -45,6 +45,16 @@ suite("wireguard genl", (check) => {
     eq(dev.peers[0]!.persistentKeepalive, 25, "keepalive");
     eq(formatPrefix(dev.peers[0]!.allowedIps[0]!), "100.64.0.2/32", "allowed IP");
   });
+  check("a peer's IPv6 endpoint (a path over IPv6) as WGPEER_A_ENDPOINT: struct sockaddr_in6", () => {
+    const [body] = encodeSetDevice({
+      name: "meshwrt0",
+      peers: [{ publicKey: keyN(1), endpoint: parseEndpoint("[2001:db8:168:2::10]:41641"), allowedIps: [] }],
+    });
+    const peer = attrMap(parseAttrs(attrMap(body!, "device").get(8)!, "peers")[0]!.data, "peer");
+    // AF_INET6 (10) in host order, port 41641 big-endian, flowinfo 0, the address, scope id 0: 28 bytes.
+    eqBytes(peer.get(4)!, `${host16(10)} a2a9 00000000 20010db8016800020000000000000010 00000000`, "endpoint sockaddr_in6");
+    eq(formatEndpoint(decodeDevice([asDumpPart(body!)]).peers[0]!.endpoint!), "[2001:db8:168:2::10]:41641", "read back");
+  });
   check("a get-device dump from the kernel (byte vector, host order)", () => {
     const allowedIp = nla(NESTED, nla(1, host16(2)) + nla(2, "64400002") + nla(3, "20"));
     const peer = nla(
