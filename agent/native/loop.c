@@ -337,6 +337,16 @@ static JSValue js_log(JSContext *ctx, JSValueConst this_val, int argc, JSValueCo
 	return JS_UNDEFINED;
 }
 
+/* QuickJS collects cycles by itself only once its heap has grown by half
+ * since the last collection; the agent asks for one after a connection
+ * closed (host/env.ts), when its cycles became garbage. */
+static JSValue js_gc(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	(void)this_val; (void)argc; (void)argv;
+	JS_RunGC(JS_GetRuntime(ctx));
+	return JS_UNDEFINED;
+}
+
 static JSValue js_exit(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
 	int code = 0;
@@ -468,6 +478,7 @@ const JSCFunctionListEntry loop_funcs[] = {
 	JS_CFUNC_DEF("random", 1, js_random),
 	JS_CFUNC_DEF("log", 2, js_log),
 	JS_CFUNC_DEF("exit", 1, js_exit),
+	JS_CFUNC_DEF("gc", 0, js_gc),
 	JS_CFUNC_DEF("errnoName", 1, js_errno_name),
 	JS_CFUNC_DEF("strerror", 1, js_strerror),
 };
