@@ -1,6 +1,6 @@
 // The control plane's cost in the runtime that ships (QuickJS, our C host):
-// a full netmap of N peers as the server sends it (JSON text) taken through
-// what the agent computes for it — schema check, netmap, the peers followed
+// a full netmap of N peers as the server sends it (JSON bytes) taken through
+// what the agent computes for it — UTF-8 decoding, parsing, schema check, netmap, the peers followed
 // by difference (agent/tunnel.ts), path discovery's peer list, the netlink
 // messages, the routes, the MagicDNS hosts file and the nftables script —
 // then deltas the way a tailnet sends them: a node joins (1-peer delta), a
@@ -67,14 +67,24 @@ function node(i: number, extra: Partial<Node> = {}): Node {
   };
 }
 
-function mapJson(peers: number): string {
-  const list: Node[] = [];
-  for (let i = 2; i < peers + 2; i++) list.push(node(i));
-  return JSON.stringify({
-    Node: node(1), Peers: list, Domain: "tailnet.example",
+/**
+ * The full map as the control server's bytes, made a node at a time: the generator's own objects
+ * would otherwise be the process's peak, not the agent's.
+ */
+function mapBytes(peers: number): Uint8Array {
+  const parts: string[] = [];
+  for (let i = 2; i < peers + 2; i++) parts.push(JSON.stringify(node(i)));
+  let text = JSON.stringify({
+    Node: node(1), Peers: [], Domain: "tailnet.example",
     DERPMap: { Regions: { "900": { RegionID: 900, RegionCode: "lab", Nodes: [{ Name: "900a", RegionID: 900, HostName: "derp.example" }] } } },
     PacketFilter: [{ SrcIPs: ["100.64.0.0/10", "fd7a:115c:a1e0::/48"], DstPorts: [{ IP: "*", Ports: { First: 0, Last: 65535 } }] }],
-  });
+  }).replace('"Peers":[]', `"Peers":[${parts.join(",")}]`);
+  parts.length = 0;
+  // ASCII only: a byte per character (utf8Encode's number array would cost 16 bytes a byte).
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  text = "";
+  return bytes;
 }
 
 /** The kernel as a sink: set-device requests encoded as the kernel client would and counted, dumps empty. */
@@ -115,10 +125,12 @@ const disco = new DiscoManager({
 let script = "", hosts = "";
 
 /** One map response through what the agent's apply does with it (agent.ts apply), the kernel a sink. */
-async function apply(prev: NetMap, text: string, first: boolean): Promise<{ nm: NetMap; step: Step }> {
+async function apply(prev: NetMap, message: Uint8Array | string, first: boolean): Promise<{ nm: NetMap; step: Step }> {
+  const raw = typeof message === "string" ? utf8Encode(message) : message;
   const t0 = n.mono(), c0 = cpuMs();
   const m0 = wg.messages, b0 = wg.bytes, r0 = link.requests;
-  const { netmap, changes } = applyMapResponse(prev, checkMapResponse(JSON.parse(text) as MapResponse), "2026-11-22T10:00:00Z");
+  // As the map session takes a message: its bytes decoded, parsed, checked (control/session.ts).
+  const { netmap, changes } = applyMapResponse(prev, checkMapResponse(JSON.parse(utf8Decode(raw)) as MapResponse), "2026-11-22T10:00:00Z");
   const delta = tunnel.follow(netmap.peers);
   if (delta.paths) disco.setPeers(netmap.peers.values(), homeRegion);
   if (changes.has("filter")) {
@@ -136,10 +148,10 @@ async function main(): Promise<void> {
   const count = Number(n.argv[1] ?? 1000);
   const steadyDeltas = Number(n.argv[2] ?? 20);
   const startKb = status("VmHWM");
-  let text: string | undefined = mapJson(count);
-  const mapBytes = text.length;
-  const full = await apply(emptyNetMap(), text, true);
-  text = undefined;
+  let map: Uint8Array | undefined = mapBytes(count);
+  const size = map.length;
+  const full = await apply(emptyNetMap(), map, true);
+  map = undefined;
   const delta = await apply(full.nm, JSON.stringify({ PeersChanged: [node(count + 2)] }), false);
   const online = await apply(delta.nm, JSON.stringify({ OnlineChange: { "3": false } }), false);
   // One delta a second, as a busy tailnet sends them: mostly presence, some endpoints, a join and a leave.
@@ -158,7 +170,7 @@ async function main(): Promise<void> {
   }
   const cpu = cpuMs() - c0;
   const steady = { deltas: steadyDeltas, busyMs, cpuMs: cpu, wallMs: n.mono() - t0, cpuPercentAtOnePerSecond: (100 * cpu) / (steadyDeltas * 1000) };
-  n.write(1, utf8Encode(`${JSON.stringify({ peers: count, mapBytes, startKb, full: full.step, delta: delta.step, online: online.step, steady, rssKb: status("VmRSS"), peakKb: status("VmHWM") })}\n`));
+  n.write(1, utf8Encode(`${JSON.stringify({ peers: count, mapBytes: size, startKb, full: full.step, delta: delta.step, online: online.step, steady, rssKb: status("VmRSS"), peakKb: status("VmHWM") })}\n`));
 }
 
 main().then(

@@ -1,6 +1,7 @@
 // The map session: a full netmap, then deltas; and the schema check that
 // turns a server's garbage into an error naming the field.
 import { applyMapResponse, emptyNetMap, homeRegion, packetFilter } from "../../agent/src/control/netmap.js";
+import { utf8Decode } from "../../agent/src/util/utf8.js";
 import { checkMapResponse, checkRegisterResponse, type Node } from "../../agent/src/control/tailcfg.js";
 import { eq, suite, throws } from "./check.js";
 
@@ -72,6 +73,31 @@ suite("netmap", (check) => {
     r = applyMapResponse(r.netmap, checkMapResponse({ Health: [] }), NOW);
     eq(r.netmap.health.length, 0, "empty clears it");
     throws(() => checkMapResponse({ Health: ["ok", 3] }), /MapResponse\.Health\[1\]: want a string/, "bad health");
+  });
+  check("a peer is kept with the fields the agent reads: the server's extras dropped, AllowedIPs the list of Addresses when equal, DERP as HomeDERP", () => {
+    const sent = {
+      ...node(2, { Machine: "mkey:" + "1".repeat(64), DiscoKey: "discokey:" + "2".repeat(64), KeyExpiry: "2027-01-01T00:00:00Z", Endpoints: ["198.51.100.2:41641"], DERP: "127.3.3.40:7", Online: true, Tags: ["tag:router"], Cap: 113, KeySignature: "c2ln", MachineAuthorized: true, PrimaryRoutes: ["192.168.7.0/24"] }),
+      Hostinfo: { OS: "linux", Hostname: "h2", Services: [{ Proto: "peerapi4", Port: 1 }], NetInfo: { PreferredDERP: 7 } },
+      CapMap: { "https://tailscale.com/cap/is-admin": null }, Created: "2026-01-01T00:00:00Z", ComputedName: "h2",
+    };
+    const { netmap } = applyMapResponse(emptyNetMap(), checkMapResponse(JSON.parse(JSON.stringify({ Peers: [sent] }))), NOW);
+    const kept = netmap.peers.get(2)!;
+    eq(Object.keys(kept).sort().join(","), "Addresses,AllowedIPs,DiscoKey,Endpoints,HomeDERP,Hostinfo,ID,Key,KeyExpiry,Name,Online,PrimaryRoutes,StableID,User", "fields kept");
+    eq(kept.AllowedIPs === kept.Addresses, true, "one list for equal AllowedIPs and Addresses");
+    eq(homeRegion(kept), 7, "the legacy DERP region");
+    eq(JSON.stringify(kept.Hostinfo), '{"OS":"linux"}', "Hostinfo: the OS");
+    const routed = applyMapResponse(netmap, checkMapResponse({ PeersChanged: [node(3, { AllowedIPs: ["100.64.0.3/32", "10.3.0.0/16"] })] }), NOW).netmap.peers.get(3)!;
+    eq(routed.AllowedIPs.join(","), "100.64.0.3/32,10.3.0.0/16", "AllowedIPs that differ are kept");
+  });
+  check("a map message's bytes decode as UTF-8, a chunk at a time: long ASCII, a character across a chunk's end, malformed bytes as U+FFFD", () => {
+    const ascii = "x".repeat(20_000);
+    eq(utf8Decode(Uint8Array.from(ascii, (c) => c.charCodeAt(0))), ascii, "ASCII");
+    const bytes = new Uint8Array(8193);
+    bytes.fill(0x61);
+    bytes.set([0xc3, 0xa9], 8191); // é across the 8 KB chunk's end
+    eq(utf8Decode(bytes), "a".repeat(8191) + "é", "a 2-byte character across a chunk's end");
+    eq(utf8Decode(Uint8Array.from([0x68, 0xf0, 0x9f, 0x98, 0x80, 0x21, 0xff, 0xc3, 0x41])), "h\u{1f600}!\ufffd\ufffdA", "4 bytes, a bad byte, a cut sequence");
+    eq(utf8Decode(new Uint8Array(0)), "", "nothing");
   });
   check("garbage is an error that names the field", () => {
     throws(() => checkMapResponse([]), /^MapResponse: want an object, got array/, "array");

@@ -57,10 +57,11 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
   }
   if (r.Domain) domain = r.Domain;
   if (r.Peers) {
-    peers = new Map(r.Peers.map((p) => [p.ID, p]));
+    peers = new Map();
+    for (const p of r.Peers) peers.set(p.ID, keptPeer(p));
     changes.add("peers");
   }
-  for (const p of r.PeersChanged ?? []) editPeers().set(p.ID, p);
+  for (const p of r.PeersChanged ?? []) editPeers().set(p.ID, keptPeer(p));
   for (const id of r.PeersRemoved ?? []) if (peers.has(id)) editPeers().delete(id);
   for (const c of r.PeersChangedPatch ?? []) {
     const p = peers.get(c.NodeID);
@@ -114,6 +115,43 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
     ...(domain ? { domain } : {}),
   };
   return { netmap, changes };
+}
+
+/**
+ * A peer as the netmap keeps it: the fields the agent reads and nothing else. A server sends far
+ * more (Hostinfo's services and network report, capabilities, the machine key, tags), and a
+ * router keeps a node for every peer of the tailnet. AllowedIPs is the very list of Addresses
+ * when the two are equal (most nodes), the legacy DERP field becomes HomeDERP. The strings are
+ * the parsed response's own, not copies.
+ */
+export function keptPeer(n: Node): Node {
+  const k: Node = {
+    ID: n.ID,
+    StableID: n.StableID,
+    Name: n.Name,
+    User: n.User,
+    Key: n.Key,
+    Addresses: n.Addresses,
+    AllowedIPs: sameList(n.AllowedIPs, n.Addresses) ? n.Addresses : n.AllowedIPs,
+  };
+  // Assigned in one order: QuickJS shares one shape between objects built alike.
+  if (n.KeyExpiry) k.KeyExpiry = n.KeyExpiry;
+  if (n.DiscoKey) k.DiscoKey = n.DiscoKey;
+  if (n.Endpoints?.length) k.Endpoints = n.Endpoints;
+  const home = homeRegion(n);
+  if (home) k.HomeDERP = home;
+  if (n.Hostinfo?.OS) k.Hostinfo = { OS: n.Hostinfo.OS };
+  if (n.PrimaryRoutes?.length) k.PrimaryRoutes = n.PrimaryRoutes;
+  if (n.Online !== undefined) k.Online = n.Online;
+  if (n.LastSeen) k.LastSeen = n.LastSeen;
+  if (n.Expired) k.Expired = n.Expired;
+  return k;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The packet filter in force: every chunk, in key order. */

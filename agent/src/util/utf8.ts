@@ -30,20 +30,39 @@ export function utf8Encode(s: string, surrogateEscapes = false): Uint8Array {
 }
 
 export function utf8Decode(b: Uint8Array): string {
-  let s = "";
+  // A chunk at a time, by the engine: a string grown by one character per byte took 2.8 s for a
+  // 3 MB netmap in QuickJS. A chunk with a byte above 0x7f is decoded byte by byte from there.
+  const parts: string[] = [];
   for (let i = 0; i < b.length; ) {
-    const c = b[i]!;
-    let cp = 0xfffd, n = 1;
-    if (c < 0x80) cp = c;
-    else if (c >= 0xc2 && c < 0xe0) [cp, n] = cont(b, i, c & 0x1f, 1, 0x80);
-    else if (c >= 0xe0 && c < 0xf0) [cp, n] = cont(b, i, c & 0x0f, 2, 0x800);
-    else if (c >= 0xf0 && c < 0xf5) [cp, n] = cont(b, i, c & 0x07, 3, 0x10000);
-    if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
-    s += cp < 0x10000 ? String.fromCharCode(cp) : String.fromCharCode(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
-    i += n;
+    const end = Math.min(b.length, i + CHUNK);
+    const raw = String.fromCharCode.apply(null, b.subarray(i, end) as unknown as number[]);
+    const ascii = raw.search(NOT_ASCII);
+    if (ascii < 0) {
+      parts.push(raw);
+      i = end;
+      continue;
+    }
+    if (ascii > 0) parts.push(raw.slice(0, ascii));
+    let s = "";
+    for (i += ascii; i < end; ) {
+      const c = b[i]!;
+      let cp = 0xfffd, n = 1;
+      if (c < 0x80) cp = c;
+      else if (c >= 0xc2 && c < 0xe0) [cp, n] = cont(b, i, c & 0x1f, 1, 0x80);
+      else if (c >= 0xe0 && c < 0xf0) [cp, n] = cont(b, i, c & 0x0f, 2, 0x800);
+      else if (c >= 0xf0 && c < 0xf5) [cp, n] = cont(b, i, c & 0x07, 3, 0x10000);
+      if (cp >= 0xd800 && cp < 0xe000) cp = 0xfffd;
+      s += cp < 0x10000 ? String.fromCharCode(cp) : String.fromCharCode(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+      i += n;
+    }
+    parts.push(s);
   }
-  return s;
+  return parts.length === 1 ? parts[0]! : parts.join("");
 }
+
+/** Bytes given to one String.fromCharCode call (an engine caps a call's arguments). */
+const CHUNK = 8192;
+const NOT_ASCII = /[\x80-\xff]/;
 
 function cont(b: Uint8Array, i: number, first: number, count: number, min: number): [number, number] {
   let cp = first;
