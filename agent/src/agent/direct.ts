@@ -11,7 +11,7 @@ import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "
 import type { RelayBridge } from "../paths/bridge.js";
 import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "../paths/manager.js";
 import type { PathStatus } from "../paths/peer.js";
-import type { PingResult } from "../api/replies.js";
+import type { PingResult } from "./view.js";
 import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
 import type { LatencyReport } from "../derp/home.js";
 import { toHex } from "../util/bytes.js";

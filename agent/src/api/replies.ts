@@ -10,9 +10,6 @@ import { keyFromText } from "../crypto/keys.js";
 import { formatEndpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
 
-/** Until agent/direct.ts takes it from agent/view.ts (that file is being changed by another part of the work). */
-export type { PingResult };
-
 export type LoginState = "stopped" | "not-configured" | "connecting" | "needs-login" | "awaiting-approval" | "key-expired" | "running";
 
 export interface StatusReply {
