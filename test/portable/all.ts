@@ -24,5 +24,6 @@ import "./wire.suite.js";
 import "./peerapi.suite.js";
 import "./expiry.suite.js";
 import "./tka.suite.js";
+import "./lifecycle.suite.js";
 
 export { cases, runAll } from "./check.js";
