@@ -15,6 +15,7 @@ import { encodeUci, parseUci, type UciPackage } from "../openwrt/uci.js";
 
 /** What the supervisor needs of an Agent (agent/agent.ts), so tests can give it another. */
 export interface SupervisedAgent {
+  /** Rejects with the reason when it could not start, having left nothing behind. */
   start(): Promise<void>;
   stop(): Promise<void>;
   view(): AgentView;
@@ -121,7 +122,6 @@ export class Supervisor {
       if (opts.authKey !== undefined) edits.push(["auth_key", opts.authKey]);
       if (edits.length) await this.edit("login", edits);
       this.usable("login");
-      if (this.agent && this.agent.view().control === undefined) await this.stopAgent(); // it failed to start: try afresh
       const kind = this.agent?.view().control?.kind;
       const newKey = this.settings.authKey !== "" && this.settings.authKey !== this.agentAuthKey;
       if (this.agent?.prepareReauth && (kind === "key-expired" || (kind === "running" && newKey))) {
@@ -166,9 +166,13 @@ export class Supervisor {
     });
   }
 
-  /** SIGTERM: the Agent removes what it added. */
+  /**
+   * SIGTERM: the Agent removes what it added. Not queued behind a start under way: a stop during the start
+   * ends it at its next step (agent/lifecycle.ts); one started meanwhile by a queued change is stopped after.
+   */
   shutdown(): Promise<void> {
-    return this.serial(() => this.stopAgent());
+    const now = this.stopAgent();
+    return this.serial(() => now.then(() => this.stopAgent()));
   }
 
   /** One lifecycle change at a time: an `up` never runs into the middle of a `down`. */
@@ -283,7 +287,6 @@ export class Supervisor {
       this.startError = `The agent did not start: ${(e as Error).message}`;
       this.deps.host.log("error", this.startError);
       this.agent = undefined;
-      await a.stop().catch(() => {});
     }
     this.changed();
   }

@@ -1,0 +1,569 @@
+// What exists only while the agent runs, made by its start and removed by one
+// stop: the control client, the tunnel (kernel WireGuard, its addresses and
+// routes), relays and the bridge, direct paths, the gateway (meshwrt's
+// firewall table and MagicDNS names), the peer API, the netlink sockets and
+// the timers. Every netmap becomes the smallest change to the kernel and to
+// the firewall and names; relayed peers reach the kernel through the bridge.
+import { Controller } from "../control/controller.js";
+import { emptyNetMap, homeRegion, type Change, type NetMap } from "../control/netmap.js";
+import type { DERPNode, Hostinfo } from "../control/tailcfg.js";
+import { keyFromText } from "../crypto/keys.js";
+import { DerpManager } from "../derp/manager.js";
+import { isDisco } from "../disco/message.js";
+import { hostsFile } from "../dns/hosts.js";
+import { filterStatements } from "../gateway/filter.js";
+import { Gateway } from "../gateway/gateway.js";
+import { lanSubnets } from "../gateway/lan.js";
+import type { Host, NetlinkSocket } from "../host/host.js";
+import { formatIp, formatPrefix, type IpBytes, type Prefix } from "../netaddr/ip.js";
+import { NetlinkClient } from "../netlink/client.js";
+import { parseMessages } from "../netlink/codec.js";
+import { NETWORK_GROUPS, parseNetworkEvent } from "../netlink/events.js";
+import type { Link } from "../netlink/route.js";
+import { Rtnl } from "../netlink/rtnl.js";
+import type { Settings } from "../openwrt/config.js";
+import { BRIDGE_RECEIVE_BUFFER, RelayBridge } from "../paths/bridge.js";
+import { dnsAccess } from "../peerapi/access.js";
+import { PeerApi } from "../peerapi/server.js";
+import { latin1, toHex } from "../util/bytes.js";
+import { utf8Decode, utf8Encode } from "../util/utf8.js";
+import { PeerActivity } from "../wg/activity.js";
+import type { WireGuardApi } from "../wg/api.js";
+import type { Peer as WgPeer } from "../wg/model.js";
+import { openWireGuard } from "../wg/open.js";
+import { DirectPaths } from "./direct.js";
+import { Tunnel } from "./tunnel.js";
+import type { AgentView } from "./view.js";
+
+export interface AgentOptions {
+  readonly version: string;
+  readonly interfaceName: string;
+  /** Tests only: trust this CA for the control server and the relays. */
+  readonly caFile?: string;
+  /** Tests only: reach relays over plain HTTP. */
+  readonly derpPlainHttp?: boolean;
+}
+
+/** What the Running tells the Agent that made it. */
+export interface RunningHooks {
+  /** The control state or the problems changed. */
+  onChange(): void;
+  /** A warning said once per subject (the Agent keeps which were said). */
+  once(subject: string, msg: string): void;
+}
+
+/** What the start opened before anything else: the netlink sockets and the WireGuard device. */
+interface Opened {
+  readonly rtnl: Rtnl;
+  readonly wg: WireGuardApi;
+  readonly link: Link;
+  /** Every netlink socket the Running owns, closed last by stop. */
+  readonly sockets: NetlinkSocket[];
+}
+
+const NETLINK_ROUTE = 0;
+const NETLINK_GENERIC = 16;
+const ACTIVITY_READ_MS = 2_000;
+/** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
+const RECONCILE_MS = 120_000;
+
+/** The view's parts that come from the Running. */
+export type RunningView = Omit<AgentView, "version" | "configured" | "interfaceName" | "exitNode">;
+
+export class Running {
+  private readonly rtnl: Rtnl;
+  private readonly wg: WireGuardApi;
+  private readonly link: Link;
+  private readonly sockets: NetlinkSocket[];
+  readonly controller: Controller;
+  private readonly derp: DerpManager;
+  private readonly bridge: RelayBridge;
+  /** The device's peers, addresses and routes, kept by difference. */
+  private readonly tunnel: Tunnel;
+  private readonly gateway: Gateway;
+  /** Exit-node DNS for the peers (only when the router is an exit node). */
+  private readonly peerApi: PeerApi | undefined;
+  /** Disco and STUN; undefined when the WireGuard port cannot be shared (relay only). */
+  private direct: DirectPaths | undefined;
+  /** Which peers carry traffic, from the counters of the last dump. */
+  private readonly activity = new PeerActivity();
+  private netmap: NetMap = emptyNetMap();
+  private wgPeers = new Map<string, WgPeer>();
+  /** What the netmaps since the last apply changed, and why the next apply reads the kernel back (if it does). */
+  private pendingChanges = new Set<Change>();
+  private reconcileWhy: string | undefined = "start";
+  private applying: Promise<void> = Promise.resolve();
+  private pendingApply = false;
+  /** Set when stop begins: the interface it deletes must not be "repaired" by an apply (each failing, each retried). */
+  private closing = false;
+  private homeRegion = 0;
+  private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
+  /** Our own addresses when last looked at (formatted). */
+  private addresses: string[] = [];
+  /** The subnets this router shares: the configured ones, else the LAN's. */
+  private sharedRoutes: Prefix[] = [];
+  /** The timers that run while running: the slow reconcile, the activity reads, a network change's settling. */
+  private cancelReconcile = () => {};
+  private cancelActivity = () => {};
+  private cancelNetworkChange = () => {};
+
+  /** Opens the netlink sockets and the WireGuard device, then makes the rest; throws (leaving nothing open) when it cannot. */
+  static async open(env: Host, settings: Settings, opts: AgentOptions, hooks: RunningHooks): Promise<Running> {
+    env.mkdir(settings.stateDir, 0o700);
+    const sockets: NetlinkSocket[] = [];
+    const client = (protocol: number) => netlinkClient(env, protocol, sockets);
+    const rtnl = new Rtnl(client(NETLINK_ROUTE), (n) => env.errnoName(n));
+    let opened: Opened;
+    try {
+      const { wg, link } = await openWireGuard(opts.interfaceName, {
+        rtnl,
+        genericNetlink: () => client(NETLINK_GENERIC),
+        exists: (p) => env.exists(p),
+        run: (argv) => env.run(argv),
+        connectUnix: (p) => env.connectUnix(p),
+        sleep: (ms) => new Promise<void>((res) => env.setTimer(ms, res)),
+        log: (l, m) => env.log(l, m),
+      });
+      opened = { rtnl, wg, link, sockets };
+    } catch (e) {
+      for (const s of sockets) s.close();
+      throw e;
+    }
+    try {
+      return new Running(env, settings, opts, hooks, opened);
+    } catch (e) {
+      await removeInterface(env, opened);
+      for (const s of sockets) s.close();
+      throw e;
+    }
+  }
+
+  private constructor(
+    private readonly env: Host,
+    private readonly settings: Settings,
+    private readonly opts: AgentOptions,
+    private readonly hooks: RunningHooks,
+    opened: Opened,
+  ) {
+    ({ rtnl: this.rtnl, wg: this.wg, link: this.link, sockets: this.sockets } = opened);
+    const s = settings;
+    this.tunnel = new Tunnel({
+      wg: this.wg,
+      name: opts.interfaceName,
+      rtnl: this.rtnl,
+      index: this.link.index,
+      wanted: {
+        acceptRoutes: s.acceptRoutes,
+        endpointFor: (n) => {
+          const k = keyFromText("nodekey", n.Key);
+          return this.direct?.endpointFor(k) ?? this.bridge.endpointFor(k);
+        },
+        log: (m) => env.log("warn", m),
+      },
+      note: (subject, msg) => hooks.once(subject, msg),
+    });
+    this.gateway = new Gateway(
+      {
+        run: (argv, input) => env.run(argv, input),
+        writeFile: (path, data) => env.writeFileAtomic(path, data, 0o644),
+        removeFile: (path) => env.unlink(path),
+        exists: (path) => env.exists(path),
+        log: (l, m) => env.log(l, m),
+      },
+      { iface: opts.interfaceName, ...(s.acceptDns ? { hostsFile: s.dnsHostsFile } : {}) },
+    );
+    this.gateway.onUnloaded = () => this.onNetmap(this.netmap, new Set());
+    this.peerApi = s.advertiseExitNode
+      ? new PeerApi(
+          {
+            listenTcp: (ip, port) => env.listenTcp(ip, port),
+            bindUdp: (ip, port) => env.bindUdp(ip, port),
+            setTimer: (ms, fn) => env.setTimer(ms, fn),
+            log: (l, m) => env.log(l, m),
+            access: (ip) => dnsAccess(this.netmap, s.advertiseExitNode, ip),
+          },
+          { resolver: { ip: "127.0.0.1", port: 53 } },
+        )
+      : undefined;
+    this.controller = new Controller(
+      {
+        dial: (srv) => env.dialTcp(srv.host, srv.port, srv.tls ? { serverName: srv.host, ...(opts.caFile ? { caFile: opts.caFile } : {}) } : undefined),
+        random: (n) => env.random(n),
+        now: () => env.now(),
+        setTimer: (ms, fn) => env.setTimer(ms, fn),
+        log: (l, m) => env.log(l, m),
+        loadKeys: () => {
+          const b = env.readFile(`${s.stateDir}/keys.json`);
+          return b ? utf8Decode(b) : null;
+        },
+        saveKeys: (text) => env.writeFileAtomic(`${s.stateDir}/keys.json`, utf8Encode(text), 0o600),
+        discoPing: (id) => this.direct?.ping(id) ?? Promise.reject(new Error("disco is not running (no direct paths)")),
+      },
+      { loginServer: s.loginServer, ...(s.authKey ? { authKey: s.authKey } : {}), hostinfo: this.hostinfo() },
+    );
+    this.controller.onState = (st) => {
+      env.log("info", `control: ${st.kind}${st.kind === "needs-login" ? ` ${st.authUrl}` : ""}`);
+      hooks.onChange();
+    };
+    this.controller.onNetmap = (nm, changes) => this.onNetmap(nm, changes);
+    this.bridge = new RelayBridge(
+      {
+        openLoopback: () => {
+          const u = env.bindUdp("127.0.0.1", 0, BRIDGE_RECEIVE_BUFFER);
+          const port = { port: u.port, send: (d: Uint8Array, p: number) => u.send(d, "127.0.0.1", p), close: () => u.close(), onMessage: (_d: Uint8Array, _p: number) => {} };
+          u.onMessage = (d, _ip, p) => port.onMessage(d, p);
+          return port;
+        },
+        sendRelayed: (peer, data) => this.derp.send(this.tunnel.netmapPeers.region(latin1(peer)), peer, data),
+        log: (l, m) => env.log(l, m),
+      },
+      s.listenPort,
+    );
+    this.derp = new DerpManager(
+      {
+        dial: (node) => this.dialDerp(node),
+        random: (n) => env.random(n),
+        setTimer: (ms, fn) => env.setTimer(ms, fn),
+        monotonic: () => env.monotonic(),
+        log: (l, m) => env.log(l, m),
+      },
+      this.controller.nodePrivateKey,
+    );
+    this.derp.onPacket = (src, data, region) => {
+      if (isDisco(data)) return this.direct?.receiveDerp(src, region, data);
+      this.bridge.deliver(src, data);
+    };
+    // Peers find us through our home relay: tell the control server which it is.
+    this.derp.onHomeChange = (region) => {
+      this.homeRegion = region;
+      this.controller.update(this.endpoints, this.hostinfo());
+    };
+  }
+
+  /** Brings everything up, the firewall before the first peer; `checkpoint` throws when a stop was asked for meanwhile. */
+  async begin(checkpoint: () => void): Promise<void> {
+    const s = this.settings;
+    this.watchNetwork();
+    this.env.log("info", `wireguard: ${this.wg.kind}, interface ${this.opts.interfaceName} (#${this.link.index})`);
+    // A table deleted by someone else (fw4 flush) is loaded again; refused then, the peers go (fail closed).
+    this.gateway.watch((protocol, groups) => this.env.netlink(protocol, groups));
+    await this.findSharedRoutes();
+    checkpoint();
+    // Rules before the first peer: until the ACL arrives, nothing from the tailnet gets in.
+    await this.applyGateway();
+    checkpoint();
+    await this.followAddresses();
+    await this.wg.set({ name: this.opts.interfaceName, privateKey: this.controller.nodePrivateKey, listenPort: s.listenPort });
+    await this.rtnl.setLink(this.link.index, true);
+    checkpoint();
+    await this.startDirect();
+    checkpoint();
+    // The shared routes are known now: the first request carries them.
+    this.controller.update(this.endpoints, this.hostinfo());
+    this.controller.start();
+    const slow = () => {
+      this.cancelReconcile = this.env.setTimer(RECONCILE_MS, () => {
+        this.reconcileSoon("the periodic check");
+        slow();
+      });
+    };
+    slow();
+  }
+
+  /** Removes what the start added; also after a start that failed or was cut short. */
+  async stop(): Promise<void> {
+    this.closing = true;
+    this.controller.stop();
+    this.cancelActivity();
+    this.cancelReconcile();
+    this.cancelNetworkChange();
+    await this.direct?.stop();
+    this.derp.stop();
+    this.bridge.close();
+    await this.applying.catch(() => {});
+    this.peerApi?.stop();
+    // The interface goes first (issue 16): without it nothing comes from the tailnet, so the ACL's table can go after.
+    await removeInterface(this.env, { rtnl: this.rtnl, link: this.link });
+    await this.gateway.stop();
+    for (const s of this.sockets) s.close();
+  }
+
+  view(): RunningView {
+    const direct = this.direct;
+    const expiry = this.controller.keyExpiry();
+    return {
+      control: this.controller.current,
+      problems: this.gateway.failure ? [this.gateway.failure] : [],
+      netmap: this.netmap,
+      homeRelay: this.derp.homeRegion,
+      relayDrops: this.derp.dropped,
+      relayBridge: this.bridge.counters,
+      wireguard: this.wg.kind,
+      pathOf: (id) => direct?.status(id),
+      ...(direct ? { netcheck: direct.netcheck, ping: (id: string) => direct.ping(id) } : {}),
+      wgPeerOf: (id) => this.wgPeers.get(id),
+      advertisedRoutes: this.sharedRoutes.map(formatPrefix),
+      endpoints: this.endpoints.addrs,
+      ...(expiry ? { keyExpiry: expiry } : {}),
+      tailnetLock: this.controller.tailnetLock(),
+    };
+  }
+
+  /** Reads the kernel's peers again, for answers with current traffic counters and handshakes. */
+  async refreshPeers(): Promise<void> {
+    try {
+      this.wgPeers = new Map((await this.wg.get(this.opts.interfaceName)).peers.map((p) => [toHex(p.publicKey), p]));
+    } catch (e) {
+      this.env.log("warn", `read ${this.opts.interfaceName}'s peers: ${(e as Error).message}`);
+    }
+  }
+
+  /** The router's addresses peers could reach: every one but the tunnel's, loopback and link-local. */
+  private async ownAddresses(): Promise<IpBytes[]> {
+    const own = (await this.rtnl.addresses()).filter((a) => a.index !== this.link.index);
+    return own.map((a) => a.prefix.ip).filter((ip) => !(ip.length === 4 ? ip[0] === 127 || (ip[0] === 169 && ip[1] === 254) : ip[0] === 0xfe && (ip[1]! & 0xc0) === 0x80) && !(ip.length === 16 && ip.every((b, i) => b === (i === 15 ? 1 : 0))));
+  }
+
+  /** When an address of ours went away, the control and relay connections may have gone with it. */
+  private async followAddresses(): Promise<void> {
+    let now: string[];
+    try {
+      now = (await this.ownAddresses()).map(formatIp);
+    } catch (e) {
+      return this.env.log("warn", `network changed: ${(e as Error).message}`);
+    }
+    const before = this.addresses;
+    this.addresses = now;
+    const gone = before.filter((a) => !now.includes(a));
+    if (!gone.length) return;
+    const why = `address ${gone.join(", ")} gone`;
+    this.controller.reconnect(why);
+    this.derp.reconnect(why);
+  }
+
+  /** Disco and STUN on the WireGuard port, when nftables lets the agent share it; else relay only. */
+  private async startDirect(): Promise<void> {
+    const name = this.opts.interfaceName;
+    const direct = new DirectPaths({
+      host: this.env,
+      wgPort: (await this.wg.get(name)).listenPort,
+      nodeKey: this.controller.publicKeys.node,
+      discoPrivate: this.controller.discoPrivateKey,
+      discoPublic: this.controller.publicKeys.disco,
+      keepTable: (table, script) => this.gateway.keep(table, script),
+      sendDerp: (region, peer, packet) => this.derp.send(region || this.tunnel.netmapPeers.region(latin1(peer)), peer, packet),
+      setKernelEndpoint: async (peer, ep) => {
+        await this.tunnel.peers.setEndpoint(peer, ep ?? this.bridge.endpointFor(peer));
+      },
+      bridge: this.bridge,
+      localAddresses: () => this.ownAddresses(),
+      peerActivity: (id) => this.activity.of(id, this.env.monotonic()),
+      onNetcheck: (report) => this.derp.netcheck(report),
+      onEndpoints: (eps) => {
+        this.endpoints = eps;
+        this.controller.update(this.endpoints, this.hostinfo());
+      },
+    });
+    if (!(await direct.start())) return;
+    this.direct = direct;
+    // Read every second while a peer is active (a dead direct path shows in its received
+    // bytes), every two when all are idle.
+    const watch = () => {
+      const busy = this.activity.anyActive(this.env.monotonic());
+      this.cancelActivity = this.env.setTimer(busy ? ACTIVITY_READ_MS / 2 : ACTIVITY_READ_MS, () => void this.readActivity().finally(watch));
+    };
+    watch();
+  }
+
+  /** Which peers carry traffic: an idle peer gets no disco heartbeats, so an idle router sleeps. */
+  private async readActivity(): Promise<void> {
+    if (!this.netmap.peers.size) return;
+    const peers = this.tunnel.peers;
+    const generation = peers.generation;
+    await this.refreshPeers();
+    // The dump is read for the counters anyway: it also shows a peer someone else changed
+    // (unless meshwrt changed peers itself while it was read).
+    if (generation === peers.generation && peers.changedOutside(this.wgPeers)) this.reconcileSoon("WireGuard peers changed outside meshwrt");
+    this.activity.update(this.wgPeers, this.env.monotonic());
+  }
+
+  /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */
+  private watchNetwork(): void {
+    const sock = this.env.netlink(NETLINK_ROUTE, NETWORK_GROUPS);
+    this.sockets.push(sock);
+    let pending = false;
+    const changed = (why: string) => {
+      if (pending) return;
+      pending = true;
+      // Changes come in bursts (an address, then its routes): act once, a moment later.
+      this.cancelNetworkChange = this.env.setTimer(1000, () => {
+        pending = false;
+        this.env.log("info", `network changed (${why}): re-announcing endpoints`);
+        this.direct?.rediscover("network changed");
+        void this.followAddresses();
+        this.findSharedRoutes()
+          .then(() => this.applyGateway())
+          .catch((e: Error) => this.env.log("warn", `network changed: ${e.message}`))
+          .finally(() => this.controller.update(this.endpoints, this.hostinfo()));
+      });
+    };
+    sock.onError = (e) => changed(e.message);
+    sock.onMessage = (d) => {
+      try {
+        for (const m of parseMessages(d)) {
+          const ev = parseNetworkEvent(m);
+          if (!ev) continue;
+          const ours = this.link.index;
+          const onOurs = ev.kind === "link" ? ev.link.index === ours : ev.kind === "address" ? ev.address.index === ours : ev.route.oif === ours;
+          if (!onOurs && ev.kind !== "link") changed(`${ev.kind} ${ev.added ? "added" : "removed"}`);
+          if (onOurs && ev.kind !== "link" && !ev.added && this.tunnel.router.lostOurs(ev)) this.reconcileSoon(`${ev.kind} ${formatPrefix(ev.kind === "route" ? ev.route.dst : ev.address.prefix)} removed outside meshwrt`);
+        }
+      } catch (e) {
+        this.env.log("warn", `network event: ${(e as Error).message}`);
+      }
+    };
+  }
+
+  private dialDerp(node: DERPNode) {
+    const host = node.IPv4 || node.HostName;
+    if (this.opts.derpPlainHttp) return this.env.dialTcp(host, node.DERPPort || 80);
+    return this.env.dialTcp(host, node.DERPPort || 443, { serverName: node.HostName, ...(this.opts.caFile ? { caFile: this.opts.caFile } : {}) });
+  }
+
+  private hostinfo(): Hostinfo {
+    const release = this.env.readFile("/etc/openwrt_release");
+    const version = release ? /DISTRIB_RELEASE='([^']*)'/.exec(utf8Decode(release))?.[1] : undefined;
+    const sysname = this.env.readFile("/proc/sys/kernel/hostname");
+    const routes = this.sharedRoutes.map(formatPrefix);
+    if (this.settings.advertiseExitNode) routes.push("0.0.0.0/0", "::/0");
+    return {
+      OS: "linux",
+      ...(version ? { OSVersion: version, Distro: "openwrt", DistroVersion: version } : {}),
+      Hostname: this.settings.hostname || (sysname ? utf8Decode(sysname).trim() : "openwrt"),
+      ...(routes.length ? { RoutableIPs: routes } : {}),
+      ...(this.homeRegion ? { NetInfo: { PreferredDERP: this.homeRegion, DERPLatency: this.derp.derpLatency() } } : {}),
+      ...(this.peerApi?.services.length ? { Services: this.peerApi.services } : {}),
+    };
+  }
+
+  private onNetmap(nm: NetMap, changes: ReadonlySet<Change>): void {
+    this.netmap = nm;
+    if (changes.has("derp") && nm.derpMap) this.derp.setMap(nm.derpMap);
+    for (const c of changes) this.pendingChanges.add(c);
+    this.scheduleApply();
+  }
+
+  /** The next apply reads the kernel back first. */
+  private reconcileSoon(why: string): void {
+    this.reconcileWhy ??= why;
+    this.scheduleApply();
+  }
+
+  private scheduleApply(): void {
+    if (this.pendingApply || this.closing) return;
+    this.pendingApply = true;
+    // One apply at a time; deltas that arrive meanwhile are folded into the next.
+    this.applying = this.applying.then(async () => {
+      this.pendingApply = false;
+      const changes = this.pendingChanges;
+      this.pendingChanges = new Set();
+      const why = this.reconcileWhy;
+      this.reconcileWhy = undefined;
+      try {
+        await this.apply(this.netmap, changes, why);
+      } catch (e) {
+        this.env.log("error", `apply netmap: ${(e as Error).message}`);
+        this.reconcileSoon("a failed change");
+      }
+    });
+  }
+
+  /**
+   * The kernel brought to the netmap by difference: only the peers, addresses and routes the
+   * changes touch, and the firewall and names only when their inputs changed. With `reconcile`
+   * (why) the device, addresses and routes are read back first and repaired.
+   */
+  private async apply(nm: NetMap, changes: ReadonlySet<Change>, reconcile: string | undefined): Promise<void> {
+    const started = this.env.monotonic();
+    const tunnel = this.tunnel;
+    const delta = tunnel.follow(nm.peers);
+    if (delta.paths || changes.has("derp")) this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
+    // The firewall before the peers, and no peer while meshwrt's table is not loaded: the ACL is
+    // enforced there, and fw4's zone for the tunnel accepts what reaches it (fail closed).
+    if (changes.has("filter") || !this.gateway.loaded || reconcile) await this.applyRules();
+    if (delta.names || changes.has("self") || changes.has("dns") || reconcile) await this.applyNames();
+    const { sent, routed } = await tunnel.apply(delta, nm.self?.Addresses ?? [], this.gateway.loaded, reconcile !== undefined);
+    // The peer API on the tailnet addresses once they are ours: the firewall opens its port, peers learn it from Hostinfo.
+    if (this.peerApi?.listen((nm.self?.Addresses ?? []).map((a) => a.split("/")[0]!))) {
+      await this.applyRules();
+      this.controller.update(this.endpoints, this.hostinfo());
+    }
+    for (const w of delta.peers.values()) {
+      if (w) continue;
+      // A peer left: its relay bridge socket goes with it.
+      this.bridge.retain([...tunnel.netmapPeers.all()].map((p) => p.publicKey));
+      break;
+    }
+    const ms = Math.round(this.env.monotonic() - started);
+    this.env.log("debug", `netmap applied${reconcile ? ` (kernel read back: ${reconcile})` : ""}: ${nm.peers.size} peers, ${sent} peer changes, ${routed} address and route changes, in ${ms} ms`);
+  }
+
+  /** The configured routes, or the subnets on the LAN devices; said in the log when they change. */
+  private async findSharedRoutes(): Promise<void> {
+    const s = this.settings;
+    let routes = [...s.advertiseRoutes];
+    if (!routes.length) {
+      const names = new Map((await this.rtnl.links()).map((l) => [l.index, l.name]));
+      const addrs = (await this.rtnl.addresses()).map((a) => ({ device: names.get(a.index) ?? "", prefix: a.prefix }));
+      routes = lanSubnets(addrs, s.lanDevices);
+    }
+    const text = routes.map(formatPrefix).join(", ");
+    if (text !== this.sharedRoutes.map(formatPrefix).join(", ")) this.env.log("info", `sharing ${text || "no subnets"}${s.advertiseRoutes.length ? "" : ` (the subnets of ${s.lanDevices.join(", ")})`}${s.advertiseExitNode ? ", and the internet as an exit node" : ""}`);
+    this.sharedRoutes = routes;
+  }
+
+  /** The firewall table and the MagicDNS names for the current netmap and shared routes. */
+  private async applyGateway(): Promise<void> {
+    await this.applyRules();
+    await this.applyNames();
+  }
+
+  private async applyRules(): Promise<void> {
+    const nm = this.netmap;
+    const rules = [...nm.filters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, r]) => r);
+    // A flowtable may name only devices that exist now.
+    const links = this.settings.flowOffloading ? new Set((await this.rtnl.links()).map((l) => l.name)) : undefined;
+    await this.gateway.setRules({
+      ...(links ? { offload: this.settings.lanDevices.filter((d) => links.has(d)) } : {}),
+      routes: this.sharedRoutes,
+      exitNode: this.settings.advertiseExitNode,
+      snat: this.settings.snatSubnetRoutes,
+      filter: filterStatements(rules, (m) => this.hooks.once(m, m)),
+      ...(this.peerApi?.ports.length ? { peerApiPorts: this.peerApi.ports } : {}),
+    });
+  }
+
+  private async applyNames(): Promise<void> {
+    const nm = this.netmap;
+    if (nm.self) await this.gateway.setNames(hostsFile(nm, (m) => this.hooks.once(m, m)));
+  }
+}
+
+function netlinkClient(env: Host, protocol: number, sockets: NetlinkSocket[]): NetlinkClient {
+  const sock = env.netlink(protocol, 0);
+  sockets.push(sock);
+  const c = new NetlinkClient((d) => sock.send(d), (n) => env.describeErrno(n), (env.random(2)[0]! << 8) | 1);
+  sock.onMessage = (d) => c.receive(d);
+  sock.onError = (e) => c.failAll(e);
+  return c;
+}
+
+/** The tunnel's routes, then the interface; a failure is said, and the stop goes on. */
+async function removeInterface(env: Host, o: Pick<Opened, "rtnl" | "link">): Promise<void> {
+  try {
+    for (const r of await o.rtnl.ownRoutes()) if (r.oif === o.link.index) await o.rtnl.removeRoute({ dst: r.dst, oif: r.oif, table: r.table });
+    await o.rtnl.deleteLink(o.link.index);
+  } catch (e) {
+    env.log("warn", `stop: ${(e as Error).message}`);
+  }
+}
