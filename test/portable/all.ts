@@ -25,5 +25,6 @@ import "./peerapi.suite.js";
 import "./expiry.suite.js";
 import "./tka.suite.js";
 import "./lifecycle.suite.js";
+import "./apply-queue.suite.js";
 
 export { cases, runAll } from "./check.js";

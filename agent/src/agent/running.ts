@@ -17,8 +17,6 @@ import { lanSubnets } from "../gateway/lan.js";
 import type { Host, NetlinkSocket } from "../host/host.js";
 import { formatIp, formatPrefix, type IpBytes, type Prefix } from "../netaddr/ip.js";
 import { NetlinkClient } from "../netlink/client.js";
-import { parseMessages } from "../netlink/codec.js";
-import { NETWORK_GROUPS, parseNetworkEvent } from "../netlink/events.js";
 import type { Link } from "../netlink/route.js";
 import { Rtnl } from "../netlink/rtnl.js";
 import type { Settings } from "../openwrt/config.js";
@@ -31,7 +29,9 @@ import { PeerActivity } from "../wg/activity.js";
 import type { WireGuardApi } from "../wg/api.js";
 import type { Peer as WgPeer } from "../wg/model.js";
 import { openWireGuard } from "../wg/open.js";
+import { ApplyQueue } from "./apply-queue.js";
 import { DirectPaths } from "./direct.js";
+import { NetworkWatch } from "./network-watch.js";
 import { Tunnel } from "./tunnel.js";
 import type { AgentView } from "./view.js";
 
@@ -63,7 +63,6 @@ interface Opened {
 
 const NETLINK_ROUTE = 0;
 const NETLINK_GENERIC = 16;
-const ACTIVITY_READ_MS = 2_000;
 /** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
 const RECONCILE_MS = 120_000;
 
@@ -74,7 +73,7 @@ export class Running {
   private readonly rtnl: Rtnl;
   private readonly wg: WireGuardApi;
   private readonly link: Link;
-  private readonly sockets: NetlinkSocket[];
+  private readonly sockets: readonly NetlinkSocket[];
   readonly controller: Controller;
   private readonly derp: DerpManager;
   private readonly bridge: RelayBridge;
@@ -89,23 +88,18 @@ export class Running {
   private readonly activity = new PeerActivity();
   private netmap: NetMap = emptyNetMap();
   private wgPeers = new Map<string, WgPeer>();
-  /** What the netmaps since the last apply changed, and why the next apply reads the kernel back (if it does). */
-  private pendingChanges = new Set<Change>();
-  private reconcileWhy: string | undefined = "start";
-  private applying: Promise<void> = Promise.resolve();
-  private pendingApply = false;
-  /** Set when stop begins: the interface it deletes must not be "repaired" by an apply (each failing, each retried). */
-  private closing = false;
+  /** The kernel brought to each netmap, one apply at a time; closed when stop begins. */
+  private readonly applies: ApplyQueue;
   private homeRegion = 0;
   private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
   /** Our own addresses when last looked at (formatted). */
   private addresses: string[] = [];
   /** The subnets this router shares: the configured ones, else the LAN's. */
   private sharedRoutes: Prefix[] = [];
-  /** The timers that run while running: the slow reconcile, the activity reads, a network change's settling. */
+  /** The timers that run while running: the slow reconcile, the activity reads; and the network's events. */
   private cancelReconcile = () => {};
   private cancelActivity = () => {};
-  private cancelNetworkChange = () => {};
+  private stopWatch = () => {};
 
   /** Opens the netlink sockets and the WireGuard device, then makes the rest; throws (leaving nothing open) when it cannot. */
   static async open(env: Host, settings: Settings, opts: AgentOptions, hooks: RunningHooks): Promise<Running> {
@@ -147,6 +141,10 @@ export class Running {
   ) {
     ({ rtnl: this.rtnl, wg: this.wg, link: this.link, sockets: this.sockets } = opened);
     const s = settings;
+    this.applies = new ApplyQueue(
+      (changes, reconcile) => this.apply(this.netmap, changes, reconcile),
+      (e) => env.log("error", `apply netmap: ${e.message}`),
+    );
     this.tunnel = new Tunnel({
       wg: this.wg,
       name: opts.interfaceName,
@@ -263,7 +261,7 @@ export class Running {
     this.controller.start();
     const slow = () => {
       this.cancelReconcile = this.env.setTimer(RECONCILE_MS, () => {
-        this.reconcileSoon("the periodic check");
+        this.applies.reconcileSoon("the periodic check");
         slow();
       });
     };
@@ -272,15 +270,15 @@ export class Running {
 
   /** Removes what the start added; also after a start that failed or was cut short. */
   async stop(): Promise<void> {
-    this.closing = true;
+    const applied = this.applies.close();
     this.controller.stop();
     this.cancelActivity();
     this.cancelReconcile();
-    this.cancelNetworkChange();
+    this.stopWatch();
     await this.direct?.stop();
     this.derp.stop();
     this.bridge.close();
-    await this.applying.catch(() => {});
+    await applied;
     this.peerApi?.stop();
     // The interface goes first (issue 16): without it nothing comes from the tailnet, so the ACL's table can go after.
     await removeInterface(this.env, { rtnl: this.rtnl, link: this.link });
@@ -366,11 +364,9 @@ export class Running {
     });
     if (!(await direct.start())) return;
     this.direct = direct;
-    // Read every second while a peer is active (a dead direct path shows in its received
-    // bytes), every two when all are idle.
+    // Every second while a peer is active, every two when all are idle; further apart as reads grow dear (wg/activity.ts).
     const watch = () => {
-      const busy = this.activity.anyActive(this.env.monotonic());
-      this.cancelActivity = this.env.setTimer(busy ? ACTIVITY_READ_MS / 2 : ACTIVITY_READ_MS, () => void this.readActivity().finally(watch));
+      this.cancelActivity = this.env.setTimer(this.activity.nextReadMs(this.env.monotonic()), () => void this.readActivity().finally(watch));
     };
     watch();
   }
@@ -380,24 +376,21 @@ export class Running {
     if (!this.netmap.peers.size) return;
     const peers = this.tunnel.peers;
     const generation = peers.generation;
+    const readAt = this.env.monotonic();
     await this.refreshPeers();
     // The dump is read for the counters anyway: it also shows a peer someone else changed
     // (unless meshwrt changed peers itself while it was read).
-    if (generation === peers.generation && peers.changedOutside(this.wgPeers)) this.reconcileSoon("WireGuard peers changed outside meshwrt");
-    this.activity.update(this.wgPeers, this.env.monotonic());
+    if (generation === peers.generation && peers.changedOutside(this.wgPeers)) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
+    const now = this.env.monotonic();
+    this.activity.update(this.wgPeers, now, now - readAt);
   }
 
   /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */
   private watchNetwork(): void {
-    const sock = this.env.netlink(NETLINK_ROUTE, NETWORK_GROUPS);
-    this.sockets.push(sock);
-    let pending = false;
-    const changed = (why: string) => {
-      if (pending) return;
-      pending = true;
-      // Changes come in bursts (an address, then its routes): act once, a moment later.
-      this.cancelNetworkChange = this.env.setTimer(1000, () => {
-        pending = false;
+    const watch = new NetworkWatch({
+      host: this.env,
+      tunnelIndex: this.link.index,
+      settled: (why) => {
         this.env.log("info", `network changed (${why}): re-announcing endpoints`);
         this.direct?.rediscover("network changed");
         void this.followAddresses();
@@ -405,23 +398,12 @@ export class Running {
           .then(() => this.applyGateway())
           .catch((e: Error) => this.env.log("warn", `network changed: ${e.message}`))
           .finally(() => this.controller.update(this.endpoints, this.hostinfo()));
-      });
-    };
-    sock.onError = (e) => changed(e.message);
-    sock.onMessage = (d) => {
-      try {
-        for (const m of parseMessages(d)) {
-          const ev = parseNetworkEvent(m);
-          if (!ev) continue;
-          const ours = this.link.index;
-          const onOurs = ev.kind === "link" ? ev.link.index === ours : ev.kind === "address" ? ev.address.index === ours : ev.route.oif === ours;
-          if (!onOurs && ev.kind !== "link") changed(`${ev.kind} ${ev.added ? "added" : "removed"}`);
-          if (onOurs && ev.kind !== "link" && !ev.added && this.tunnel.router.lostOurs(ev)) this.reconcileSoon(`${ev.kind} ${formatPrefix(ev.kind === "route" ? ev.route.dst : ev.address.prefix)} removed outside meshwrt`);
-        }
-      } catch (e) {
-        this.env.log("warn", `network event: ${(e as Error).message}`);
-      }
-    };
+      },
+      removedOurs: (ev) => {
+        if (this.tunnel.router.lostOurs(ev)) this.applies.reconcileSoon(`${ev.kind} ${formatPrefix(ev.kind === "route" ? ev.route.dst : ev.address.prefix)} removed outside meshwrt`);
+      },
+    });
+    this.stopWatch = () => watch.close();
   }
 
   private dialDerp(node: DERPNode) {
@@ -449,33 +431,7 @@ export class Running {
   private onNetmap(nm: NetMap, changes: ReadonlySet<Change>): void {
     this.netmap = nm;
     if (changes.has("derp") && nm.derpMap) this.derp.setMap(nm.derpMap);
-    for (const c of changes) this.pendingChanges.add(c);
-    this.scheduleApply();
-  }
-
-  /** The next apply reads the kernel back first. */
-  private reconcileSoon(why: string): void {
-    this.reconcileWhy ??= why;
-    this.scheduleApply();
-  }
-
-  private scheduleApply(): void {
-    if (this.pendingApply || this.closing) return;
-    this.pendingApply = true;
-    // One apply at a time; deltas that arrive meanwhile are folded into the next.
-    this.applying = this.applying.then(async () => {
-      this.pendingApply = false;
-      const changes = this.pendingChanges;
-      this.pendingChanges = new Set();
-      const why = this.reconcileWhy;
-      this.reconcileWhy = undefined;
-      try {
-        await this.apply(this.netmap, changes, why);
-      } catch (e) {
-        this.env.log("error", `apply netmap: ${(e as Error).message}`);
-        this.reconcileSoon("a failed change");
-      }
-    });
+    this.applies.changed(changes);
   }
 
   /**
