@@ -63,6 +63,7 @@ interface Opened {
 
 const NETLINK_ROUTE = 0;
 const NETLINK_GENERIC = 16;
+const ACTIVITY_READ_MS = 2_000;
 /** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
 const RECONCILE_MS = 120_000;
 
@@ -364,9 +365,11 @@ export class Running {
     });
     if (!(await direct.start())) return;
     this.direct = direct;
-    // Every second while a peer is active, every two when all are idle; further apart as reads grow dear (wg/activity.ts).
+    // Read every second while a peer is active (a dead direct path shows in its received
+    // bytes), every two when all are idle.
     const watch = () => {
-      this.cancelActivity = this.env.setTimer(this.activity.nextReadMs(this.env.monotonic()), () => void this.readActivity().finally(watch));
+      const busy = this.activity.anyActive(this.env.monotonic());
+      this.cancelActivity = this.env.setTimer(busy ? ACTIVITY_READ_MS / 2 : ACTIVITY_READ_MS, () => void this.readActivity().finally(watch));
     };
     watch();
   }
@@ -376,13 +379,11 @@ export class Running {
     if (!this.netmap.peers.size) return;
     const peers = this.tunnel.peers;
     const generation = peers.generation;
-    const readAt = this.env.monotonic();
     await this.refreshPeers();
     // The dump is read for the counters anyway: it also shows a peer someone else changed
     // (unless meshwrt changed peers itself while it was read).
     if (generation === peers.generation && peers.changedOutside(this.wgPeers)) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
-    const now = this.env.monotonic();
-    this.activity.update(this.wgPeers, now, now - readAt);
+    this.activity.update(this.wgPeers, this.env.monotonic());
   }
 
   /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */
