@@ -1,7 +1,7 @@
 // Peer activity from the kernel's counters (wg/activity.ts): which peers are
 // worth disco heartbeats, and where received traffic came from.
 import { formatEndpoint, parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
-import { ACTIVE_MS, PeerActivity } from "../../agent/src/wg/activity.js";
+import { ACTIVE_MS, PeerActivity, READ_CADENCE } from "../../agent/src/wg/activity.js";
 import type { Peer } from "../../agent/src/wg/model.js";
 import { eq, suite } from "./check.js";
 
@@ -23,6 +23,22 @@ suite("peer activity", (check) => {
     eq(a.of("aa", 3000 + ACTIVE_MS - 1).active, true, "still within 45 s of the move");
     eq(a.of("aa", 3000 + ACTIVE_MS).active, false, "idle 45 s after");
     eq(a.of("bb", 3000).active, false, "an unknown peer");
+  });
+  check("reads as often as a path needs while they are cheap; the dearer a read (more peers), the further apart, within bounds", () => {
+    const cadence = (costMs: number, moving: boolean) => {
+      const a = new PeerActivity();
+      a.update(read(peer(0n, 0n)), 1000, costMs);
+      a.update(read(peer(0n, moving ? 1n : 0n)), 2000, costMs);
+      return a.nextReadMs(2000);
+    };
+    eq(`${cadence(5, true)} ${cadence(5, false)}`, "1000 2000", "a few peers: every second while one is active, every 2 s idle");
+    eq(`${cadence(300, true)} ${cadence(300, false)}`, "3000 15000", "reads of 300 ms: 10% of the time active, 2% idle");
+    eq(`${cadence(2000, true)} ${cadence(2000, false)}`, `${READ_CADENCE.active.ceilingMs} ${READ_CADENCE.idle.ceilingMs}`, "never further apart than 5 s active, 30 s idle");
+    const a = new PeerActivity();
+    a.update(read(peer(0n, 0n)), 1000, 400);
+    eq(a.nextReadMs(1000), 20_000, "one slow read");
+    for (let t = 2000; t < 12_000; t += 1000) a.update(read(peer(0n, 0n)), t, 4);
+    eq(a.nextReadMs(12_000), 2000, "the cost is an average of the last reads: once they are cheap again, every 2 s");
   });
   check("received bytes that grew came from the endpoint read with them", () => {
     const a = new PeerActivity();

@@ -140,12 +140,24 @@ export function keptPeer(n: Node): Node {
   if (n.Endpoints?.length) k.Endpoints = n.Endpoints;
   const home = homeRegion(n);
   if (home) k.HomeDERP = home;
-  if (n.Hostinfo?.OS) k.Hostinfo = { OS: n.Hostinfo.OS };
+  if (n.Hostinfo?.OS) k.Hostinfo = hostinfoOf(n.Hostinfo.OS);
   if (n.PrimaryRoutes?.length) k.PrimaryRoutes = n.PrimaryRoutes;
   if (n.Online !== undefined) k.Online = n.Online;
   if (n.LastSeen) k.LastSeen = n.LastSeen;
   if (n.Expired) k.Expired = n.Expired;
   return k;
+}
+
+/** One Hostinfo per OS, shared by the peers that run it (an object costs ~140 bytes in QuickJS). */
+const hostinfos = new Map<string, Readonly<Node["Hostinfo"]>>();
+function hostinfoOf(os: string): Node["Hostinfo"] {
+  let h = hostinfos.get(os);
+  if (!h) {
+    h = Object.freeze({ OS: os });
+    // Bounded: a server that names a new OS per node gets its own objects past 64.
+    if (hostinfos.size < 64) hostinfos.set(os, h);
+  }
+  return h;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

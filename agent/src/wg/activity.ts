@@ -7,6 +7,19 @@ import type { Peer } from "./model.js";
 /** A peer whose counters moved this recently is active (Tailscale's sessionActiveTimeout is 45 s). */
 export const ACTIVE_MS = 45_000;
 
+/**
+ * How often the device is read. The kernel dumps every peer or none, so a read costs what the
+ * tailnet holds: at a thousand peers, read every second or two, it was most of an idle router's
+ * CPU. So the wait is the floor or a multiple of what the last reads took, whichever is longer:
+ * while a peer is active (a dead direct path shows in its received bytes) every second, at most
+ * a tenth of the time and 5 s apart; all idle (a peer that starts sending is noticed within the
+ * wait, its traffic going through the relay meanwhile) every 2 s, at most a fiftieth and 30 s.
+ */
+export const READ_CADENCE = {
+  active: { floorMs: 1_000, costTimes: 10, ceilingMs: 5_000 },
+  idle: { floorMs: 2_000, costTimes: 50, ceilingMs: 30_000 },
+} as const;
+
 interface Counters {
   readonly bytes: bigint;
   readonly rxBytes: bigint;
@@ -17,9 +30,12 @@ interface Counters {
 
 export class PeerActivity {
   private byPeer = new Map<string, Counters>();
+  /** What a read takes (ms), averaged over the last few. */
+  private readCostMs = 0;
 
-  /** Takes a read of the device's peers (by key hex) made at `now`. */
-  update(peers: ReadonlyMap<string, Peer>, now: number): void {
+  /** Takes a read of the device's peers (by key hex) made at `now`, which took `costMs` to make. */
+  update(peers: ReadonlyMap<string, Peer>, now: number, costMs = 0): void {
+    this.readCostMs = this.readCostMs ? (3 * this.readCostMs + costMs) / 4 : costMs;
     const next = new Map<string, Counters>();
     for (const [id, p] of peers) {
       const bytes = p.rxBytes + p.txBytes;
@@ -39,6 +55,12 @@ export class PeerActivity {
   of(id: string, now: number): { active: boolean; received?: Received } {
     const a = this.byPeer.get(id);
     return { active: active(a, now), ...(a?.received ? { received: a.received } : {}) };
+  }
+
+  /** How long to wait, from `now`, before the next read (see READ_CADENCE). */
+  nextReadMs(now: number): number {
+    const c = this.anyActive(now) ? READ_CADENCE.active : READ_CADENCE.idle;
+    return Math.min(c.ceilingMs, Math.max(c.floorMs, this.readCostMs * c.costTimes));
   }
 
   anyActive(now: number): boolean {
