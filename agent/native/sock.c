@@ -96,9 +96,11 @@ static JSValue js_udp_bind(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	int fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return throw_errno(ctx, "socket udp", what, errno);
+	/* Dual-stack unless asked for IPv6 only (argv[3]): an IPv6-only socket can
+	 * share its port number with an IPv4 socket, as tailscale's pconn4/pconn6. */
 	if (sa.ss_family == AF_INET6) {
-		int off = 0;
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+		int only = argc > 3 && JS_ToBool(ctx, argv[3]);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof(only));
 	}
 	/* A receive buffer asked for (bytes): past net.core.rmem_max when we may
 	 * (root), else as much as the kernel allows. Bursts from the kernel's
@@ -477,7 +479,7 @@ static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc,
 }
 
 const JSCFunctionListEntry sock_funcs[] = {
-	JS_CFUNC_DEF("udpBind", 3, js_udp_bind),
+	JS_CFUNC_DEF("udpBind", 4, js_udp_bind),
 	JS_CFUNC_DEF("udpSend", 4, js_udp_send),
 	JS_CFUNC_DEF("udpRecv", 1, js_udp_recv),
 	JS_CFUNC_DEF("tcpConnect", 2, js_tcp_connect),

@@ -172,6 +172,7 @@ export function describeHostcheck(title: string, command: readonly string[], opt
     it("UDP over IPv4 and IPv6", () => {
       expect(r.udp4).toBe("echo ping 127.0.0.1");
       expect(r.udp6).toBe("echo ping ::1");
+      expect(r.udp6only).toBe("dual-stack refused, v6only on the same port true: echo ping ::1");
     });
     it("TCP and unix streams", () => {
       expect(r.tcp).toBe("echo hello tcp");

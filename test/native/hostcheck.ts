@@ -152,6 +152,27 @@ async function main() {
   if (cfg.resolveHung) return resolveHung(cfg.resolveHung);
   await check("udp4", () => echo("127.0.0.1", cfg.udp4));
   await check("udp6", () => echo("::1", cfg.udp6));
+  // An IPv6-only socket on the port of an IPv4 socket (the agent's disco sockets); a dual-stack one there is refused.
+  await check("udp6only", async () => {
+    const u4 = env.bindUdp("0.0.0.0", 0);
+    const dual = (() => {
+      try {
+        env.bindUdp("::", u4.port).close();
+        return "dual-stack bound?!";
+      } catch (e) {
+        return (e as Error).message.includes("EADDRINUSE") ? "dual-stack refused" : (e as Error).message;
+      }
+    })();
+    const u6 = env.bindUdp("::", u4.port, undefined, true);
+    const got = await timeout(new Promise<string>((resolve) => {
+      u6.onMessage = (d) => resolve(utf8Decode(d));
+      u6.send(utf8Encode("ping ::1"), "::1", cfg.udp6);
+    }), 3000, "udp ::1 from the IPv6-only socket");
+    const same = u6.port === u4.port;
+    u6.close();
+    u4.close();
+    return `${dual}, v6only on the same port ${same}: ${got}`;
+  });
   await check("tcp", () => roundTrip(() => env.dialTcp("127.0.0.1", cfg.tcp), "hello tcp"));
   await check("unix", () => roundTrip(() => env.connectUnix(cfg.unix), "hello unix"));
   await check("tls", () => roundTrip(tlsTo(cfg.tls, "localhost", cfg.ca), "hello tls"));
