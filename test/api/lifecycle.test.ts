@@ -5,11 +5,14 @@
 // instead of waiting behind it (the stop-early case; the real agent in the
 // lab: test/integration/stop-early.test.ts).
 import { describe, expect, it } from "vitest";
+import { Agent } from "../../agent/src/agent/agent.js";
 import { Lifecycle } from "../../agent/src/agent/lifecycle.js";
 import { Supervisor, type SupervisedAgent } from "../../agent/src/agent/supervisor.js";
 import type { AgentView } from "../../agent/src/agent/view.js";
 import { statusReply } from "../../agent/src/api/replies.js";
 import { emptyNetMap } from "../../agent/src/control/netmap.js";
+import type { Host } from "../../agent/src/host/host.js";
+import { DEFAULTS } from "../../agent/src/openwrt/config.js";
 import { CONFIG, ENABLED } from "./fixture.js";
 
 /** What the steps of the double do: fail when opening, or hang in begin until let go. */
@@ -116,5 +119,32 @@ describe("the agent's lifecycle under the supervisor", () => {
     expect(agents[0]!.log).toEqual(["open", "begin", "teardown"]);
     expect(agents[0]!.lifecycle.state.kind).toBe("stopped");
     expect(statusReply(sup.view()).state).toBe("stopped");
+  });
+
+  it("the real Agent when its netlink socket cannot open: start rejects with why, the state and the view say it, and logout, re-login and peers ask nothing of what is not running", async () => {
+    // A Host double: only what a start touches before its first socket.
+    const made: string[] = [];
+    const host = {
+      mkdir: (p: string) => void made.push(`mkdir ${p}`),
+      netlink: () => {
+        throw new Error("netlink socket: Operation not permitted");
+      },
+      log: () => {},
+    } as unknown as Host;
+    const a = new Agent(host, { ...DEFAULTS, enabled: true, loginServer: "https://hs.example" }, { version: "test", interfaceName: "meshwrt0" });
+    let changes = 0;
+    a.onChange = () => changes++;
+    await expect(a.start()).rejects.toThrow(/^netlink socket: Operation not permitted$/);
+    expect(a.state).toEqual({ kind: "failed", reason: "netlink socket: Operation not permitted" });
+    expect(made).toEqual([`mkdir ${DEFAULTS.stateDir}`]);
+    const v = a.view();
+    expect(v.problems).toEqual(["netlink socket: Operation not permitted"]);
+    expect(statusReply(v)).toMatchObject({ state: "stopped", health: ["netlink socket: Operation not permitted"], peers: { total: 0 } });
+    await a.logout();
+    a.prepareReauth();
+    await a.refreshPeers();
+    await a.stop();
+    expect(a.state.kind).toBe("failed");
+    expect(changes).toBe(0);
   });
 });
