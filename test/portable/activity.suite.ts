@@ -40,6 +40,16 @@ suite("peer activity", (check) => {
     for (let t = 2000; t < 12_000; t += 1000) a.update(read(peer(0n, 0n)), t, 4);
     eq(a.nextReadMs(12_000), 2000, "the cost is an average of the last reads: once they are cheap again, every 2 s");
   });
+  check("the status's counters are the last read's, kept without the read; a peer gone from the device is forgotten", () => {
+    const a = new PeerActivity();
+    const read = { ...peer(10n, 20n), lastHandshakeMs: 1_700_000_000_000 };
+    a.update(new Map([["aa", read], ["bb", peer(0n, 0n)]]), 1000);
+    eq(JSON.stringify(a.counters("aa"), (_k, v) => (typeof v === "bigint" ? Number(v) : v)), '{"rxBytes":10,"txBytes":20,"lastHandshakeMs":1700000000000,"movedAt":1000}', "counters");
+    a.update(new Map([["aa", { ...read, txBytes: 30n }]]), 2000);
+    eq(a.counters("aa")!.txBytes, 30n, "the next read's");
+    eq(a.counters("bb"), undefined, "gone");
+    eq(a.of("aa", 2000).received, undefined, "sending alone received nothing");
+  });
   check("received bytes that grew came from the endpoint read with them", () => {
     const a = new PeerActivity();
     a.update(read(peer(10n, 0n, "127.0.0.1:40001")), 1000);

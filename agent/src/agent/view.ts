@@ -30,7 +30,8 @@ export interface AgentView {
   readonly wireguard?: "kernel" | "wireguard-go";
   readonly interfaceName: string;
   readonly pathOf: (nodeKeyHex: string) => PathStatus | undefined;
-  readonly wgPeerOf: (nodeKeyHex: string) => WgPeer | undefined;
+  /** The kernel's counters of a peer at the last read of the device (the read itself is not kept). */
+  readonly wgPeerOf: (nodeKeyHex: string) => Pick<WgPeer, "rxBytes" | "txBytes" | "lastHandshakeMs"> | undefined;
   readonly advertisedRoutes: readonly string[];
   readonly exitNode: boolean;
   /** Our public endpoints, as told to the control server. */

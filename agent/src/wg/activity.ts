@@ -20,35 +20,51 @@ export const READ_CADENCE = {
   idle: { floorMs: 2_000, costTimes: 50, ceilingMs: 30_000 },
 } as const;
 
+/** What the agent keeps of a peer from the last read: counters, not the read (a dumped peer costs ~2.5 kB). */
 interface Counters {
-  readonly bytes: bigint;
-  readonly rxBytes: bigint;
+  rxBytes: bigint;
+  txBytes: bigint;
+  /** Milliseconds since the epoch; 0 when never. */
+  lastHandshakeMs: number;
   /** Monotonic ms; -Infinity when never. */
-  readonly movedAt: number;
-  readonly received?: Received;
+  movedAt: number;
+  received?: Received;
 }
 
+/** A peer's traffic and handshake as the kernel last counted them, for the status. */
+export type KernelCounters = Readonly<Pick<Peer, "rxBytes" | "txBytes" | "lastHandshakeMs">>;
+
 export class PeerActivity {
-  private byPeer = new Map<string, Counters>();
+  private readonly byPeer = new Map<string, Counters>();
   /** What a read takes (ms), averaged over the last few. */
   private readCostMs = 0;
 
   /** Takes a read of the device's peers (by key hex) made at `now`, which took `costMs` to make. */
   update(peers: ReadonlyMap<string, Peer>, now: number, costMs = 0): void {
     this.readCostMs = this.readCostMs ? (3 * this.readCostMs + costMs) / 4 : costMs;
-    const next = new Map<string, Counters>();
     for (const [id, p] of peers) {
-      const bytes = p.rxBytes + p.txBytes;
       const had = this.byPeer.get(id);
-      // A peer first seen with nothing carried yet (a node that joined, or one that never
-      // connects) is idle until its counters move: no heartbeats, no CallMeMaybe for it.
-      const movedAt = had ? (had.bytes === bytes ? had.movedAt : now) : bytes > 0n ? now : -Infinity;
+      if (!had) {
+        // A peer first seen with nothing carried yet (a node that joined, or one that never
+        // connects) is idle until its counters move: no heartbeats, no CallMeMaybe for it.
+        const movedAt = p.rxBytes + p.txBytes > 0n ? now : -Infinity;
+        this.byPeer.set(id, { rxBytes: p.rxBytes, txBytes: p.txBytes, lastHandshakeMs: p.lastHandshakeMs, movedAt });
+        continue;
+      }
       // The kernel moves a peer's endpoint to where its packets come from: received bytes
       // that grew, read with that endpoint, came over it.
-      const received = had && p.rxBytes !== had.rxBytes ? { at: now, from: p.endpoint } : had?.received;
-      next.set(id, { bytes, rxBytes: p.rxBytes, movedAt, ...(received ? { received } : {}) });
+      if (had.rxBytes !== p.rxBytes) had.received = { at: now, from: p.endpoint };
+      if (had.rxBytes !== p.rxBytes || had.txBytes !== p.txBytes) had.movedAt = now;
+      had.rxBytes = p.rxBytes;
+      had.txBytes = p.txBytes;
+      had.lastHandshakeMs = p.lastHandshakeMs;
     }
-    this.byPeer = next;
+    if (this.byPeer.size > peers.size) for (const id of this.byPeer.keys()) if (!peers.has(id)) this.byPeer.delete(id);
+  }
+
+  /** The kernel's counters of a peer at the last read. */
+  counters(id: string): KernelCounters | undefined {
+    return this.byPeer.get(id);
   }
 
   /** What path discovery asks of a peer at `now`. */
