@@ -63,7 +63,6 @@ interface Opened {
 
 const NETLINK_ROUTE = 0;
 const NETLINK_GENERIC = 16;
-const ACTIVITY_READ_MS = 2_000;
 /** The kernel is read back in full this often even when no event said it changed (WireGuard sends none). */
 const RECONCILE_MS = 120_000;
 
@@ -88,7 +87,6 @@ export class Running {
   /** Which peers carry traffic, from the counters of the last dump. */
   private readonly activity = new PeerActivity();
   private netmap: NetMap = emptyNetMap();
-  private wgPeers = new Map<string, WgPeer>();
   /** The kernel brought to each netmap, one apply at a time; closed when stop begins. */
   private readonly applies: ApplyQueue;
   private homeRegion = 0;
@@ -300,7 +298,7 @@ export class Running {
       wireguard: this.wg.kind,
       pathOf: (id) => direct?.status(id),
       ...(direct ? { netcheck: direct.netcheck, ping: (id: string) => direct.ping(id) } : {}),
-      wgPeerOf: (id) => this.wgPeers.get(id),
+      wgPeerOf: (id) => this.activity.counters(id),
       advertisedRoutes: this.sharedRoutes.map(formatPrefix),
       endpoints: this.endpoints.addrs,
       ...(expiry ? { keyExpiry: expiry } : {}),
@@ -308,13 +306,24 @@ export class Running {
     };
   }
 
-  /** Reads the kernel's peers again, for answers with current traffic counters and handshakes. */
+  /**
+   * Reads the kernel's peers again: their counters and handshakes (kept by the activity, not the
+   * read: a dumped peer costs ~2.5 kB), and a peer someone else changed (unless meshwrt changed
+   * peers itself while it was read).
+   */
   async refreshPeers(): Promise<void> {
+    const peers = this.tunnel.peers;
+    const generation = peers.generation, readAt = this.env.monotonic();
+    let read: Map<string, WgPeer>;
     try {
-      this.wgPeers = new Map((await this.wg.get(this.opts.interfaceName)).peers.map((p) => [toHex(p.publicKey), p]));
+      read = new Map((await this.wg.get(this.opts.interfaceName)).peers.map((p) => [toHex(p.publicKey), p]));
     } catch (e) {
       this.env.log("warn", `read ${this.opts.interfaceName}'s peers: ${(e as Error).message}`);
+      return;
     }
+    if (generation === peers.generation && peers.changedOutside(read)) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
+    const now = this.env.monotonic();
+    this.activity.update(read, now, now - readAt);
   }
 
   /** The router's addresses peers could reach: every one but the tunnel's, loopback and link-local. */
@@ -365,11 +374,9 @@ export class Running {
     });
     if (!(await direct.start())) return;
     this.direct = direct;
-    // Read every second while a peer is active (a dead direct path shows in its received
-    // bytes), every two when all are idle.
+    // Every second while a peer is active, every two when all are idle; further apart as reads grow dear (wg/activity.ts).
     const watch = () => {
-      const busy = this.activity.anyActive(this.env.monotonic());
-      this.cancelActivity = this.env.setTimer(busy ? ACTIVITY_READ_MS / 2 : ACTIVITY_READ_MS, () => void this.readActivity().finally(watch));
+      this.cancelActivity = this.env.setTimer(this.activity.nextReadMs(this.env.monotonic()), () => void this.readActivity().finally(watch));
     };
     watch();
   }
@@ -377,13 +384,7 @@ export class Running {
   /** Which peers carry traffic: an idle peer gets no disco heartbeats, so an idle router sleeps. */
   private async readActivity(): Promise<void> {
     if (!this.netmap.peers.size) return;
-    const peers = this.tunnel.peers;
-    const generation = peers.generation;
     await this.refreshPeers();
-    // The dump is read for the counters anyway: it also shows a peer someone else changed
-    // (unless meshwrt changed peers itself while it was read).
-    if (generation === peers.generation && peers.changedOutside(this.wgPeers)) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
-    this.activity.update(this.wgPeers, this.env.monotonic());
   }
 
   /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */
