@@ -109,6 +109,16 @@ describe("a STUN answer over IPv6", () => {
     expect([...r.latencyMs]).toEqual([[900, 9]]);
   });
 
+  it("an IPv4 client named IPv4-mapped by a dual-stack server (derper on \":3478\") is the IPv4 endpoint, and counts for the NAT's mapping", () => {
+    const p = new StunProber(random);
+    const sent = p.start(servers, 0);
+    p.receive(answer6(sent[0]!.packet.subarray(8, 20), "::ffff:203.0.113.7", 41641), 10);
+    p.receive(answer6(sent[1]!.packet.subarray(8, 20), "::ffff:203.0.113.7", 41641), 12);
+    const r = p.result();
+    expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641"]);
+    expect(r.mapping).toBe("endpoint-independent");
+  });
+
   it("a request that could not be sent (no IPv6 route) is not waited for", () => {
     const p = new StunProber(random);
     const sent = p.start([servers[0]!, { region: 900, ip: "2001:db8:18:2::2", port: 3478 }], 0);

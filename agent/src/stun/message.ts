@@ -84,6 +84,8 @@ function parseAddress(a: Uint8Array, xorKey: Uint8Array | null): Endpoint | null
     port ^= MAGIC_COOKIE >>> 16;
     for (let i = 0; i < ipLen; i++) ip[i]! ^= xorKey[i]!;
   }
-  return { ip, port };
+  // A dual-stack server (derper on ":3478") names an IPv4 client ::ffff:a.b.c.d: the IPv4 address, as tailscale's stun.ParseResponse unmaps it.
+  const mapped = ipLen === 16 && ip.subarray(0, 10).every((x) => x === 0) && ip[10] === 0xff && ip[11] === 0xff;
+  return { ip: mapped ? ip.slice(12) : ip, port };
 }
 
