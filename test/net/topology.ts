@@ -23,6 +23,12 @@
 //   "symmetric":       a different public port for each destination (masquerade fully-random),
 //                      port-restricted filtering.
 // firewall "drop-udp": the router forwards no UDP at all (TCP still passes).
+//
+// IPv6 (TopologySpec.ipv6; otherwise every namespace has IPv6 off): routed, no NAT66, as an ISP
+// delegates a prefix. Link K is 2001:db8:18:K::/64 (core ::1, the namespace ::2); a NAT's LAN
+// 192.168.N.0/24 is also 2001:db8:168:N::/64 (router ::1, each host the same last number as
+// its IPv4 address: .10 is ::10). Each NAT router filters IPv6 as a home router does: its
+// forward chain (table inet) lets in from the WAN only what answers traffic from inside.
 // Like a home router, a NAT drops new connections from the WAN to itself. That matters for
 // hole punching: the drop happens before conntrack confirms the entry, so an early datagram
 // from a peer leaves no entry behind that would clash with (and move) the later outbound mapping.
@@ -57,6 +63,8 @@ export interface TopologySpec {
   /** Hosts directly on the internet (public addresses). */
   hosts?: string[];
   nats?: NatSpec[];
+  /** Global IPv6 on the internet and on every LAN besides IPv4 (see above); off: no IPv6 anywhere. */
+  ipv6?: boolean;
 }
 
 export interface TopologyOptions {
@@ -72,6 +80,8 @@ export interface Host {
   readonly ns: string;
   /** The host's address (public for internet hosts and NATs, LAN for hosts behind a NAT). */
   readonly ip: string;
+  /** Its global IPv6 address (TopologySpec.ipv6): the internet link's for internet hosts and NATs, the LAN's behind a NAT. */
+  readonly ip6?: string;
   /** The NAT this host sits behind, if any. */
   readonly nat?: Nat;
   /** Runs a command (sh syntax) in the namespace. */
@@ -97,7 +107,7 @@ export interface Nat extends Host {
 }
 
 export interface Internet extends Host {
-  /** Drops UDP between two addresses (both directions) in the internet core. */
+  /** Drops UDP between two addresses (both directions) in the internet core: IPv4 addresses, so UDP over IPv6 still passes. */
   blockUdp(a: string, b: string): Promise<void>;
   /** Removes every blockUdp rule. */
   unblockUdp(): Promise<void>;
@@ -197,10 +207,11 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
   const created: string[] = [];
   let logCount = 0;
 
-  const makeHost = (name: string, ns: string, ip: string, nat?: Nat): Host => ({
+  const makeHost = (name: string, ns: string, ip: string, nat?: Nat, ip6?: string): Host => ({
     name,
     ns,
     ip,
+    ...(ip6 ? { ip6 } : {}),
     ...(nat ? { nat } : {}),
     exec: (cmd) => exec(`${inNs(ns)}sh -c ${sh(cmd)}`),
     run: (cmd) => run(exec, `${inNs(ns)}sh -c ${sh(cmd)}`, `[${name}]`),
@@ -221,7 +232,10 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
     script.push(
       `ip netns add ${ns}`,
       `ip -n ${ns} link set lo up`,
-      `ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`,
+      // With IPv6: no duplicate address detection, so addresses work at once (nothing here can clash).
+      spec.ipv6
+        ? `ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0`
+        : `ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1`,
     );
     return ns;
   };
@@ -233,6 +247,7 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
     `ip netns exec ${inetNs} sysctl -qw net.ipv4.ip_forward=1`,
     `ip -n ${inetNs} addr add ${INTERNET_IP}/32 dev lo`,
   );
+  if (spec.ipv6) script.push(`ip netns exec ${inetNs} sysctl -qw net.ipv6.conf.all.forwarding=1`);
   nft(
     inetNs,
     `table inet meshwrt {
@@ -241,7 +256,8 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
 }`,
   );
   let link = 0;
-  const attach = (ns: string, ifname: string): string => {
+  /** Links a namespace to the core: its IPv4 address, and its IPv6 one with TopologySpec.ipv6. */
+  const attach = (ns: string, ifname: string): { ip: string; ip6?: string } => {
     link++;
     if (link > 250) throw new Error("topology: too many internet links");
     script.push(
@@ -252,7 +268,13 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
       `ip -n ${ns} link set ${ifname} up`,
       `ip -n ${ns} route add default via 198.18.${link}.1`,
     );
-    return `198.18.${link}.2`;
+    if (!spec.ipv6) return { ip: `198.18.${link}.2` };
+    script.push(
+      `ip -n ${inetNs} -6 addr add 2001:db8:18:${link}::1/64 dev up${link} nodad`,
+      `ip -n ${ns} -6 addr add 2001:db8:18:${link}::2/64 dev ${ifname} nodad`,
+      `ip -n ${ns} -6 route add default via 2001:db8:18:${link}::1`,
+    );
+    return { ip: `198.18.${link}.2`, ip6: `2001:db8:18:${link}::2` };
   };
 
   const hosts = new Map<string, Host>();
@@ -261,7 +283,8 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
   for (const h of spec.hosts ?? []) {
     claim(h);
     const ns = addNs(h);
-    hosts.set(h, makeHost(h, ns, attach(ns, "eth0")));
+    const a = attach(ns, "eth0");
+    hosts.set(h, makeHost(h, ns, a.ip, undefined, a.ip6));
   }
 
   const listeners: { ns: string; port: number; banner: string }[] = [];
@@ -269,16 +292,28 @@ export async function topology(spec: TopologySpec, opts: TopologyOptions = {}): 
     claim(n.name);
     const type = n.type ?? "port-restricted";
     const ns = addNs(n.name);
-    const publicIp = attach(ns, "wan");
+    const wan = attach(ns, "wan");
+    const publicIp = wan.ip;
     const octet = n.lan ?? i + 1;
     const lanSubnet = `192.168.${octet}.0/24`;
     const lanIp = `192.168.${octet}.1`;
+    const lan6 = (host: number) => (spec.ipv6 ? `2001:db8:168:${octet}::${host}` : undefined);
     script.push(
       `ip netns exec ${ns} sysctl -qw net.ipv4.ip_forward=1`,
       `ip -n ${ns} link add lan type bridge`,
       `ip -n ${ns} addr add ${lanIp}/24 dev lan`,
       `ip -n ${ns} link set lan up`,
     );
+    if (spec.ipv6) {
+      script.push(
+        `ip netns exec ${ns} sysctl -qw net.ipv6.conf.all.forwarding=1`,
+        // Neighbour discovery floods the LAN: no MLD querier here for snooping to learn from.
+        `ip -n ${ns} link set lan type bridge mcast_snooping 0`,
+        `ip -n ${ns} -6 addr add ${lan6(1)}/64 dev lan nodad`,
+        // The ISP routes the LAN's prefix to the router.
+        `ip -n ${inetNs} -6 route add 2001:db8:168:${octet}::/64 via ${wan.ip6}`,
+      );
+    }
     const masq = type === "symmetric" ? "masquerade fully-random" : "masquerade";
     nft(
       ns,
@@ -318,9 +353,10 @@ table inet meshwrt_fw {
         `ip -n ${hns} link set eth0 up`,
         `ip -n ${hns} route add default via ${lanIp}`,
       );
+      if (spec.ipv6) script.push(`ip -n ${hns} -6 addr add ${lan6(next)}/64 dev eth0 nodad`, `ip -n ${hns} -6 route add default via ${lan6(1)}`);
       return hns;
     };
-    const base = makeHost(n.name, ns, publicIp);
+    const base = makeHost(n.name, ns, publicIp, undefined, wan.ip6);
     const nat: Nat = {
       ...base,
       type,
@@ -335,8 +371,8 @@ table inet meshwrt_fw {
     for (const h of n.hosts ?? []) {
       const addr = `192.168.${octet}.${next}`;
       const hns = lanHost(h, addr);
+      hosts.set(h, makeHost(h, hns, addr, nat, lan6(next)));
       next++;
-      hosts.set(h, makeHost(h, hns, addr, nat));
     }
     if (n.printer) {
       next = 50;

@@ -83,8 +83,10 @@ export async function startDerper(host: Host, opts: DerperOptions): Promise<Derp
   const logFile = `${dir}/derper.log`;
   // The mesh client dials https://IP/derp: Go's TLS trusts SSL_CERT_FILE.
   const mesh = opts.mesh?.with.length ? opts.mesh : undefined;
+  // derper answers STUN on -a's host only: every address (IPv6 too) when the host has IPv6.
+  const listen = host.ip6 ? `:${derpPort}` : `${ip}:${derpPort}`;
   const cmd =
-    `${mesh ? `SSL_CERT_FILE=${sh(mesh.caBundle)} ` : ""}exec ${sh(bin)} -c ${sh(`${dir}/derper.key.json`)} -a ${sh(`${ip}:${derpPort}`)} ` +
+    `${mesh ? `SSL_CERT_FILE=${sh(mesh.caBundle)} ` : ""}exec ${sh(bin)} -c ${sh(`${dir}/derper.key.json`)} -a ${sh(listen)} ` +
     `--certmode=manual --certdir=${sh(certDir)} --hostname=${sh(ip)} ` +
     `--stun-port=${stunPort} --http-port=-1` +
     (mesh ? ` --mesh-with=${sh(mesh.with.join(","))} --mesh-psk-file=${sh(mesh.keyFile)}` : "");
@@ -138,7 +140,7 @@ export function derpMapJson(derpers: readonly Derper[]): object {
       RegionCode: nodes[0]!.regionCode,
       RegionName: `meshwrt test relay ${nodes[0]!.regionCode}`,
       Nodes: nodes.map((n) => ({
-        Name: n.nodeName, RegionID: id, HostName: n.ip, IPv4: n.ip, IPv6: "none", STUNPort: n.stunPort, DERPPort: n.derpPort, InsecureForTests: true,
+        Name: n.nodeName, RegionID: id, HostName: n.ip, IPv4: n.ip, IPv6: n.host.ip6 ?? "none", STUNPort: n.stunPort, DERPPort: n.derpPort, InsecureForTests: true,
       })),
     };
   }
@@ -152,7 +154,7 @@ export function derpMapYaml(derpers: readonly Derper[]): string {
     lines.push(`  ${id}:`, `    regionid: ${id}`, `    regioncode: ${nodes[0]!.regionCode}`, `    regionname: meshwrt test relay ${nodes[0]!.regionCode}`, "    nodes:");
     for (const n of nodes) {
       lines.push(
-        `      - name: ${n.nodeName}`, `        regionid: ${id}`, `        hostname: "${n.ip}"`, `        ipv4: "${n.ip}"`, "        ipv6: none",
+        `      - name: ${n.nodeName}`, `        regionid: ${id}`, `        hostname: "${n.ip}"`, `        ipv4: "${n.ip}"`, `        ipv6: ${n.host.ip6 ? `"${n.host.ip6}"` : "none"}`,
         `        stunport: ${n.stunPort}`, `        derpport: ${n.derpPort}`, "        insecurefortests: true",
       );
     }

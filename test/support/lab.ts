@@ -9,6 +9,7 @@
 //   router     -- pc, printer .50, camera .60               (gateway: meshwrt IS the
 //                                                             home router, LAN 192.168.1.0/24)
 //   cafe NAT   -- phone (stock tailscaled with a TUN interface), laptop, bob (idle, for tests)
+//   with LabOptions.ipv6, global IPv6 everywhere besides (routed; the houses' routers filter inbound)
 import { execFileSync } from "node:child_process";
 import type { Proc } from "../net/exec.js";
 import { waitFor } from "../net/exec.js";
@@ -60,6 +61,12 @@ export interface LabOptions {
   relays?: { delayMs: number; nodes?: number }[];
   /** Runs once the relays and Headscale are up, before the phone and the router join (to break something from the start). */
   beforeJoin?: (t: Topology) => Promise<void>;
+  /**
+   * Global IPv6 on the internet, the home and the cafe besides IPv4 (topology's ipv6: routed, each
+   * house's router filtering inbound as home routers do); the relays answer STUN on IPv6 too and
+   * the DERP map lists their IPv6 addresses. Host.ip6 holds each address.
+   */
+  ipv6?: boolean;
   /** Headscale over HTTPS (derper's certificate, on derper's host), as most control servers are: the control connection then needs a valid certificate too. */
   controlTls?: boolean;
   /**
@@ -87,7 +94,7 @@ export async function startLab(o: LabOptions = {}): Promise<Lab> {
     const home = o.gateway ? { name: "router", hosts: ["pc"], printer: true, camera: true } : { name: "home", hosts: ["router"] };
     // Relay host names: the first is "derp" as in the one-region lab.
     const relayNames = (o.relays ?? [{ delayMs: 0 }]).map((r, i) => Array.from({ length: r.nodes ?? 1 }, (_, j) => (i || j ? `derp-${901 + i}${"abcdefgh"[j]}` : "derp")));
-    t = await topology({ hosts: ["control", ...relayNames.flat()], nats: [home, { name: "cafe", hosts: ["phone", "laptop", "bob"] }] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
+    t = await topology({ hosts: ["control", ...relayNames.flat()], nats: [home, { name: "cafe", hosts: ["phone", "laptop", "bob"] }], ...(o.ipv6 ? { ipv6: true } : {}) }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
     const topo0 = t;
     const relays = o.relays ? await startRelays(topo0, relayNames) : [[await startDerper(t.host("derp"), { dir: `${t.dir}/derper` })]];
     const derp = relays[0]![0]!;
