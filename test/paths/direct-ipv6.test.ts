@@ -4,7 +4,7 @@
 // address and the router's own global IPv6 addresses as endpoints, and disco
 // to a peer's IPv6 endpoint leaving from the IPv6 socket.
 import { describe, expect, it } from "vitest";
-import { DirectPaths, usableV6 } from "../../agent/src/agent/direct.js";
+import { DirectPaths, usableV6 } from "../../agent/src/paths/direct.js";
 import type { DERPMap } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed } from "../../agent/src/crypto/keys.js";
 import { parseIp } from "../../agent/src/netaddr/ip.js";

@@ -2,7 +2,7 @@
 // (ENETUNREACH, as the kernel says with no route), and the agent must go on
 // asking STUN servers and sending disco, not stop its periodic work.
 import { describe, expect, it } from "vitest";
-import { DirectPaths } from "../../agent/src/agent/direct.js";
+import { DirectPaths } from "../../agent/src/paths/direct.js";
 import { keyPairFromSeed } from "../../agent/src/crypto/keys.js";
 import type { DERPMap } from "../../agent/src/control/tailcfg.js";
 

@@ -1,7 +1,7 @@
 // Endpoint discovery's pure parts: a STUN round and what its answers say
 // about the NAT, and which servers of a relay map to ask.
 import { describe, expect, it } from "vitest";
-import { stunServers } from "../../agent/src/agent/direct.js";
+import { stunServers } from "../../agent/src/paths/direct.js";
 import { formatEndpoint, parseIp } from "../../agent/src/netaddr/ip.js";
 import { parseBindingResponse } from "../../agent/src/stun/message.js";
 import { StunProber } from "../../agent/src/stun/prober.js";

@@ -1,4 +1,4 @@
-import { DirectPaths, REPIN_AFTER_MS } from "../../agent/src/agent/direct.js";
+import { DirectPaths, REPIN_AFTER_MS } from "../../agent/src/paths/direct.js";
 import type { Node } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed, keyToText } from "../../agent/src/crypto/keys.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../../agent/src/netaddr/ip.js";

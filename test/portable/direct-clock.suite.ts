@@ -2,7 +2,7 @@
 // 10 minutes (or forward 5 years) changes nothing in when STUN runs again or
 // what a disco ping's round trip measures. The host is a double; the clocks
 // are the point.
-import { DirectPaths } from "../../agent/src/agent/direct.js";
+import { DirectPaths } from "../../agent/src/paths/direct.js";
 import type { DERPMap } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed } from "../../agent/src/crypto/keys.js";
 import { eq, suite } from "./check.js";

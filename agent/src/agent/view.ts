@@ -5,18 +5,10 @@ import type { ControlState } from "../control/controller.js";
 import type { SelfExpiry } from "../control/expiry.js";
 import type { NetMap } from "../control/netmap.js";
 import type { RelayDrops } from "../derp/manager.js";
-import type { Endpoint } from "../netaddr/ip.js";
 import type { BridgeCounters } from "../paths/bridge.js";
+import type { PingResult } from "../paths/direct.js";
 import type { PathStatus } from "../paths/peer.js";
 import type { Peer as WgPeer } from "../wg/model.js";
-
-/** What a disco ping found out. */
-export interface PingResult {
-  readonly latencyMs: number;
-  /** Set when the pong came directly, else it came through the relay. */
-  readonly endpoint?: Endpoint;
-  readonly relayRegion?: number;
-}
 
 export interface AgentView {
   readonly version: string;

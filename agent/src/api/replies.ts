@@ -1,11 +1,12 @@
 // What the agent answers to `status`, `peers`, `netcheck` and `ping`, the
 // same over ubus, the local socket and the CLI's --json. Built from the
 // agent's view (agent/view.ts); never carries a private key or the auth key.
-import type { AgentView, PingResult } from "../agent/view.js";
+import type { AgentView } from "../agent/view.js";
 import { homeRegion } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
 import type { RelayDrops } from "../derp/manager.js";
 import type { BridgeCounters } from "../paths/bridge.js";
+import type { PingResult } from "../paths/direct.js";
 import { keyFromText } from "../crypto/keys.js";
 import { formatEndpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";

@@ -2,16 +2,15 @@
 // port (IPv4, and IPv6 when the host has it: two sockets on one port number,
 // as tailscale's magicsock has pconn4 and pconn6), endpoint discovery over
 // STUN on both, and the DiscoManager's decisions applied to the kernel's peers. The decisions are made by the pure pieces
-// (paths/, stun/); this file only moves packets, time and results between
+// (manager.ts and peer.ts here, stun/); this file only moves packets, time and results between
 // them and the Host.
 import type { DERPMap, Node } from "../control/tailcfg.js";
 import { PORTSHARE_TABLE, portShareScript, removePortShareScript } from "../gateway/portshare.js";
 import type { Host, UdpSocket } from "../host/host.js";
 import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
-import type { RelayBridge } from "../paths/bridge.js";
-import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "../paths/manager.js";
-import type { PathStatus } from "../paths/peer.js";
-import type { PingResult } from "./view.js";
+import type { RelayBridge } from "./bridge.js";
+import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "./manager.js";
+import type { PathStatus } from "./peer.js";
 import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
 import type { LatencyReport } from "../derp/home.js";
 import { toHex } from "../util/bytes.js";
@@ -59,6 +58,14 @@ export interface DirectDeps {
   onNetcheck?(report: LatencyReport): void;
   /** The port-sharing table to load again when someone deletes it (fw4 flush); undefined: no longer. */
   keepTable?(name: string, script: string | undefined): void;
+}
+
+/** What a disco ping found out. */
+export interface PingResult {
+  readonly latencyMs: number;
+  /** Set when the pong came directly, else it came through the relay. */
+  readonly endpoint?: Endpoint;
+  readonly relayRegion?: number;
 }
 
 export interface NetcheckFacts {
