@@ -12,11 +12,17 @@
 // reference does. Then UDP between home and cafe is blocked and unblocked:
 // the path falls back to the relay and comes back direct. Headscale serves
 // HTTPS here (with derper's certificate, on derper's host), as most do.
+// Direct must also be direct in the kernel: the router's WireGuard endpoint
+// for the phone is sampled during transfers and set against the relay
+// bridge's counters (issue 18).
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../net/exec.js";
 import { type Topology, topology } from "../net/topology.js";
-import { type Derper, type Headscale, type Tailscaled, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
+import { type Derper, type Headscale, type Tailscaled, peerBinaries, startDerper, startHeadscale, startTailscaled } from "../peers/index.js";
+import type { Host } from "../net/topology.js";
+import type { BridgeCounters } from "../../agent/src/paths/bridge.js";
+import { HEARTBEAT_MS } from "../../agent/src/paths/peer.js";
 import { withinBudget } from "../support/budget.js";
 import { type Meshwrt, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
@@ -31,6 +37,82 @@ const phones = new Map<string, Tailscaled>();
 const refs: Tailscaled[] = [];
 
 const TICKER = fileURLToPath(new URL("../net/tcp-ticker.mjs", import.meta.url));
+const STREAM = fileURLToPath(new URL("../net/udp-stream.mjs", import.meta.url));
+
+/** The relay bridge's counters on the router (status --json relayBridge); `data` counts WireGuard transport data (type 4) only. */
+async function bridgeCounters(): Promise<BridgeCounters> {
+  const c = JSON.parse((await agents.get("router")!.cli("status --json")).stdout).relayBridge as BridgeCounters | undefined;
+  if (!c) throw new Error("status --json has no relayBridge counters");
+  return c;
+}
+
+const grown = (a: BridgeCounters, b: BridgeCounters) => ({
+  toKernel: { packets: b.toKernel.packets - a.toKernel.packets, data: b.toKernel.data - a.toKernel.data },
+  fromKernel: { packets: b.fromKernel.packets - a.fromKernel.packets, data: b.fromKernel.data - a.fromKernel.data },
+});
+
+/** The VM's wall clock in ms (the samples' clock; the test's own may differ). */
+const vmNow = async (h: Host) => Number((await h.run("date +%s%3N")).trim());
+
+/**
+ * Samples the router's kernel WireGuard endpoint for one peer (base64 key) every 30 ms plus
+ * what `wg` takes, for `seconds`, in the background inside the VM: one exec per sample and
+ * nothing else (bash's EPOCHREALTIME for the time, a read timeout for the pause), as a loaded
+ * emulated VM forks slowly; a sample per vm.exec would be far sparser. The returned function reads what was sampled so far: VM wall
+ * clock (ms) and endpoint.
+ */
+async function sampleKernelEndpoint(h: Host, wgKey: string, seconds: number, name: string): Promise<() => Promise<{ at: number; ep: string }[]>> {
+  const log = `${t.dir}/kernel-endpoint-${name}.log`;
+  await h.spawn(`exec bash -c 'exec 3<> <(:); end=$(( \${EPOCHREALTIME%.*} + ${seconds} )); while [ \${EPOCHREALTIME%.*} -lt $end ]; do echo "@$EPOCHREALTIME"; wg show meshwrt0 endpoints; read -t 0.03 -u 3; done'`, log);
+  return async () => {
+    const samples: { at: number; ep: string }[] = [];
+    let at = 0;
+    for (const l of (await h.run(`cat ${log}`)).split("\n")) {
+      if (l.startsWith("@")) at = Math.round(Number(l.slice(1)) * 1000);
+      else if (l.startsWith(`${wgKey}\t`)) samples.push({ at, ep: l.split("\t")[1] ?? "" });
+    }
+    return samples;
+  };
+}
+
+/** Runs of consecutive samples off `want`, each timed from its first sample to the next sample at `want` (or to the last sample: open). */
+function runsOff(samples: { at: number; ep: string }[], want: string): { at: number; ms: number; ep: string; open: boolean }[] {
+  const runs: { at: number; ms: number; ep: string; open: boolean }[] = [];
+  let start: { at: number; ep: string } | undefined;
+  for (const s of samples) {
+    if (s.ep !== want) start ??= s;
+    else if (start) {
+      runs.push({ at: start.at, ms: s.at - start.at, ep: start.ep, open: false });
+      start = undefined;
+    }
+  }
+  if (start) runs.push({ at: start.at, ms: samples.at(-1)!.at - start.at, ep: start.ep, open: true });
+  return runs;
+}
+
+/**
+ * Waits until meshwrt's path to the phone is direct and the router's kernel endpoint for the
+ * phone is that same endpoint, at the cafe's public address (the phone pinging meanwhile), and
+ * the phone's `tailscale ping` is answered direct as well: direct at both ends.
+ */
+async function phoneDirectInKernel() {
+  const phone = phones.get("phone")!;
+  const routerIp = (await phone.waitForPeer("router")).TailscaleIPs![0]!;
+  const self = (await phone.status()).Self;
+  const phoneIp = self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
+  const wgKey = Buffer.from(self.PublicKey.replace(/^nodekey:/, ""), "hex").toString("base64");
+  const router = t.host("router");
+  const kernelEndpoint = async () => (await router.run("wg show meshwrt0 endpoints")).split("\n").find((l) => l.startsWith(wgKey))?.split("\t")[1] ?? "";
+  const direct = await waitFor("the router direct to the phone, in its kernel too", async () => {
+    await t.host("phone").exec(`ping -c 2 -i 0.2 -W 1 ${routerIp}`);
+    const p = (JSON.parse((await agents.get("router")!.cli("peers --json")).stdout).peers as { name: string; endpoint?: string }[]).find((x) => x.name === "phone");
+    return p?.endpoint && (await kernelEndpoint()) === p.endpoint ? p.endpoint : undefined;
+  }, 60_000, 500);
+  expect(direct.startsWith(`${t.nat("cafe").publicIp}:`), `the phone's direct endpoint ${direct} is the cafe's public address`).toBe(true);
+  // The phone's side too: its own disco pong came over the direct path, so tailscaled sends there.
+  expect(await timeToDirect(phone, routerIp, 30_000), "the phone's pongs from the router direct").toBeDefined();
+  return { routerIp, phoneIp, wgKey, direct };
+}
 
 const CELLS = [
   { router: "router", ref: "ref", nat: "home", phone: "phone" },
@@ -111,6 +193,80 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     const netcheck = JSON.parse((await agents.get("router")!.cli("netcheck --json")).stdout);
     expect(netcheck.endpoints).toContain(`${t.nat("home").publicIp}:41641`);
   }, 600_000);
+
+  it("direct in the kernel: while iperf3 runs on the direct path, every sample of the router's WireGuard endpoint for the phone is the phone's public address, and the relay bridge carries no WireGuard data", async () => {
+    const router = t.host("router"), ph = t.host("phone");
+    const k = await phoneDirectInKernel();
+    await router.run(`iperf3 -s -1 -D -B ${k.routerIp}`);
+    await waitFor("iperf3 listening", async () => ((await router.exec(`ss -Htln 'sport = :5201'`)).stdout.trim() ? true : undefined), 10_000, 100);
+    const read = await sampleKernelEndpoint(router, k.wgKey, 15, "transfer");
+    const before = await bridgeCounters();
+    const from = await vmNow(ph);
+    const iperf = JSON.parse(await ph.run(`iperf3 -c ${k.routerIp} -t 6 -J`)) as { end: { sum_received: { bits_per_second: number } } };
+    const until = await vmNow(ph);
+    const bridge = grown(before, await bridgeCounters());
+    const samples = (await read()).filter((s) => s.at >= from && s.at <= until);
+    const eps = [...new Set(samples.map((s) => s.ep))];
+    console.log(`iperf3 phone -> router on ${k.direct}: ${(iperf.end.sum_received.bits_per_second / 1e6).toFixed(1)} Mbit/s over ${until - from} ms; ` +
+      `${samples.length} samples of the kernel endpoint: ${eps.map((e) => `${e || "none"} x${samples.filter((s) => s.ep === e).length}`).join(", ")}; ` +
+      `relay bridge meanwhile: ${JSON.stringify(bridge)}`);
+    if (bridge.toKernel.data) console.log(`the phone's tailscaled on its paths meanwhile:\n${(await phones.get("phone")!.log(400)).split("\n").filter((l) => /magicsock: (disco|endpoint)|now using|pong/.test(l)).slice(-12).join("\n")}`);
+    expect(samples.length).toBeGreaterThanOrEqual(10);
+    expect(eps).toEqual([k.direct]);
+    // WireGuard data through the bridge either way: the phone sent over the relay (to the kernel), or the kernel did (from it).
+    expect(bridge.toKernel.data, "WireGuard data packets from the phone through the relay").toBe(0);
+    expect(bridge.fromKernel.data, "WireGuard data packets to the phone through the relay").toBe(0);
+  }, 180_000);
+
+  it("kernel roaming: the phone's network changes (tailscale debug rebind) and its next packet comes through the relay; the router's kernel endpoint is direct again within one heartbeat and a stream to the phone loses nothing", async () => {
+    const router = t.host("router"), ph = t.host("phone");
+    const phone = phones.get("phone")!;
+    const k = await phoneDirectInKernel();
+    // One way, router to phone: the phone sends nothing of its own after its one packet, so
+    // only meshwrt (not the phone's next direct packet) can take the kernel back to direct.
+    const SECONDS = 14, INTERVAL_MS = 20;
+    const sinkLog = `${t.dir}/stream-sink.log`, sendLog = `${t.dir}/stream-send.log`;
+    await ph.spawn(`exec node ${STREAM} sink ${k.phoneIp} 5003 3 ${SECONDS + 60}`, sinkLog);
+    await waitFor("the stream's sink", async () => ((await ph.exec(`ss -Huln 'sport = :5003'`)).stdout.trim() ? true : undefined), 10_000, 100);
+    const read = await sampleKernelEndpoint(router, k.wgKey, SECONDS + 3, "roaming");
+    const before = await bridgeCounters();
+    await router.spawn(`exec node ${STREAM} send ${k.phoneIp} 5003 ${SECONDS} ${INTERVAL_MS}`, sendLog);
+    await new Promise((r) => setTimeout(r, 3000));
+    // What tailscaled does when the phone's network changes: it forgets its best direct
+    // address and sends over DERP until a disco pong confirms the path again. The ping's
+    // echo request is that packet: authenticated, so the kernel moves the endpoint to where it
+    // came from. Meanwhile the router's disco pongs to the phone are lost (UDP length 118: a
+    // pong, 110 bytes; no WireGuard message has that size), so the phone cannot confirm its
+    // path before the ping, however slowly the loaded VM starts it. The router's own
+    // heartbeats and the phone's answers pass: meshwrt's path stays healthy and direct.
+    const [home, cafe] = [t.nat("home").publicIp, t.nat("cafe").publicIp];
+    await t.internet.run(`nft add rule inet meshwrt udpblock ip saddr ${home} ip daddr ${cafe} udp length 118 drop`);
+    let rebindAt: string | undefined, pinged: string | undefined;
+    try {
+      [rebindAt, pinged] = (await ph.run(`date +%s%3N; ${peerBinaries().tailscale} --socket=${phone.socket} debug rebind && ping -c 1 -W 5 ${k.routerIp} >/dev/null && echo pinged`)).trim().split("\n");
+    } finally {
+      await t.internet.unblockUdp();
+    }
+    const sent = JSON.parse(await waitFor("the stream's end", async () => (await router.exec(`cat ${sendLog}`)).stdout.trim() || undefined, (SECONDS + 30) * 1000, 500)) as { sent: number };
+    const got = JSON.parse(await waitFor("the sink's count", async () => (await ph.exec(`cat ${sinkLog}`)).stdout.trim() || undefined, 30_000, 500)) as { received: number; missing: string[]; maxGapMs: number };
+    const bridge = grown(before, await bridgeCounters());
+    const samples = (await read()).filter((s) => s.at >= Number(rebindAt));
+    const runs = runsOff(samples, k.direct);
+    const longest = Math.max(0, ...runs.map((r) => r.ms));
+    console.log(`rebind at ${rebindAt}: ${samples.length} samples after it, off ${k.direct}: ${JSON.stringify(runs.map((r) => ({ afterMs: r.at - Number(rebindAt), ms: r.ms, ep: r.ep || "none", ...(r.open ? { open: true } : {}) })))}; ` +
+      `relay bridge: ${JSON.stringify(bridge)}; stream: sent ${sent.sent}, received ${got.received} (missing ${got.missing.join(",") || "none"}), longest gap ${got.maxGapMs} ms; ` +
+      `the agent: ${(await agents.get("router")!.log()).split("\n").filter((l) => l.includes("moved the kernel's endpoint")).length} re-pin(s)`);
+    expect(pinged, "the phone's ping after the rebind").toBe("pinged");
+    // The provocation took: a WireGuard data packet from the phone came through the relay.
+    expect(bridge.toKernel.data, "WireGuard data from the phone through the relay").toBeGreaterThan(0);
+    expect(samples.length).toBeGreaterThanOrEqual(20);
+    // Back direct within one heartbeat of meshwrt's (2 s; tailscale's is 3 s), by the samples
+    // and by what the kernel sent the relay meanwhile (the stream's packets, at its interval).
+    withinBudget("the router's kernel endpoint off the phone's direct address after a packet through the relay (longest sampled run)", longest, HEARTBEAT_MS);
+    withinBudget("the stream to the phone on the relay after that packet (data packets the bridge carried x interval)", bridge.fromKernel.data * INTERVAL_MS, HEARTBEAT_MS);
+    expect(runs.filter((r) => r.open), "the endpoint left off the direct address at the end").toEqual([]);
+    expect((sent.sent - got.received) * INTERVAL_MS, `stream packets lost (x interval, ms): sent ${sent.sent}, received ${got.received}`).toBeLessThanOrEqual(HEARTBEAT_MS);
+  }, 180_000);
 
   it("UDP blocked: meshwrt on the relay; unblocked: meshwrt direct again, both timed against 5 s budgets; one TCP connection carries on through both", async () => {
     const phone = phones.get("phone")!;
