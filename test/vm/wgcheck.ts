@@ -10,6 +10,9 @@
 //                               then deltas; outside changes made with wg and ip, seen and
 //                               repaired; timings, requests sent, what was noticed
 //   wgcheck fresh NAME N        the link made anew and the same final netmap applied in full
+//   wgcheck steady NAME N SECS  N peers applied, SECS seconds of one delta a second, a few of the
+//                               agent's activity reads (a dump each, wg/activity.ts): CPU ms a second
+//                               with a read every 2 s (as before) and at PeerActivity's cadence
 import "../../agent/src/host/polyfills.js";
 import { nativeEnv } from "../../agent/src/host/env.js";
 import { native } from "../../agent/src/host/native.js";
@@ -25,6 +28,7 @@ import { toHex } from "../../agent/src/util/bytes.js";
 import { base64Decode, base64Encode } from "../../agent/src/util/base64.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
 import { KernelWireGuard } from "../../agent/src/wg/kernel.js";
+import { PeerActivity } from "../../agent/src/wg/activity.js";
 import type { Device, PeerChange } from "../../agent/src/wg/model.js";
 import { planPeers, type WantedPeer } from "../../agent/src/wg/reconcile.js";
 
@@ -132,6 +136,8 @@ async function main(args: string[]): Promise<void> {
     out({ setMs, readMs, changeMs, planned: first.length, readBack: back.peers.length, changed: plan.length, changedEndpoint: moved?.endpoint ? formatEndpoint(moved.endpoint) : "" });
   } else if (cmd === "incremental" || cmd === "fresh") {
     await incremental(rt, wg, a!, Number(b), cmd === "fresh");
+  } else if (cmd === "steady") {
+    await steady(rt, wg, a!, Number(b), Number(args[3] ?? 20));
   } else {
     throw new Error(`unknown command ${cmd}`);
   }
@@ -241,6 +247,64 @@ async function incremental(rt: Rtnl, wg: KernelWireGuard, name: string, count: n
     online: { sets: afterOnline.sets - afterDelta.sets, dumps: afterOnline.dumps - afterDelta.dumps, routes: afterOnline.routes - afterDelta.routes },
     outside: { peerSeen, routesLost: lost, repairedPeers: repaired.sent, repairedRoutes: repaired.routed },
   });
+}
+
+/** utime + stime of this process, in ms (clock ticks of 10 ms). */
+function cpuMs(): number {
+  const s = utf8Decode(n.readFile("/proc/self/stat") ?? new Uint8Array());
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * The steady state of a router in a big tailnet: one netmap delta a second (presence mostly, now
+ * and then a join, a leave) through the agent's Tunnel, and the agent's activity reads of the real
+ * device (a dump, the outside-change check, the counters: running.ts refreshPeers). Measured apart,
+ * each over `secs` seconds of deltas and a few reads, and put together for a read every 2 s (as
+ * before) and for the wait PeerActivity sets after reads of that cost: CPU ms a second of each.
+ */
+async function steady(rt: Rtnl, wg: KernelWireGuard, name: string, count: number, secs: number): Promise<void> {
+  const old = await rt.link(name);
+  if (old) await rt.deleteLink(old.index);
+  const link = await rt.createWireGuard(name, 1280);
+  await wg.set({ name, privateKey: new Uint8Array(32).fill(9), listenPort: 41701 });
+  await rt.setLink(link.index, true);
+  const tunnel = new Tunnel({
+    wg, name, rtnl: rt, index: link.index,
+    wanted: { acceptRoutes: true, endpointFor: (nd) => parseEndpoint(`198.51.${(nd.ID >> 8) & 255}.${nd.ID & 255}:${10000 + nd.ID}`), log: () => {} },
+    note: (_s, m) => n.write(2, utf8Encode(`wgcheck: ${m}\n`)),
+  });
+  let nm: NetMap = applyMapResponse(emptyNetMap(), { Node: node(1), Peers: Array.from({ length: count }, (_, i) => node(i + 2)) }, "2026-12-05T00:00:00Z").netmap;
+  await tunnel.apply(tunnel.follow(nm.peers), nm.self!.Addresses, true, true);
+  const sleep = (ms: number) => new Promise<void>((res) => env.setTimer(Math.max(0, ms), res));
+  // One delta a second.
+  let c0 = cpuMs(), t0 = n.mono();
+  for (let i = 0; i < secs; i++) {
+    const id = 2 + ((i * 37) % count);
+    const d: MapResponse = i % 10 === 9 ? { PeersChanged: [node(count + 3 + i)] }
+      : i % 10 === 4 ? { PeersRemoved: [id] }
+      : { OnlineChange: { [String(id)]: i % 2 === 0 }, PeerSeenChange: { [String(id + 1)]: true } };
+    nm = applyMapResponse(nm, d, "2026-12-05T00:00:00Z").netmap;
+    await tunnel.apply(tunnel.follow(nm.peers), nm.self!.Addresses, true, false);
+    await sleep(t0 + (i + 1) * 1000 - n.mono());
+  }
+  const deltaCpuMsPerSecond = ((cpuMs() - c0) * 1000) / (n.mono() - t0);
+  // The activity reads, as the agent makes them.
+  const activity = new PeerActivity();
+  const reads = 3;
+  c0 = cpuMs();
+  t0 = n.mono();
+  for (let i = 0; i < reads; i++) {
+    const at = n.mono(), generation = tunnel.peers.generation;
+    const read = new Map((await wg.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
+    if (generation === tunnel.peers.generation && tunnel.peers.changedOutside(read)) throw new Error("steady: our own peers seen as changed outside");
+    activity.update(read, n.mono(), n.mono() - at);
+  }
+  const readCpuMs = (cpuMs() - c0) / reads, readMs = (n.mono() - t0) / reads;
+  const waitMs = activity.nextReadMs(n.mono());
+  const at = (everyMs: number) => Math.round(deltaCpuMsPerSecond + (readCpuMs * 1000) / everyMs);
+  const rss = /VmRSS:\s+(\d+)/.exec(utf8Decode(n.readFile("/proc/self/status") ?? new Uint8Array()))?.[1];
+  out({ peers: count, deltaCpuMsPerSecond: Math.round(deltaCpuMsPerSecond), readCpuMs: Math.round(readCpuMs), readMs: Math.round(readMs), waitMs: Math.round(waitMs), fixedCpuMsPerSecond: at(2000), cadenceCpuMsPerSecond: at(waitMs), rssKb: Number(rss ?? 0) });
 }
 
 const wgKey = (text: string) => {
