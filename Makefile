@@ -33,12 +33,22 @@ typecheck:
 userland:
 	@test/openwrt/build.sh >/dev/null
 
-test: setup peers
-	@build/stage.sh userland $(MAKE) --no-print-directory userland
-	@build/stage.sh build $(MAKE) --no-print-directory all
-	@build/stage.sh cross $(MAKE) --no-print-directory cross-all
-	@build/stage.sh package $(MAKE) --no-print-directory package
-	@build/stage.sh typecheck $(MAKE) --no-print-directory typecheck
+# The VMs' kernels and roots (test/vm/): Debian's packages, downloaded and unpacked once.
+vm:
+	@test/vm/prepare.sh >/dev/null && test/vm/prepare-foreign.sh aarch64 >/dev/null && test/vm/prepare-foreign.sh mipsel >/dev/null
+
+# On a fresh machine the Go peers' build (the longest stage) runs beside the rest of the
+# build, whose steps mostly use one core (zig, configure, downloads); lines carry their
+# stage's name. Then every test file, in two lanes (test/run.mjs).
+test: setup
+	@build/stage.sh -p peers test/peers/install.sh & peers=$$!; \
+	{ build/stage.sh -p userland $(MAKE) --no-print-directory userland && \
+	  build/stage.sh -p build $(MAKE) --no-print-directory all && \
+	  build/stage.sh -p cross $(MAKE) --no-print-directory cross-all && \
+	  build/stage.sh -p package $(MAKE) --no-print-directory package && \
+	  build/stage.sh -p typecheck $(MAKE) --no-print-directory typecheck && \
+	  build/stage.sh -p vm $(MAKE) --no-print-directory vm; }; rest=$$?; \
+	wait $$peers && [ $$rest = 0 ]
 	@build/stage.sh tests node test/run.mjs
 
 # Long runs: the fuzz suite with many iterations (FUZZ_SEED picks another
@@ -70,4 +80,4 @@ bench: setup peers all
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all setup peers userland typecheck test soak soak-fuzz soak-control soak-flap demo bench clean
+.PHONY: all setup peers userland vm typecheck test soak soak-fuzz soak-control soak-flap demo bench clean

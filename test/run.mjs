@@ -69,6 +69,9 @@ for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => {
   process.exit(1);
 });
 
+const env = { ...process.env };
+delete env.FORCE_COLOR;
+
 /** Runs one lane; its lines to our output with a prefix and to its log as they are. */
 function runLane(lane, i) {
   const tag = `[lane ${i + 1}] `;
@@ -77,7 +80,8 @@ function runLane(lane, i) {
   console.log(`${tag}${lane.files.length} files, about ${lane.seconds} s by the table`);
   const child = spawn("npx", vitest(`${OUT}/vitest-lane-${i + 1}.json`, lane.files), {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MESHWRT_LANE: String(i + 1), FORCE_COLOR: "0" },
+    // Plain text, as vitest writes to a pipe (colours need FORCE_COLOR merely set, even to 0).
+    env: { ...env, MESHWRT_LANE: String(i + 1) },
   });
   children.add(child);
   const relay = (stream, to) => {
