@@ -124,6 +124,8 @@ export class DirectPaths {
       h.log("warn", `direct paths: cannot share WireGuard port ${this.d.wgPort} with the agent (nft: ${r.stderr.trim() || `exit ${r.code}`}); install nftables for direct paths: peers are reached through the relay only`);
       this.sock.close();
       this.sock = undefined;
+      // An nft killed by a signal (the process group's SIGTERM during the start) may have committed before it died.
+      if (r.code > 128) await this.removePortShare();
       return false;
     }
     this.d.keepTable?.(PORTSHARE_TABLE, script);
@@ -149,6 +151,10 @@ export class DirectPaths {
     this.sock.close();
     this.sock = undefined;
     this.d.keepTable?.(PORTSHARE_TABLE, undefined);
+    await this.removePortShare();
+  }
+
+  private async removePortShare(): Promise<void> {
     const r = await this.d.host.run(["nft", "-f", "-"], utf8Encode(removePortShareScript)).catch((e: Error) => ({ code: 127, stderr: e.message }));
     if (r.code !== 0) this.d.host.log("warn", `direct paths: removing the port-sharing table: ${r.stderr.trim()}`);
   }
