@@ -21,7 +21,7 @@ import type { Link } from "../netlink/route.js";
 import { Rtnl } from "../netlink/rtnl.js";
 import type { Settings } from "../openwrt/config.js";
 import { BRIDGE_RECEIVE_BUFFER, RelayBridge } from "../paths/bridge.js";
-import { DirectPaths } from "../paths/direct.js";
+import { DirectPaths, netInfoFacts } from "../paths/direct.js";
 import { dnsAccess } from "../peerapi/access.js";
 import { PeerApi } from "../peerapi/server.js";
 import { latin1, toHex } from "../util/bytes.js";
@@ -425,7 +425,7 @@ export class Running {
       ...(version ? { OSVersion: version, Distro: "openwrt", DistroVersion: version } : {}),
       Hostname: this.settings.hostname || (sysname ? utf8Decode(sysname).trim() : "openwrt"),
       ...(routes.length ? { RoutableIPs: routes } : {}),
-      ...(this.homeRegion ? { NetInfo: { PreferredDERP: this.homeRegion, DERPLatency: this.derp.derpLatency() } } : {}),
+      ...(this.homeRegion ? { NetInfo: { PreferredDERP: this.homeRegion, DERPLatency: this.derp.derpLatency(), ...(this.direct ? netInfoFacts(this.direct.netcheck) : {}) } } : {}),
       ...(this.peerApi?.services.length ? { Services: this.peerApi.services } : {}),
     };
   }

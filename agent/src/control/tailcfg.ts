@@ -27,6 +27,7 @@ export interface Service {
 export interface NetInfo {
   MappingVariesByDestIP?: boolean;
   WorkingIPv6?: boolean;
+  OSHasIPv6?: boolean;
   WorkingUDP?: boolean;
   PreferredDERP: number;
   DERPLatency?: Record<string, number>;

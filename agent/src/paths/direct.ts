@@ -4,7 +4,7 @@
 // STUN on both, and the DiscoManager's decisions applied to the kernel's peers. The decisions are made by the pure pieces
 // (manager.ts and peer.ts here, stun/); this file only moves packets, time and results between
 // them and the Host.
-import type { DERPMap, Node } from "../control/tailcfg.js";
+import type { DERPMap, NetInfo, Node } from "../control/tailcfg.js";
 import { PORTSHARE_TABLE, portShareScript, removePortShareScript } from "../gateway/portshare.js";
 import type { Host, UdpSocket } from "../host/host.js";
 import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
@@ -71,6 +71,26 @@ export interface PingResult {
 export interface NetcheckFacts {
   readonly mapping: NatMapping;
   readonly latencyMs: ReadonlyMap<number, number>;
+  /** A STUN server answered over UDP (NetInfo.WorkingUDP). */
+  readonly udp: boolean;
+  /** A STUN server answered over IPv6 (NetInfo.WorkingIPv6). */
+  readonly ipv6: boolean;
+  /** The host could bind the IPv6 disco socket (NetInfo.OSHasIPv6). */
+  readonly osHasIpv6: boolean;
+}
+
+/**
+ * What the last STUN round says about this network, in Hostinfo.NetInfo's
+ * words (as magicsock's netcheck reports it); nothing before a round ran.
+ */
+export function netInfoFacts(f: NetcheckFacts): Pick<NetInfo, "MappingVariesByDestIP" | "WorkingUDP" | "WorkingIPv6" | "OSHasIPv6"> {
+  if (!f.udp && f.mapping !== "udp-blocked") return {};
+  return {
+    ...(f.mapping === "symmetric" ? { MappingVariesByDestIP: true } : f.mapping === "endpoint-independent" ? { MappingVariesByDestIP: false } : {}),
+    WorkingUDP: f.udp,
+    WorkingIPv6: f.ipv6,
+    OSHasIPv6: f.osHasIpv6,
+  };
 }
 
 export class DirectPaths {
@@ -82,7 +102,7 @@ export class DirectPaths {
   private stunServers: StunServer[] = [];
   private ours: Endpoint[] = [];
   private announced = "";
-  private facts: NetcheckFacts = { mapping: "unknown", latencyMs: new Map() };
+  private facts: NetcheckFacts = { mapping: "unknown", latencyMs: new Map(), udp: false, ipv6: false, osHasIpv6: false };
   private stopTick: (() => void) | undefined;
   private stopRound: (() => void) | undefined;
   private lastStun = -Infinity;
@@ -221,7 +241,13 @@ export class DirectPaths {
   private async finishRound(): Promise<void> {
     this.stopRound = undefined;
     const r = this.stun.result();
-    this.facts = { mapping: r.mapping, latencyMs: r.latencyMs };
+    this.facts = {
+      mapping: r.mapping,
+      latencyMs: r.latencyMs,
+      udp: r.endpoints.length > 0,
+      ipv6: r.endpoints.some((e) => e.ip.length === 16),
+      osHasIpv6: this.sock6 !== undefined,
+    };
     this.d.onNetcheck?.({ startedAt: this.lastStun, at: this.d.host.monotonic(), latencyMs: r.latencyMs });
     let local: IpBytes[] = [];
     try {
