@@ -47,6 +47,27 @@ function collectSoon(n: Native): void {
 }
 
 /** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
+/**
+ * Accepts a listening socket's connections as they come, at most 16 a turn
+ * so a flood of connections cannot starve the rest of the loop.
+ */
+function watchAccepts(n: Native, fd: number, closed: () => boolean, accepted: (conn: number) => void): void {
+  n.watch(fd, READ, () => {
+    for (let i = 0; i < 16 && !closed(); i++) {
+      let c: number | null;
+      try {
+        c = n.accept(fd);
+      } catch (e) {
+        // EMFILE and the like: the pending connection stays queued; say so and wait for the next turn.
+        n.log("warn", (e as Error).message);
+        return;
+      }
+      if (c === null) return;
+      accepted(c);
+    }
+  });
+}
+
 function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const queue: Uint8Array[] = [];
   let queued = 0;
@@ -329,20 +350,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
         l.close();
         throw e;
       }
-      n.watch(fd, READ, () => {
-        for (;;) {
-          let c: number | null;
-          try {
-            c = n.accept(fd);
-          } catch (e) {
-            // EMFILE and the like: the pending connection stays queued; say so and wait for the next turn.
-            n.log("warn", (e as Error).message);
-            return;
-          }
-          if (c === null || closed) return;
-          l.onConnection(fdStream(n, c));
-        }
-      });
+      watchAccepts(n, fd, () => closed, (c) => l.onConnection(fdStream(n, c)));
       return l;
     },
     listenTcp(ip: string, port: number): TcpListener {
@@ -358,29 +366,17 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
           n.close(fd);
         },
       };
-      n.watch(fd, READ, () => {
-        // At most 16 a turn, so a flood of connections cannot starve the rest of the loop.
-        for (let i = 0; i < 16 && !closed; i++) {
-          let c: number | null;
-          try {
-            c = n.accept(fd);
-          } catch (e) {
-            // EMFILE and the like: the pending connection stays queued; say so and wait for the next turn.
-            n.log("warn", (e as Error).message);
-            return;
-          }
-          if (c === null) return;
-          let from: [number, string, number];
-          try {
-            from = n.peerAddr(c);
-          } catch (e) {
-            // Reset before we looked: nobody to answer.
-            n.close(c);
-            n.log("debug", (e as Error).message);
-            continue;
-          }
-          l.onConnection(fdStream(n, c), from[1], from[2]);
+      watchAccepts(n, fd, () => closed, (c) => {
+        let from: [number, string, number];
+        try {
+          from = n.peerAddr(c);
+        } catch (e) {
+          // Reset before we looked: nobody to answer.
+          n.close(c);
+          n.log("debug", (e as Error).message);
+          return;
         }
+        l.onConnection(fdStream(n, c), from[1], from[2]);
       });
       return l;
     },
