@@ -38,7 +38,9 @@ export interface BootOptions {
 
 /** How qemu emulates each CPU: a board with PCI (for virtio-9p) and a serial console. */
 const MACHINES: Record<VmCpu, { qemu: string; args: string[]; append: string; memoryMb: number; rootImage?: true }> = {
-  x86_64: { qemu: "qemu-system-x86_64", args: ["-M", "pc", "-cpu", "qemu64,+rdrand"], append: "console=ttyS0 pci=noacpi", memoryMb: 512 },
+  // no_timer_check: on a loaded host (two test lanes, each with a VM) TCG may not deliver the
+  // timer interrupt within the kernel's boot-time IO-APIC check, which then panics.
+  x86_64: { qemu: "qemu-system-x86_64", args: ["-M", "pc", "-cpu", "qemu64,+rdrand"], append: "console=ttyS0 pci=noacpi no_timer_check", memoryMb: 512 },
   aarch64: { qemu: "qemu-system-aarch64", args: ["-M", "virt", "-cpu", "cortex-a53"], append: "console=ttyAMA0", memoryMb: 512 },
   // Malta's 32-bit kernel sees 256 MB of low memory.
   // Its root is a disk image, not 9p (why: prepare-foreign.sh).
