@@ -89,6 +89,15 @@ static JSValue addr_pair(JSContext *ctx, const struct sockaddr_storage *sa, JSVa
 	}                                                                                    \
 	JS_FreeCString(ctx, ip)
 
+/* A socket just bound: [fd, ip, port] of where it ended up (port 0: the kernel's pick). */
+static JSValue bound_pair(JSContext *ctx, int fd)
+{
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof(got);
+	getsockname(fd, (struct sockaddr *)&got, &glen);
+	return addr_pair(ctx, &got, JS_NewInt32(ctx, fd));
+}
+
 static JSValue js_udp_bind(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
 	(void)this_val; (void)argc;
@@ -117,10 +126,7 @@ static JSValue js_udp_bind(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 		close(fd);
 		return throw_errno(ctx, "bind udp", what, e);
 	}
-	struct sockaddr_storage got;
-	socklen_t glen = sizeof(got);
-	getsockname(fd, (struct sockaddr *)&got, &glen);
-	return addr_pair(ctx, &got, JS_NewInt32(ctx, fd));
+	return bound_pair(ctx, fd);
 }
 
 static JSValue js_udp_send(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
@@ -194,10 +200,7 @@ static JSValue js_tcp_listen(JSContext *ctx, JSValueConst this_val, int argc, JS
 		close(fd);
 		return throw_errno(ctx, "listen tcp", what, e);
 	}
-	struct sockaddr_storage got;
-	socklen_t glen = sizeof(got);
-	getsockname(fd, (struct sockaddr *)&got, &glen);
-	return addr_pair(ctx, &got, JS_NewInt32(ctx, fd));
+	return bound_pair(ctx, fd);
 }
 
 /* Who is at the other end of a connected socket: [fd, ip, port]. */
