@@ -228,7 +228,7 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     const sinkLog = `${t.dir}/stream-sink.log`, sendLog = `${t.dir}/stream-send.log`;
     await ph.spawn(`exec node ${STREAM} sink ${k.phoneIp} 5003 3 ${SECONDS + 60}`, sinkLog);
     await waitFor("the stream's sink", async () => ((await ph.exec(`ss -Huln 'sport = :5003'`)).stdout.trim() ? true : undefined), 10_000, 100);
-    const read = await sampleKernelEndpoint(router, k.wgKey, SECONDS + 3, "roaming");
+    const read = await sampleKernelEndpoint(router, k.wgKey, SECONDS + 8, "roaming");
     const before = await bridgeCounters();
     await router.spawn(`exec node ${STREAM} send ${k.phoneIp} 5003 ${SECONDS} ${INTERVAL_MS}`, sendLog);
     await new Promise((r) => setTimeout(r, 3000));
@@ -253,19 +253,23 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     const samples = (await read()).filter((s) => s.at >= Number(rebindAt));
     const runs = runsOff(samples, k.direct);
     const longest = Math.max(0, ...runs.map((r) => r.ms));
+    // The stream's own pace: a loaded VM's timers fire late, so its interval is what it achieved.
+    const paceMs = (SECONDS * 1000) / sent.sent;
     console.log(`rebind at ${rebindAt}: ${samples.length} samples after it, off ${k.direct}: ${JSON.stringify(runs.map((r) => ({ afterMs: r.at - Number(rebindAt), ms: r.ms, ep: r.ep || "none", ...(r.open ? { open: true } : {}) })))}; ` +
-      `relay bridge: ${JSON.stringify(bridge)}; stream: sent ${sent.sent}, received ${got.received} (missing ${got.missing.join(",") || "none"}), longest gap ${got.maxGapMs} ms; ` +
+      `relay bridge: ${JSON.stringify(bridge)}; stream: sent ${sent.sent} (one per ${paceMs.toFixed(1)} ms), received ${got.received} (missing ${got.missing.join(",") || "none"}), longest gap ${got.maxGapMs} ms; ` +
       `the agent: ${(await agents.get("router")!.log()).split("\n").filter((l) => l.includes("moved the kernel's endpoint")).length} re-pin(s)`);
     expect(pinged, "the phone's ping after the rebind").toBe("pinged");
     // The provocation took: a WireGuard data packet from the phone came through the relay.
     expect(bridge.toKernel.data, "WireGuard data from the phone through the relay").toBeGreaterThan(0);
-    expect(samples.length).toBeGreaterThanOrEqual(20);
+    // Samples enough, and on to the stream's end (with fewer, a flip of a few hundred ms may go unseen; the bridge still counts it).
+    expect(samples.length).toBeGreaterThanOrEqual(10);
+    expect(samples.at(-1)!.at - Number(rebindAt), "the samples cover the stream after the rebind").toBeGreaterThanOrEqual(5000);
     // Back direct within one heartbeat of meshwrt's (2 s; tailscale's is 3 s), by the samples
     // and by what the kernel sent the relay meanwhile (the stream's packets, at its interval).
     withinBudget("the router's kernel endpoint off the phone's direct address after a packet through the relay (longest sampled run)", longest, HEARTBEAT_MS);
-    withinBudget("the stream to the phone on the relay after that packet (data packets the bridge carried x interval)", bridge.fromKernel.data * INTERVAL_MS, HEARTBEAT_MS);
+    withinBudget("the stream to the phone on the relay after that packet (data packets the bridge carried x the stream's pace)", bridge.fromKernel.data * paceMs, HEARTBEAT_MS);
     expect(runs.filter((r) => r.open), "the endpoint left off the direct address at the end").toEqual([]);
-    expect((sent.sent - got.received) * INTERVAL_MS, `stream packets lost (x interval, ms): sent ${sent.sent}, received ${got.received}`).toBeLessThanOrEqual(HEARTBEAT_MS);
+    expect((sent.sent - got.received) * paceMs, `stream packets lost (x the stream's pace, ms): sent ${sent.sent}, received ${got.received}`).toBeLessThanOrEqual(HEARTBEAT_MS);
   }, 180_000);
 
   it("UDP blocked: meshwrt on the relay; unblocked: meshwrt direct again, both timed against 5 s budgets; one TCP connection carries on through both", async () => {
