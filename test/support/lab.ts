@@ -85,8 +85,9 @@ export const INTERNET_NAME_IP = "198.51.100.1";
 export async function startLab(o: LabOptions = {}): Promise<Lab> {
   execFileSync("make", ["--no-print-directory", "build/out/meshwrt"], { stdio: "inherit" });
   // Two emulated CPUs: the VM holds the whole lab (Headscale, derper, three
-  // tailscaleds, meshwrt), which in life runs on separate machines; test
-  // files run one at a time, so the host's two cores are free for it.
+  // tailscaleds, meshwrt), which in life runs on separate machines. Test
+  // files run two at a time (test/lanes.mjs), so the host's two cores are
+  // shared with the other lane's file, whose VM waits on the network as often.
   const vm = await Vm.boot({ memoryMb: 1024, cpus: 2 });
   let t: Topology | undefined;
   let agent: Proc | undefined;
