@@ -95,6 +95,8 @@ const phonePings = () => waitFor("the phone's ping answered", async () => ((awai
     const started = Date.now();
     const pid = await waitFor("procd's meshwrt instance", instancePid, 10_000, 100);
     console.log(`config.change to a running instance: ${Date.now() - started} ms (pid ${pid})`);
+    // The init script's limits: a socket per relayed peer needs more than procd's default 1,024.
+    expect(await lab.run(`grep 'Max open files' /proc/${pid}/limits`)).toMatch(/Max open files\s+16384\s+16384\s/);
     const s = await joined();
     tailnetIp = s.addresses.find((a) => a.startsWith("100."))!;
     expect(tailnetIp).toMatch(/^100\./);

@@ -153,7 +153,15 @@ export class Running {
         acceptRoutes: s.acceptRoutes,
         endpointFor: (n) => {
           const k = keyFromText("nodekey", n.Key);
-          return this.direct?.endpointFor(k) ?? this.bridge.endpointFor(k);
+          const direct = this.direct?.endpointFor(k);
+          if (direct) return direct;
+          try {
+            return this.bridge.endpointFor(k);
+          } catch (e) {
+            // Out of descriptors (one bridge socket a relayed peer): this peer waits for a direct path, the rest still go in.
+            hooks.once("relay bridge", `relay bridge: no socket for more peers (${(e as Error).message}); those peers are reached only once a direct path is found`);
+            return undefined;
+          }
         },
         log: (m) => env.log("warn", m),
       },
