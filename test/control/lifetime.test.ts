@@ -2,7 +2,7 @@
 // bounded by the connect deadline, and the backoff starts over once a
 // connection reached running, however long the outage before it was.
 import { describe, expect, it } from "vitest";
-import { Controller } from "../../agent/src/control/controller.js";
+import { type ControlState, Controller } from "../../agent/src/control/controller.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
 
 const config = { loginServer: "http://127.0.0.1:9", authKey: "k", hostinfo: { OS: "linux", Hostname: "r" } };
@@ -59,5 +59,24 @@ describe("the control loop over time", () => {
     await until(() => attempt >= 7);
     c.stop();
     expect(delays.slice(0, 6)).toEqual([1000, 2000, 4000, 8000, 1000, 2000]);
+  });
+
+  it("while a retry is under way, the last attempt's error stays in view (status read mid-attempt said nothing before)", async () => {
+    const logs: string[] = [];
+    const c = new Controller(deps(logs, () => Promise.reject(new Error("unused"))), config);
+    let attempt = 0;
+    const seen: string[] = [];
+    let now: ControlState | undefined;
+    c.onState = (s) => (now = s);
+    const session = c as unknown as { connectOnce(): Promise<void> };
+    session.connectOnce = async () => {
+      attempt++;
+      seen.push(now?.kind === "connecting" ? now.lastError ?? "(none)" : String(now?.kind));
+      throw new Error(`resolve control.lan: no answer in 5 s (${attempt})`);
+    };
+    c.start();
+    await until(() => attempt >= 3);
+    c.stop();
+    expect(seen.slice(0, 3)).toEqual(["(none)", "resolve control.lan: no answer in 5 s (1)", "resolve control.lan: no answer in 5 s (2)"]);
   });
 });

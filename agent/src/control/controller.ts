@@ -219,7 +219,9 @@ export class Controller {
   private async run(): Promise<void> {
     let backoff = BACKOFF_MIN_MS;
     while (!this.stopped) {
-      if (!this.waitsForPerson()) this.setState({ kind: "connecting" });
+      // A retry keeps the last attempt's error in view (status, LuCI) until it succeeds or fails otherwise.
+      const last = this.state.kind === "connecting" ? this.state.lastError : undefined;
+      if (!this.waitsForPerson()) this.setState({ kind: "connecting", ...(last ? { lastError: last } : {}) });
       this.reachedRunning = false;
       try {
         await this.connectOnce();
