@@ -46,7 +46,6 @@ function collectSoon(n: Native): void {
   });
 }
 
-/** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
 /**
  * Accepts a listening socket's connections as they come, at most 16 a turn
  * so a flood of connections cannot starve the rest of the loop.
@@ -68,6 +67,7 @@ function watchAccepts(n: Native, fd: number, closed: () => boolean, accepted: (c
   });
 }
 
+/** A stream over a connected fd, optionally with a TLS handle from tlsOpen. */
 function fdStream(n: Native, fd: number, tls?: number): ByteStream {
   const queue: Uint8Array[] = [];
   let queued = 0;
