@@ -8,6 +8,7 @@ import { DirectPaths, usableV6 } from "../../agent/src/paths/direct.js";
 import type { DERPMap } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed } from "../../agent/src/crypto/keys.js";
 import { parseIp } from "../../agent/src/netaddr/ip.js";
+import { stunAnswer } from "./stun-answer.js";
 
 interface SocketDouble {
   readonly bound: string;
@@ -16,23 +17,6 @@ interface SocketDouble {
   onMessage: (data: Uint8Array, ip: string, port: number) => void;
   send(data: Uint8Array, ip: string, port: number): void;
   close(): void;
-}
-
-/** A binding success for the request `req`, mapped to ip:port (XOR-MAPPED-ADDRESS, either family). */
-function stunAnswer(req: Uint8Array, ip: string, port: number): Uint8Array {
-  const addr = parseIp(ip);
-  const b = new Uint8Array(28 + addr.length);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, 0x0101);
-  v.setUint16(2, 8 + addr.length);
-  v.setUint32(4, 0x2112a442);
-  b.set(req.subarray(8, 20), 8);
-  v.setUint16(20, 0x0020);
-  v.setUint16(22, 4 + addr.length);
-  v.setUint16(24, addr.length === 4 ? 1 : 2);
-  v.setUint16(26, port ^ 0x2112);
-  addr.forEach((x, i) => (b[28 + i] = x ^ b[4 + i]!));
-  return b;
 }
 
 const derpMap: DERPMap = {
@@ -88,8 +72,8 @@ describe("direct paths over IPv6 (host double)", () => {
     expect(v4.sent.map((s) => s.to)).toEqual(["198.18.2.2:3478"]);
     expect(v6.sent.map((s) => s.to)).toEqual(["[2001:db8:18:2::2]:3478"]);
     // The servers answer on the socket each was asked from.
-    v4.onMessage(stunAnswer(v4.sent[0]!.packet, "198.18.1.2", 41641), "198.18.2.2", 3478);
-    v6.onMessage(stunAnswer(v6.sent[0]!.packet, "2001:db8:168:1::10", 41641), "2001:db8:18:2::2", 3478);
+    v4.onMessage(stunAnswer(v4.sent[0]!.packet.subarray(8, 20), "198.18.1.2", 41641), "198.18.2.2", 3478);
+    v6.onMessage(stunAnswer(v6.sent[0]!.packet.subarray(8, 20), "2001:db8:168:1::10", 41641), "2001:db8:18:2::2", 3478);
     await new Promise((r) => setTimeout(r, 0));
     // As magicsock: STUN endpoints (type 2) first, then local ones (type 1): global and unique-local IPv6, not the tailnet's own range, link-local or loopback.
     expect(announced.at(-1)).toEqual({
@@ -111,7 +95,7 @@ describe("direct paths over IPv6 (host double)", () => {
     const [v4] = sockets as [SocketDouble];
     d.setPeers([peer as never], derpMap, () => 900);
     expect(v4.sent.map((s) => s.to)).toEqual(["198.18.2.2:3478"]);
-    v4.onMessage(stunAnswer(v4.sent[0]!.packet, "198.18.1.2", 41641), "198.18.2.2", 3478);
+    v4.onMessage(stunAnswer(v4.sent[0]!.packet.subarray(8, 20), "198.18.1.2", 41641), "198.18.2.2", 3478);
     await new Promise((r) => setTimeout(r, 0));
     expect(announced.at(-1)?.addrs).toEqual(["198.18.1.2:41641", "192.168.1.10:41641"]);
     await d.stop();

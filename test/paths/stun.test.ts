@@ -2,34 +2,13 @@
 // about the NAT, and which servers of a relay map to ask.
 import { describe, expect, it } from "vitest";
 import { stunServers } from "../../agent/src/paths/direct.js";
-import { formatEndpoint, parseIp } from "../../agent/src/netaddr/ip.js";
+import { formatEndpoint } from "../../agent/src/netaddr/ip.js";
 import { parseBindingResponse } from "../../agent/src/stun/message.js";
 import { StunProber } from "../../agent/src/stun/prober.js";
 import { crc32 } from "../../agent/src/util/crc32.js";
+import { stunAnswer } from "./stun-answer.js";
 
 const hex = (s: string) => Uint8Array.from(s.replace(/\s+/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
-
-/**
- * A binding success for `txid` with XOR-MAPPED-ADDRESS ip:port, as a STUN
- * server sends it: IPv4 (family 1) XORed with the cookie, IPv6 (family 2)
- * with the cookie and the transaction ID.
- */
-function answer(txid: Uint8Array, ip: string, port: number): Uint8Array {
-  const addr = parseIp(ip);
-  const b = new Uint8Array(28 + addr.length);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, 0x0101);
-  v.setUint16(2, 8 + addr.length);
-  v.setUint32(4, 0x2112a442);
-  b.set(txid, 8);
-  v.setUint16(20, 0x0020);
-  v.setUint16(22, 4 + addr.length);
-  v.setUint16(24, addr.length === 4 ? 0x0001 : 0x0002);
-  v.setUint16(26, port ^ 0x2112);
-  const key = b.slice(4, 20);
-  addr.forEach((x, i) => (b[28 + i] = x ^ key[i]!));
-  return b;
-}
 
 let n = 0;
 const random = (len: number) => Uint8Array.from({ length: len }, () => ++n & 0xff);
@@ -40,9 +19,9 @@ describe("a STUN round", () => {
     const p = new StunProber(random);
     const sent = p.start(servers, 1000);
     expect(sent.map((s) => s.to.ip)).toEqual(["198.18.2.2", "198.18.3.2"]);
-    expect(p.receive(answer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 41641), 1012)).toBe(true);
+    expect(p.receive(stunAnswer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 41641), 1012)).toBe(true);
     expect(p.done(1012)).toBe(false);
-    expect(p.receive(answer(sent[1]!.packet.subarray(8, 20), "203.0.113.7", 41641), 1030)).toBe(true);
+    expect(p.receive(stunAnswer(sent[1]!.packet.subarray(8, 20), "203.0.113.7", 41641), 1030)).toBe(true);
     expect(p.done(1030)).toBe(true);
     const r = p.result();
     expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641"]);
@@ -53,8 +32,8 @@ describe("a STUN round", () => {
   it("calls a port per server symmetric, and no answer at all UDP blocked", () => {
     const p = new StunProber(random);
     const sent = p.start(servers, 0);
-    p.receive(answer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 1000), 5);
-    p.receive(answer(sent[1]!.packet.subarray(8, 20), "203.0.113.7", 2000), 5);
+    p.receive(stunAnswer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 1000), 5);
+    p.receive(stunAnswer(sent[1]!.packet.subarray(8, 20), "203.0.113.7", 2000), 5);
     expect(p.result().mapping).toBe("symmetric");
     p.start(servers, 10);
     expect(p.done(3009)).toBe(false);
@@ -65,7 +44,7 @@ describe("a STUN round", () => {
   it("ignores answers to nothing it asked, and anything that is not STUN", () => {
     const p = new StunProber(random);
     p.start(servers.slice(0, 1), 0);
-    expect(p.receive(answer(new Uint8Array(12), "1.2.3.4", 5), 1)).toBe(false);
+    expect(p.receive(stunAnswer(new Uint8Array(12), "1.2.3.4", 5), 1)).toBe(false);
     expect(p.receive(Uint8Array.of(0x54, 0x53, 0xf0, 0x9f, 0x92, 0xac), 1)).toBe(false);
     expect(p.result().mapping).toBe("udp-blocked");
   });
@@ -90,8 +69,8 @@ describe("a STUN answer over IPv6", () => {
     const p = new StunProber(random);
     const both = [servers[0]!, { region: 900, ip: "2001:db8:18:2::2", port: 3478 }];
     const sent = p.start(both, 0);
-    p.receive(answer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 41641), 20);
-    p.receive(answer(sent[1]!.packet.subarray(8, 20), "2001:db8:168:1::10", 41641), 9);
+    p.receive(stunAnswer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 41641), 20);
+    p.receive(stunAnswer(sent[1]!.packet.subarray(8, 20), "2001:db8:168:1::10", 41641), 9);
     const r = p.result();
     expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641", "[2001:db8:168:1::10]:41641"]);
     expect(r.mapping).toBe("unknown"); // one IPv4 server: no second view of the mapping
@@ -101,8 +80,8 @@ describe("a STUN answer over IPv6", () => {
   it("an IPv4 client named IPv4-mapped by a dual-stack server (derper on \":3478\") is the IPv4 endpoint, and counts for the NAT's mapping", () => {
     const p = new StunProber(random);
     const sent = p.start(servers, 0);
-    p.receive(answer(sent[0]!.packet.subarray(8, 20), "::ffff:203.0.113.7", 41641), 10);
-    p.receive(answer(sent[1]!.packet.subarray(8, 20), "::ffff:203.0.113.7", 41641), 12);
+    p.receive(stunAnswer(sent[0]!.packet.subarray(8, 20), "::ffff:203.0.113.7", 41641), 10);
+    p.receive(stunAnswer(sent[1]!.packet.subarray(8, 20), "::ffff:203.0.113.7", 41641), 12);
     const r = p.result();
     expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641"]);
     expect(r.mapping).toBe("endpoint-independent");
@@ -112,7 +91,7 @@ describe("a STUN answer over IPv6", () => {
     const p = new StunProber(random);
     const sent = p.start([servers[0]!, { region: 900, ip: "2001:db8:18:2::2", port: 3478 }], 0);
     p.abandon(sent[1]!.packet);
-    p.receive(answer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 41641), 20);
+    p.receive(stunAnswer(sent[0]!.packet.subarray(8, 20), "203.0.113.7", 41641), 20);
     expect(p.done(20)).toBe(true);
   });
 });
