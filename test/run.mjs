@@ -28,7 +28,26 @@ function count(r) {
   };
 }
 
-function finish(c, ok) {
+function firstLine(message) {
+  const line = String(message ?? "(no message)").split("\n").find((l) => l.trim() !== "") ?? "";
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+}
+
+/** The failed tests of a report, a line each with the first line of why. */
+function failures(r) {
+  const cwd = `${process.cwd()}/`;
+  return r.testResults.flatMap((f) => {
+    const file = f.name.replace(cwd, "");
+    const tests = f.assertionResults.filter((a) => a.status === "failed");
+    if (tests.length === 0) return f.status === "failed" ? [`${file}: ${firstLine(f.message)}`] : [];
+    return tests.map((a) => `${file} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
+  });
+}
+
+// The failures come last but one, so that the tail CI keeps names what failed and why.
+function finish(c, ok, r) {
+  const failed = r ? failures(r) : [];
+  if (failed.length > 0) console.log(`\nfailed:\n${failed.map((l) => `  ${l}`).join("\n")}`);
   console.log(`${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped`);
   process.exit(ok && c.failed === 0 ? 0 : 1);
 }
@@ -36,13 +55,15 @@ function finish(c, ok) {
 if (args.length > 0) {
   const run = spawnSync("npx", vitest(report, args), { stdio: "inherit" });
   let c = { passed: 0, failed: 0, skipped: 0 };
+  let r;
   try {
-    c = count(JSON.parse(readFileSync(report, "utf8")));
+    r = JSON.parse(readFileSync(report, "utf8"));
+    c = count(r);
   } catch (e) {
     console.error(`test/run: no report from vitest (${e.message})`);
     c.failed += 1;
   }
-  finish(c, run.status === 0);
+  finish(c, run.status === 0, r);
 }
 
 // The binaries most files make for themselves, made once before the lanes start: two lanes
@@ -105,6 +126,7 @@ function runLane(lane, i) {
 
 const done = await Promise.all(lanes.map(runLane));
 
+
 const c = { passed: 0, failed: 0, skipped: 0 };
 const merged = { testResults: [] };
 const results = new Map();
@@ -144,4 +166,4 @@ for (const lane of done) {
   for (const [f, r] of rows) console.log(`  ${r ? String(Math.round(r.seconds)).padStart(5) : "    -"} s [${planned[f] ?? "new"}] ${f}${r && !r.passed ? " FAILED" : ""}`);
 }
 refreshTable(files, results);
-finish(c, done.every((l) => l.code === 0));
+finish(c, done.every((l) => l.code === 0), merged);
