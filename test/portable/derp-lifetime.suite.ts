@@ -8,6 +8,7 @@ import { emptyNetMap } from "../../agent/src/control/netmap.js";
 import { boxSeal, boxSharedKey } from "../../agent/src/crypto/box.js";
 import { publicKeyOf } from "../../agent/src/crypto/keys.js";
 import type { DERPMap, DERPNode } from "../../agent/src/control/tailcfg.js";
+import { NODE_CONNECT_MS } from "../../agent/src/derp/connect.js";
 import { encodeFrame, FRAME_KEEP_ALIVE, FRAME_SERVER_INFO, FRAME_SERVER_KEY, FrameReader, MAGIC } from "../../agent/src/derp/frame.js";
 import { CONNECT_DEADLINE_MS, DerpManager, READ_DEADLINE_MS, SEND_QUEUE_MAX } from "../../agent/src/derp/manager.js";
 import { ascii } from "../../agent/src/util/bytes.js";
@@ -97,7 +98,7 @@ const map = (...regions: DERPNode[][]): DERPMap => ({
   Regions: Object.fromEntries(regions.map((nodes) => [String(nodes[0]!.RegionID), { RegionID: nodes[0]!.RegionID, RegionCode: `r${nodes[0]!.RegionID}`, RegionName: "Lab", Nodes: nodes }])),
 });
 
-function manager(k: ReturnType<typeof clocks>, dial: (n: DERPNode) => Promise<ByteStream>, logs: string[] = []) {
+function manager(k: ReturnType<typeof clocks>, dial: (n: DERPNode, connectMs?: number) => Promise<ByteStream>, logs: string[] = []) {
   const m = new DerpManager(
     {
       dial,
@@ -192,8 +193,10 @@ suite("derp manager over time", (check) => {
     const k = clocks();
     const logs: string[] = [];
     const dials: string[] = [];
-    const m = manager(k, async (n) => {
+    const connectMs: (number | undefined)[] = [];
+    const m = manager(k, async (n, ms) => {
       dials.push(n.Name);
+      connectMs.push(ms);
       if (n.Name === "1a") throw new Error("connect 198.18.0.1:443: ECONNREFUSED (Connection refused)");
       if (n.Name === "1b") return new Promise<ByteStream>(() => {}); // a dial that never ends
       return relayStream({ reading: true }).s;
@@ -207,6 +210,8 @@ suite("derp manager over time", (check) => {
     eq(dials.join(" "), "1a 1b 1c", "the third node once the second missed its deadline");
     eq(m.isConnected(1), true, "connected to the third node");
     eq(logs.some((l) => l === "warn derp region 1 (derp1b.test): no connection in 30 s (dial)"), true, `the deadline is said: ${logs.join(" | ")}`);
+    // The host's TCP connect: tailscale's 1.5 s per node while another is left, the host's own for the last one.
+    eq(connectMs.join(" "), `${NODE_CONNECT_MS} ${NODE_CONNECT_MS} `, "the connect deadline of each node");
     m.stop();
   });
 

@@ -226,7 +226,7 @@ export class Running {
     );
     this.derp = new DerpManager(
       {
-        dial: (node) => this.dialDerp(node),
+        dial: (node, connectMs) => this.dialDerp(node, connectMs),
         random: (n) => env.random(n),
         setTimer: (ms, fn) => env.setTimer(ms, fn),
         monotonic: () => env.monotonic(),
@@ -416,10 +416,10 @@ export class Running {
     this.stopWatch = () => watch.close();
   }
 
-  private dialDerp(node: DERPNode) {
+  private dialDerp(node: DERPNode, connectMs?: number) {
     const host = node.IPv4 || node.HostName;
-    if (this.opts.derpPlainHttp) return this.env.dialTcp(host, node.DERPPort || 80);
-    return this.env.dialTcp(host, node.DERPPort || 443, { serverName: node.HostName, ...(this.opts.caFile ? { caFile: this.opts.caFile } : {}) });
+    if (this.opts.derpPlainHttp) return this.env.dialTcp(host, node.DERPPort || 80, undefined, undefined, connectMs);
+    return this.env.dialTcp(host, node.DERPPort || 443, { serverName: node.HostName, ...(this.opts.caFile ? { caFile: this.opts.caFile } : {}) }, undefined, connectMs);
   }
 
   private hostinfo(): Hostinfo {

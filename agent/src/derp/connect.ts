@@ -4,6 +4,21 @@ import { requestHead, ResponseHeadReader } from "../http1/upgrade.js";
 import type { ByteStream } from "../util/stream.js";
 import { type DerpEvent, DerpSession } from "./session.js";
 
+/**
+ * A node's TCP connect gets this long while its region has another node left
+ * to try, as tailscale's derphttp gives each node (dialNodeTimeout): a SYN
+ * answers within one round trip (under 0.5 s to any region on earth), or after
+ * one retransmission at 1 s, so a dead first node costs 1.5 s, not the host's
+ * 10 s. The region's last node left gets the host's full deadline: there is
+ * nothing better to wait for.
+ */
+export const NODE_CONNECT_MS = 1_500;
+
+/** The connect deadline for the node tried after `failed` of the region's `nodes` failed in a row (undefined: the host's). */
+export function nodeConnectMs(failed: number, nodes: number): number | undefined {
+  return failed < nodes - 1 ? NODE_CONNECT_MS : undefined;
+}
+
 export interface DerpConnection {
   readonly session: DerpSession;
   readonly serverKey: Uint8Array;

@@ -7,11 +7,12 @@
 // All durations run on the monotonic clock.
 import type { DERPMap, DERPNode, DERPRegion } from "../control/tailcfg.js";
 import type { ByteStream } from "../util/stream.js";
-import { connectDerp, type DerpConnection } from "./connect.js";
+import { connectDerp, type DerpConnection, nodeConnectMs } from "./connect.js";
 import { HomeChooser, homeable, type LatencyReport } from "./home.js";
 
 export interface DerpDeps {
-  dial(node: DERPNode): Promise<ByteStream>;
+  /** `connectMs`: the TCP connect's deadline when another node of the region is left to try (connect.ts nodeConnectMs). */
+  dial(node: DERPNode, connectMs?: number): Promise<ByteStream>;
   random(n: number): Uint8Array;
   setTimer(ms: number, fn: () => void): () => void;
   /** Monotonic milliseconds: a step of the wall clock must not close or keep a connection. */
@@ -241,7 +242,7 @@ export class DerpManager {
         reject(new Error(`no connection in ${CONNECT_DEADLINE_MS / 1000} s (${step})`));
       });
       this.deps
-        .dial(node)
+        .dial(node, nodeConnectMs(r.tried, nodes.length))
         .then((s) => {
           if (late) return void s.close();
           stream = s;

@@ -288,7 +288,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       const id = n.setTimer(ms, fn);
       return () => n.clearTimer(id);
     },
-    async dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs = DIAL_STEP_MS): Promise<ByteStream> {
+    async dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs = DIAL_STEP_MS, connectMs = deadlineMs): Promise<ByteStream> {
       const ips = isIp(host) ? [host] : await resolveName(host, deadlineMs);
       const what = `${host.includes(":") ? `[${host}]` : host}:${port}`;
       // Each address in turn (an AAAA record is no use without an IPv6 route).
@@ -297,7 +297,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
         for (const ip of ips) {
           try {
             const fd = n.tcpConnect(ip, port);
-            await connectFd(fd, ips.length > 1 ? `${what} (${ip})` : what, deadlineMs);
+            await connectFd(fd, ips.length > 1 ? `${what} (${ip})` : what, connectMs);
             return fd;
           } catch (e) {
             last = e;

@@ -72,8 +72,11 @@ export interface Host {
   onSignal(name: SignalName, fn: (() => void) | undefined): void;
   random(n: number): Uint8Array;
   setTimer(ms: number, fn: () => void): () => void;
-  /** Name lookup (off the event loop), TCP, then TLS if asked; each step fails after `deadlineMs` (10 s by default) without an answer. */
-  dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs?: number): Promise<ByteStream>;
+  /**
+   * Name lookup (off the event loop), TCP, then TLS if asked; each step fails after `deadlineMs` (10 s by default) without an answer,
+   * the TCP connect after `connectMs` when given (a relay node with others to try behind it).
+   */
+  dialTcp(host: string, port: number, tls?: TlsOptions, deadlineMs?: number, connectMs?: number): Promise<ByteStream>;
   connectUnix(path: string): Promise<ByteStream>;
   /** Listens at `path` (a stale socket file there is replaced), the file given `mode`. */
   listenUnix(path: string, mode: number): UnixListener;
