@@ -16,15 +16,17 @@ export type DiscoOut =
   /** Set the kernel endpoint of `peer`: direct, or its relay bridge when undefined. */
   | { readonly kind: "endpoint"; readonly peer: Uint8Array; readonly endpoint?: Endpoint };
 
-interface PeerEntry {
-  /** The node key as hex (the byNode key itself); its bytes are made only for a packet out. */
-  nodeHex: string;
-  discoHex: string;
-  /** Made when first used (see sharedKey): no closure per peer, the disco key read back from discoHex. */
+/**
+ * A peer's path state, made when it first sees disco (a packet, a probe, traffic): most peers of
+ * a big tailnet never carry any, and 5,000 peers' PeerPaths cost ~2 MB of a router's memory.
+ */
+interface PeerState {
+  readonly paths: PeerPaths;
+  /** Made when first used (see sharedKey), from the node's disco key. */
   shared?: Uint8Array;
-  region: number;
-  paths: PeerPaths;
 }
+
+const RELAY: PathStatus = { kind: "relay" };
 
 /** A peer's traffic as the kernel counts it. */
 export interface PeerActivity {
@@ -47,11 +49,15 @@ export type DiscoVia = { readonly from: Endpoint } | { readonly derpRegion: numb
 export class DiscoManager {
   /** Every pong from a netmap peer, before path discovery looks at it (for pings of our own). */
   onPong: (txid: Uint8Array, via: DiscoVia) => void = () => {};
-  /** By disco key (hex), and by node key (hex). */
-  private readonly byDisco = new Map<string, PeerEntry>();
-  private readonly byNode = new Map<string, PeerEntry>();
-  /** Node objects already taken in, with their key (hex): an unchanged node is not parsed again. */
-  private readonly taken = new WeakMap<Node, string>();
+  /**
+   * The netmap's nodes by their key texts ("nodekey:" and "discokey:" with lowercase hex), the
+   * node's own strings: no copy of a key per peer, and an unchanged node object is not parsed again.
+   */
+  private readonly byNode = new Map<string, Node>();
+  private readonly byDisco = new Map<string, Node>();
+  /** By node key text: only the peers that saw disco. */
+  private readonly state = new Map<string, PeerState>();
+  private regionOf: (n: Node) => number = () => 0;
 
   /** One for every peer's PeerPaths: a closure per peer costs memory at a thousand peers. */
   private readonly pathsDeps: PathsDeps;
@@ -62,52 +68,45 @@ export class DiscoManager {
 
   /** Follows the netmap: new peers, changed disco keys, home regions, known endpoints. */
   setPeers(nodes: Iterable<Node>, regionOf: (n: Node) => number): DiscoOut[] {
+    this.regionOf = regionOf;
     const out: DiscoOut[] = [];
     const seen = new Set<string>();
     for (const n of nodes) {
-      const known = this.taken.get(n);
-      if (known !== undefined && this.byNode.has(known)) {
-        seen.add(known);
+      // A node object already taken in was checked then.
+      if (this.byNode.get(n.Key) === n) {
+        seen.add(n.Key);
         continue;
       }
-      if (!n.DiscoKey) continue;
-      let nodeKey: Uint8Array, disco: Uint8Array;
-      try {
-        nodeKey = keyFromText("nodekey", n.Key);
-        disco = keyFromText("discokey", n.DiscoKey);
-      } catch {
-        continue;
-      }
-      const nodeHex = toHex(nodeKey), discoHex = toHex(disco);
-      seen.add(nodeHex);
-      let e = this.byNode.get(nodeHex);
-      if (e && e.discoHex !== discoHex) {
+      const nk = keyText("nodekey", n.Key), dk = n.DiscoKey ? keyText("discokey", n.DiscoKey) : undefined;
+      if (!nk || !dk) continue;
+      seen.add(nk);
+      const had = this.byNode.get(nk);
+      const hadDisco = had && keyText("discokey", had.DiscoKey ?? "");
+      if (hadDisco !== undefined && hadDisco !== dk) {
         // A new disco key: the peer restarted, what we knew of its paths is stale.
-        this.byDisco.delete(e.discoHex);
-        for (const a of e.paths.reset()) if (a.kind === "endpoint") out.push({ kind: "endpoint", peer: nodeKey });
-        e = undefined;
+        this.byDisco.delete(hadDisco);
+        const s = this.state.get(nk);
+        this.state.delete(nk);
+        if (s) for (const a of s.paths.reset()) if (a.kind === "endpoint") out.push({ kind: "endpoint", peer: hexToBytes(nk.slice(8)) });
       }
-      if (!e) {
-        // The shared key when first used: X25519 for each of a thousand peers at the first netmap costs seconds on a router.
-        e = { nodeHex, discoHex, region: 0, paths: new PeerPaths(this.pathsDeps) };
-        this.byNode.set(nodeHex, e);
-        this.byDisco.set(discoHex, e);
-      }
-      e.region = regionOf(n);
-      e.paths.setKnownEndpoints(n.Endpoints ?? []);
-      this.taken.set(n, nodeHex);
+      this.byNode.set(nk, n);
+      this.byDisco.set(dk, n);
+      this.state.get(nk)?.paths.setKnownEndpoints(n.Endpoints ?? []);
     }
-    if (seen.size !== this.byNode.size) for (const [id, e] of this.byNode) {
-      if (!seen.has(id)) {
-        this.byNode.delete(id);
-        this.byDisco.delete(e.discoHex);
-      }
+    if (seen.size !== this.byNode.size) for (const [nk, n] of this.byNode) {
+      if (seen.has(nk)) continue;
+      this.byNode.delete(nk);
+      this.state.delete(nk);
+      const dk = keyText("discokey", n.DiscoKey ?? "");
+      if (dk && this.byDisco.get(dk) === n) this.byDisco.delete(dk);
     }
     return out;
   }
 
   status(nodeKeyHex: string): PathStatus | undefined {
-    return this.byNode.get(nodeKeyHex)?.paths.status;
+    const nk = `nodekey:${nodeKeyHex}`;
+    if (!this.byNode.has(nk)) return undefined;
+    return this.state.get(nk)?.paths.status ?? RELAY;
   }
 
   /**
@@ -116,48 +115,80 @@ export class DiscoManager {
    */
   receive(packet: Uint8Array, via: DiscoVia, now: number): DiscoOut[] {
     const sender = senderKey(packet);
-    const e = sender && this.byDisco.get(toHex(sender));
-    if (!e) return [];
-    if ("derpRegion" in via && toHex(via.derpSrc) !== e.nodeHex) return [];
-    const m = openPacket(packet, this.sharedKey(e));
+    const n = sender && this.byDisco.get(`discokey:${toHex(sender)}`);
+    if (!n) return [];
+    const nk = keyText("nodekey", n.Key)!;
+    if ("derpRegion" in via && `nodekey:${toHex(via.derpSrc)}` !== nk) return [];
+    const e = this.stateOf(nk, n);
+    const m = openPacket(packet, this.sharedKey(e, n));
     if (!m) return [];
     if (m.type === "pong") this.onPong(m.txid, via);
     let acts;
     if (m.type === "ping") acts = e.paths.onPing(m, "from" in via ? via.from : { derpRegion: via.derpRegion }, now);
     else if (m.type === "pong") acts = "from" in via ? e.paths.onPong(m, via.from, now) : [];
     else acts = e.paths.onCallMeMaybe(m.endpoints, now);
-    return this.seal(e, acts);
+    return this.seal(nk, n, e, acts);
   }
 
   /** A ping of our own (meshwrt ping): over the peer's direct path if it has one, else over the relay. */
   probe(nodeKeyHex: string, txid: Uint8Array): DiscoOut | undefined {
-    const e = this.byNode.get(nodeKeyHex);
-    if (!e) return undefined;
+    const nk = `nodekey:${nodeKeyHex}`;
+    const n = this.byNode.get(nk);
+    if (!n) return undefined;
+    const e = this.stateOf(nk, n);
     const st = e.paths.status;
-    const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e), this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
-    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: hexToBytes(e.nodeHex), region: e.region, packet };
+    const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e, n), this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
+    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: hexToBytes(nodeKeyHex), region: this.regionOf(n), packet };
   }
 
   /** Periodic work; `activity(nodeKeyHex)` says which peers carried traffic lately and what the kernel received. */
   tick(now: number, activity: (nodeKeyHex: string) => PeerActivity): DiscoOut[] {
     const out: DiscoOut[] = [];
-    for (const [id, e] of this.byNode) {
-      const a = activity(id);
-      out.push(...this.seal(e, e.paths.tick(now, a.active, a.received)));
+    for (const [nk, n] of this.byNode) {
+      const a = activity(nk.slice(8));
+      let e = this.state.get(nk);
+      // A peer without path state that carries no traffic has nothing to do (PeerPaths.tick would say so).
+      if (!e && !a.active) continue;
+      e ??= this.stateOf(nk, n);
+      out.push(...this.seal(nk, n, e, e.paths.tick(now, a.active, a.received)));
     }
     return out;
   }
 
-  private sharedKey(e: PeerEntry): Uint8Array {
-    return (e.shared ??= boxSharedKey(this.deps.ourDiscoPrivate, hexToBytes(e.discoHex)));
+  private stateOf(nk: string, n: Node): PeerState {
+    let e = this.state.get(nk);
+    if (!e) {
+      e = { paths: new PeerPaths(this.pathsDeps) };
+      e.paths.setKnownEndpoints(n.Endpoints ?? []);
+      this.state.set(nk, e);
+    }
+    return e;
   }
 
-  private seal(e: PeerEntry, acts: ReturnType<PeerPaths["tick"]>): DiscoOut[] {
+  /** The shared key when first used: X25519 for each of a thousand peers at the first netmap costs seconds on a router. */
+  private sharedKey(e: PeerState, n: Node): Uint8Array {
+    return (e.shared ??= boxSharedKey(this.deps.ourDiscoPrivate, keyFromText("discokey", n.DiscoKey!)));
+  }
+
+  private seal(nk: string, n: Node, e: PeerState, acts: ReturnType<PeerPaths["tick"]>): DiscoOut[] {
     return acts.map((a): DiscoOut => {
-      const peer = hexToBytes(e.nodeHex);
+      const peer = hexToBytes(nk.slice(8));
       if (a.kind === "endpoint") return a.endpoint ? { kind: "endpoint", peer, endpoint: a.endpoint } : { kind: "endpoint", peer };
-      const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e), this.deps.random(24), a.message);
-      return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer, region: e.region, packet };
+      const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e, n), this.deps.random(24), a.message);
+      return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer, region: this.regionOf(n), packet };
     });
   }
+}
+
+/**
+ * A key's text as the maps hold it: the node's own string when it is canonical ("nodekey:" and
+ * 64 lowercase hex digits, as servers send it), undefined when it is no key.
+ */
+function keyText(kind: "nodekey" | "discokey", text: string): string | undefined {
+  try {
+    keyFromText(kind, text);
+  } catch {
+    return undefined;
+  }
+  return text;
 }
