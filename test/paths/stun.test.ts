@@ -75,6 +75,9 @@ describe("a STUN answer over IPv6", () => {
     expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641", "[2001:db8:168:1::10]:41641"]);
     expect(r.mapping).toBe("unknown"); // one IPv4 server: no second view of the mapping
     expect([...r.latencyMs]).toEqual([[900, 9]]);
+    // Each family apart, for NetInfo.DERPLatency's "900-v4" and "900-v6".
+    expect([...r.v4Ms]).toEqual([[900, 20]]);
+    expect([...r.v6Ms]).toEqual([[900, 9]]);
   });
 
   it("an IPv4 client named IPv4-mapped by a dual-stack server (derper on \":3478\") is the IPv4 endpoint, and counts for the NAT's mapping", () => {
@@ -85,6 +88,9 @@ describe("a STUN answer over IPv6", () => {
     const r = p.result();
     expect(r.endpoints.map(formatEndpoint)).toEqual(["203.0.113.7:41641"]);
     expect(r.mapping).toBe("endpoint-independent");
+    // The server's family decides: these are IPv4 round trips.
+    expect([...r.v4Ms]).toEqual([[900, 10], [901, 12]]);
+    expect(r.v6Ms.size).toBe(0);
   });
 
   it("a request that could not be sent (no IPv6 route) is not waited for", () => {
@@ -128,5 +134,19 @@ describe("the relay map's STUN servers", () => {
     };
     expect(stunServers(m as never)).toEqual([{ region: 900, ip: "198.18.2.2", port: 3478 }, { region: 900, ip: "198.18.2.4", port: 3479 }]);
     expect(stunServers(undefined)).toEqual([]);
+  });
+
+  it("measures every region (Tailscale's map has some thirty), at up to three nodes each per family, none marked NoMeasureNoHome", () => {
+    const regions: Record<string, object> = {};
+    for (let id = 1; id <= 12; id++) {
+      regions[id] = { RegionID: id, RegionCode: `r${id}`, RegionName: `R${id}`, ...(id === 12 ? { NoMeasureNoHome: true } : {}), Nodes: "abcd".split("").map((x, i) => ({
+        Name: `${id}${x}`, RegionID: id, HostName: `${id}${x}`, IPv4: `198.18.${id}.${i + 1}`, ...(i === 0 ? { IPv6: `2001:db8:18:${id}::1` } : {}),
+      })) };
+    }
+    const s = stunServers({ Regions: regions } as never);
+    const v4 = s.filter((x) => !x.ip.includes(":")), v6 = s.filter((x) => x.ip.includes(":"));
+    expect(new Set(v4.map((x) => x.region))).toEqual(new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]));
+    expect(v4.filter((x) => x.region === 11).map((x) => x.ip)).toEqual(["198.18.11.1", "198.18.11.2", "198.18.11.3"]);
+    expect(v6.map((x) => x.region)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
   });
 });

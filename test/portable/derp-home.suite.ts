@@ -16,6 +16,7 @@ const map = (regions: DERPRegion[], scores?: Record<string, number>): DERPMap =>
 });
 const three = map([region(1), region(2), region(3)]);
 const never = () => -Infinity;
+const ms = (o: Record<number, number>) => new Map(Object.entries(o).map(([k, v]) => [Number(k), v]));
 
 /** A chooser fed reports 30 s apart (a router's netcheck rate); returns each report's choice. */
 function rounds(c: HomeChooser, m: DERPMap, reports: Record<number, number>[], opts: { from?: number; heard?: (id: number) => number } = {}): number[] {
@@ -91,10 +92,13 @@ suite("derp home by latency", (check) => {
     eq(rounds(c, map([region(1, { Avoid: true }), region(2)]), [{ 1: 10, 2: 90 }], { from: 30_000 }).join(), "1", "the home marked Avoid later stays while it is best");
   });
 
-  check("NetInfo.DERPLatency: REGION-v4 in seconds, from the latest report", () => {
+  check("NetInfo.DERPLatency as magicsock fills it: REGION-v4 and REGION-v6 in seconds, STUN's per family, from the latest report; none from HTTPS", () => {
     const c = new HomeChooser();
-    rounds(c, three, [{ 1: 80, 2: 20 }, { 1: 81, 3: 7.5 }]);
-    eq(JSON.stringify(c.derpLatency()), '{"1-v4":0.081,"3-v4":0.0075}', "latest only");
+    c.report({ startedAt: 0, at: 3_000, latencyMs: ms({ 1: 80, 2: 20 }), v4Ms: ms({ 1: 80, 2: 20 }) }, three, never);
+    c.report({ startedAt: 27_000, at: 30_000, latencyMs: ms({ 1: 41, 3: 7.5 }), v4Ms: ms({ 1: 81, 3: 7.5 }), v6Ms: ms({ 1: 41 }) }, three, never);
+    eq(JSON.stringify(c.derpLatency()), '{"1-v4":0.081,"3-v4":0.0075,"1-v6":0.041}', "latest only, each family apart");
+    c.report({ startedAt: 57_000, at: 60_000, latencyMs: ms({ 1: 90 }) }, three, never);
+    eq(JSON.stringify(c.derpLatency()), "{}", "an HTTPS round: none (netcheck leaves RegionV4Latency and RegionV6Latency empty)");
   });
 
   check("the manager: waits for the first report, moves its home on a clearly nearer one, falls back to the lowest ID without", () => {
@@ -123,7 +127,7 @@ suite("derp home by latency", (check) => {
     m.netcheck({ startedAt: 0, at: 40, latencyMs: new Map([[1, 80], [2, 20], [3, 150]]) });
     eq(`${m.homeRegion} ${dials.join()} ${homes.join()}`, "2 2a 2", "the nearest region, dialled and told");
     mono = 30_000;
-    m.netcheck({ startedAt: 27_000, at: 30_000, latencyMs: new Map([[1, 80], [2, 150], [3, 5]]) });
+    m.netcheck({ startedAt: 27_000, at: 30_000, latencyMs: new Map([[1, 80], [2, 150], [3, 5]]), v4Ms: new Map([[1, 80], [2, 150], [3, 5]]) });
     eq(`${m.homeRegion} ${dials.join()} ${homes.join()}`, "3 2a,3a 2,3", "moved to region 3");
     eq(JSON.stringify(m.derpLatency()), '{"1-v4":0.08,"2-v4":0.15,"3-v4":0.005}', "latency for NetInfo");
     m.stop();

@@ -20,8 +20,11 @@ export const KEEP_WITHOUT_REPORT_MS = 120_000;
 export interface LatencyReport {
   readonly startedAt: number;
   readonly at: number;
-  /** The best round trip (ms) per region that answered. */
+  /** The best round trip (ms) per region that answered, by any means (STUN over either family, or HTTPS). */
   readonly latencyMs: ReadonlyMap<number, number>;
+  /** STUN's round trips over IPv4 and over IPv6 alone (none when measured over HTTPS, as netcheck leaves them). */
+  readonly v4Ms?: ReadonlyMap<number, number>;
+  readonly v6Ms?: ReadonlyMap<number, number>;
 }
 
 /** Whether a region may be home: in the map, measured, with a relay node, not avoided (unless it is home already). */
@@ -76,10 +79,11 @@ export class HomeChooser {
     return pick;
   }
 
-  /** NetInfo.DERPLatency: "REGION-v4" to seconds, from the latest report. */
+  /** NetInfo.DERPLatency as magicsock fills it: "REGION-v4" and "REGION-v6" to seconds, STUN's per family, from the latest report. */
   derpLatency(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [id, ms] of this.last?.latencyMs ?? []) out[`${id}-v4`] = ms / 1000;
+    for (const [id, ms] of this.last?.v4Ms ?? []) out[`${id}-v4`] = ms / 1000;
+    for (const [id, ms] of this.last?.v6Ms ?? []) out[`${id}-v6`] = ms / 1000;
     return out;
   }
 }

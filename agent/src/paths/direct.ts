@@ -28,6 +28,13 @@ const STUN_EVERY_MS = 30_000;
 const NETCHECK_IDLE_MS = 5 * 60_000;
 const TICK_MS = 1_000;
 const DEFAULT_STUN_PORT = 3478;
+/**
+ * Every region is measured over each family its nodes have (a home chosen
+ * among the first few region IDs is no choice), at up to this many of its
+ * nodes, as netcheck's full report tries three: a region whose first node is
+ * dead is still measured.
+ */
+const STUN_NODES_PER_REGION = 3;
 const PING_WAIT_MS = 5_000;
 /**
  * A direct peer's kernel endpoint is set again this long after the bridge
@@ -248,7 +255,7 @@ export class DirectPaths {
       ipv6: r.endpoints.some((e) => e.ip.length === 16),
       osHasIpv6: this.sock6 !== undefined,
     };
-    this.d.onNetcheck?.({ startedAt: this.lastStun, at: this.d.host.monotonic(), latencyMs: r.latencyMs });
+    this.d.onNetcheck?.({ startedAt: this.lastStun, at: this.d.host.monotonic(), latencyMs: r.latencyMs, v4Ms: r.v4Ms, v6Ms: r.v6Ms });
     let local: IpBytes[] = [];
     try {
       local = (await this.d.localAddresses()).filter((ip) => ip.length === 4 || (this.sock6 !== undefined && usableV6(ip)));
@@ -367,16 +374,20 @@ export class DirectPaths {
 export function stunServers(m: DERPMap | undefined): StunServer[] {
   const v4: StunServer[] = [], v6: StunServer[] = [];
   for (const r of Object.values(m?.Regions ?? {})) {
-    for (const n of r.Nodes ?? []) {
-      const port = n.STUNPort === undefined || n.STUNPort === 0 ? DEFAULT_STUN_PORT : n.STUNPort;
-      if (port < 0) continue;
-      for (const [ip, list, len] of [[n.IPv4, v4, 4], [n.IPv6, v6, 16]] as const) {
-        if (!ip || ipLength(ip) !== len) continue;
-        if (!list.some((s) => s.ip === ip && s.port === port)) list.push({ region: r.RegionID, ip, port });
+    if (r.NoMeasureNoHome) continue;
+    for (const [family, list, len] of [["IPv4", v4, 4], ["IPv6", v6, 16]] as const) {
+      let nodes = 0;
+      for (const n of r.Nodes ?? []) {
+        const ip = n[family];
+        const port = n.STUNPort === undefined || n.STUNPort === 0 ? DEFAULT_STUN_PORT : n.STUNPort;
+        if (port < 0 || !ip || ipLength(ip) !== len || nodes === STUN_NODES_PER_REGION) continue;
+        if (list.some((s) => s.ip === ip && s.port === port)) continue;
+        list.push({ region: r.RegionID, ip, port });
+        nodes++;
       }
     }
   }
-  return [...v4.slice(0, 8), ...v6.slice(0, 8)];
+  return [...v4, ...v6];
 }
 
 function ipLength(s: string): number {

@@ -18,8 +18,11 @@ export interface StunResult {
   /** Our public endpoints as the servers saw them, deduplicated, in answer order. */
   readonly endpoints: readonly Endpoint[];
   readonly mapping: NatMapping;
-  /** Round-trip time per region that answered (ms). */
+  /** Round-trip time per region that answered (ms), the better of the two families (netcheck's RegionLatency). */
   readonly latencyMs: ReadonlyMap<number, number>;
+  /** The same over IPv4 and over IPv6 alone, by the server's family (RegionV4Latency, RegionV6Latency: NetInfo.DERPLatency's "-v4" and "-v6"). */
+  readonly v4Ms: ReadonlyMap<number, number>;
+  readonly v6Ms: ReadonlyMap<number, number>;
 }
 
 /** A round ends this long after it started, answered or not. */
@@ -76,8 +79,13 @@ export class StunProber {
     const mapping: NatMapping = !this.seen.length
       ? this.sentTo ? "udp-blocked" : "unknown"
       : ports.size > 1 ? "symmetric" : servers.size > 1 ? "endpoint-independent" : "unknown";
-    const latencyMs = new Map<number, number>();
-    for (const s of this.seen) latencyMs.set(s.server.region, Math.min(latencyMs.get(s.server.region) ?? Infinity, s.rtt));
-    return { endpoints, mapping, latencyMs };
+    const latencyMs = new Map<number, number>(), v4Ms = new Map<number, number>(), v6Ms = new Map<number, number>();
+    const best = (m: Map<number, number>, region: number, rtt: number) => m.set(region, Math.min(m.get(region) ?? Infinity, rtt));
+    for (const s of this.seen) {
+      best(latencyMs, s.server.region, s.rtt);
+      // The family of the server's address, not of the mapped one: a dual-stack server names an IPv4 client ::ffff:a.b.c.d.
+      best(s.server.ip.includes(":") ? v6Ms : v4Ms, s.server.region, s.rtt);
+    }
+    return { endpoints, mapping, latencyMs, v4Ms, v6Ms };
   }
 }
