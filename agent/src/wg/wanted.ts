@@ -5,6 +5,7 @@
 import type { Node } from "../control/tailcfg.js";
 import { keyFromText } from "../crypto/keys.js";
 import { type Endpoint, maskPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
+import { slabCopy } from "../util/slab.js";
 import type { WantedPeer } from "./reconcile.js";
 
 export interface WantedOptions {
@@ -51,19 +52,9 @@ export function wantedPeer(n: Node, o: WantedOptions): WantedPeer | undefined {
 }
 
 /**
- * The key and the allowed IPs' bytes as views of one buffer: in QuickJS a Uint8Array with a
- * buffer of its own costs ~300 bytes, and the agent keeps a wanted peer for every node.
+ * The key and the allowed IPs' bytes as views of shared buffers (util/slab.ts): the agent keeps
+ * a wanted peer for every node, and the routes keep its prefixes.
  */
 function packed(key: Uint8Array, prefixes: readonly Prefix[]): { publicKey: Uint8Array; allowedIps: Prefix[] } {
-  let size = key.length;
-  for (const p of prefixes) size += p.ip.length;
-  const buf = new Uint8Array(size);
-  buf.set(key);
-  let at = key.length;
-  const allowedIps = prefixes.map((p) => {
-    const ip = buf.subarray(at, (at += p.ip.length));
-    ip.set(p.ip);
-    return { ip, bits: p.bits };
-  });
-  return { publicKey: buf.subarray(0, key.length), allowedIps };
+  return { publicKey: slabCopy(key), allowedIps: prefixes.map((p) => ({ ip: slabCopy(p.ip), bits: p.bits })) };
 }
