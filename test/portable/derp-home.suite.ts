@@ -4,7 +4,11 @@
 // unless its relay is still heard. Then the manager acting on it.
 import type { DERPMap, DERPRegion } from "../../agent/src/control/tailcfg.js";
 import { HEARD_RECENTLY_MS, HISTORY_MS, HomeChooser, KEEP_WITHOUT_REPORT_MS } from "../../agent/src/derp/home.js";
+import { NODE_CONNECT_MS } from "../../agent/src/derp/connect.js";
+import { HTTPS_EVERY_MS } from "../../agent/src/derp/https-latency.js";
 import { DerpManager, FIRST_REPORT_WAIT_MS } from "../../agent/src/derp/manager.js";
+import { ascii, latin1 } from "../../agent/src/util/bytes.js";
+import type { ByteStream } from "../../agent/src/util/stream.js";
 import { eq, suite } from "./check.js";
 
 const region = (id: number, extra: Partial<DERPRegion> = {}): DERPRegion => ({
@@ -139,4 +143,80 @@ suite("derp home by latency", (check) => {
     eq(n.homeRegion, 1, "no report in time: the lowest region ID");
     n.stop();
   });
+
+  check("no STUN answer from any region: each region measured over HTTPS (GET /derp/latency-check, its nodes in turn), the nearest is home", async () => {
+    // Region 2's first node never connects; 3 answers through a proxy that refuses (403): not a latency.
+    const rtt: Record<string, number> = { "1a": 80, "2b": 20, "3a": 150 };
+    const k = fakeClock();
+    const dials: string[] = [], requests: string[] = [], logs: string[] = [];
+    const m = new DerpManager({
+      dial: async (n, connectMs) => {
+        dials.push(`${n.Name}${connectMs ? `/${connectMs}` : ""}`);
+        if (n.Name === "2a") throw new Error("connect 198.18.0.1:443: no answer in 1.5 s");
+        const s: ByteStream = {
+          write: (b) => {
+            const text = latin1(b);
+            if (!text.startsWith("GET /derp/latency-check ")) return; // the DERP upgrade: left unanswered here
+            requests.push(text.split("\r\n").slice(0, 2).join(" "));
+            k.setTimer(rtt[n.Name]!, () => s.onData(ascii(n.Name === "3a" ? "HTTP/1.1 403 Forbidden\r\n\r\n" : "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")));
+          },
+          close: () => {},
+          onData: () => {},
+          onClose: () => {},
+        };
+        return s;
+      },
+      random: (n) => new Uint8Array(n),
+      setTimer: k.setTimer,
+      monotonic: () => k.now,
+      log: (l, msg) => void logs.push(`${l} ${msg}`),
+    }, new Uint8Array(32).fill(7));
+    const twoNodes = map([region(1), region(2, { Nodes: [{ Name: "2a", RegionID: 2, HostName: "derp2a.test" }, { Name: "2b", RegionID: 2, HostName: "derp2b.test" }] }), region(3)]);
+    m.setMap(twoNodes);
+    m.netcheck({ startedAt: 0, at: 3_000, latencyMs: new Map(), v4Ms: new Map(), v6Ms: new Map() });
+    await k.advance(FIRST_REPORT_WAIT_MS);
+    eq(m.homeRegion, 2, `the nearest over HTTPS, not the lowest ID: ${logs.join(" | ")}`);
+    eq(dials.slice(0, 4).sort().join(" "), `1a 2a/${NODE_CONNECT_MS} 2b 3a`, "every region, a dead node given the short connect deadline");
+    eq(requests.includes("GET /derp/latency-check HTTP/1.1 Host: derp2b.test"), true, `the request: ${requests.join(" | ")}`);
+    eq(JSON.stringify([...m.latencyMs]), "[[1,80],[2,20]]", "status: the latencies over HTTPS (403 is none)");
+    eq(JSON.stringify(m.derpLatency()), "{}", "NetInfo.DERPLatency: none, as netcheck");
+    // The next STUN round, still unanswered, 30 s on: no new HTTPS round yet; the home and the figures stay.
+    const n = requests.length;
+    await k.advance(27_000);
+    m.netcheck({ startedAt: k.now - 3_000, at: k.now, latencyMs: new Map() });
+    await k.advance(1_000);
+    eq(`${requests.length} ${m.homeRegion} ${m.latencyMs.get(2)}`, `${n} 2 20`, "none before HTTPS_EVERY_MS");
+    await k.advance(HTTPS_EVERY_MS);
+    m.netcheck({ startedAt: k.now - 3_000, at: k.now, latencyMs: new Map() });
+    await k.advance(1_000);
+    eq(requests.length, 2 * n, "measured again after HTTPS_EVERY_MS");
+    m.stop();
+  });
 });
+
+/** Timers on a clock moved by hand; promises settle between them. */
+function fakeClock() {
+  const timers: { at: number; fn: () => void }[] = [];
+  const k = {
+    now: 0,
+    setTimer: (ms: number, fn: () => void) => {
+      const t = { at: k.now + ms, fn };
+      timers.push(t);
+      return () => void (timers.includes(t) && timers.splice(timers.indexOf(t), 1));
+    },
+    async advance(ms: number) {
+      const end = k.now + ms;
+      for (;;) {
+        for (let i = 0; i < 20; i++) await Promise.resolve();
+        timers.sort((a, b) => a.at - b.at);
+        const t = timers[0];
+        if (!t || t.at > end) break;
+        timers.shift();
+        k.now = t.at;
+        t.fn();
+      }
+      k.now = end;
+    },
+  };
+  return k;
+}

@@ -305,7 +305,8 @@ export class Running {
       relayBridge: this.bridge.counters,
       wireguard: this.wg.kind,
       pathOf: (id) => direct?.status(id),
-      ...(direct ? { netcheck: direct.netcheck, ping: (id: string) => direct.ping(id) } : {}),
+      // The relays' latencies as the home was chosen by them (over HTTPS where STUN got no answer).
+      ...(direct ? { netcheck: { ...direct.netcheck, latencyMs: this.derp.latencyMs }, ping: (id: string) => direct.ping(id) } : {}),
       wgPeerOf: (id) => this.activity.counters(id),
       advertisedRoutes: this.sharedRoutes.map(formatPrefix),
       endpoints: this.endpoints.addrs,

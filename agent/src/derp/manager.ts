@@ -3,12 +3,14 @@
 // closed again when idle. Packets to a region that is still connecting, or
 // whose relay is not taking what we send, are dropped and counted: WireGuard
 // and disco both retransmit. The home region follows the netcheck reports
-// (home.ts); until the first one, or without any, it is the lowest region ID.
+// (home.ts), measured over HTTPS where no region answers STUN
+// (https-latency.ts); until the first one, or without any, it is the lowest region ID.
 // All durations run on the monotonic clock.
 import type { DERPMap, DERPNode, DERPRegion } from "../control/tailcfg.js";
 import type { ByteStream } from "../util/stream.js";
 import { connectDerp, type DerpConnection, nodeConnectMs } from "./connect.js";
 import { HomeChooser, homeable, type LatencyReport } from "./home.js";
+import { httpsDue, httpsRegions, measureRegionHttps } from "./https-latency.js";
 
 export interface DerpDeps {
   /** `connectMs`: the TCP connect's deadline when another node of the region is left to try (connect.ts nodeConnectMs). */
@@ -33,6 +35,8 @@ interface Region {
   /** The connection's read count when last seen moving, and when that was. */
   reads: number;
   heardAt: number;
+  /** When the attempts that are under way began (undefined: connected, or none yet): the log says how long reaching the relay took. */
+  since?: number;
 }
 
 /** Packets dropped instead of sent to a relay. */
@@ -71,6 +75,10 @@ export class DerpManager {
   private drops = { notConnected: 0, queueFull: 0 };
   private readonly chooser = new HomeChooser();
   private firstReportTimer: (() => void) | undefined;
+  /** The last HTTPS round (https-latency.ts): when it started, and what it measured. */
+  private httpsAt = -Infinity;
+  private httpsMs: ReadonlyMap<number, number> = new Map();
+  private httpsRunning = false;
 
   constructor(
     private readonly deps: DerpDeps,
@@ -85,9 +93,10 @@ export class DerpManager {
     return { ...this.drops };
   }
 
-  /** The latest netcheck round trips (ms) by region. */
+  /** The latest netcheck round trips (ms) by region: the last STUN round's, or without any answer there, the last HTTPS round's. */
   get latencyMs(): ReadonlyMap<number, number> {
-    return this.chooser.last?.latencyMs ?? new Map();
+    const last = this.chooser.last?.latencyMs;
+    return last?.size ? last : this.httpsMs;
   }
 
   /** NetInfo.DERPLatency: "REGION-v4" to seconds. */
@@ -107,8 +116,15 @@ export class DerpManager {
     }
   }
 
-  /** A netcheck round: the home moves when a region is clearly nearer (home.ts). */
+  /** A netcheck round: the home moves when a region is clearly nearer (home.ts); no STUN answer at all: the regions are measured over HTTPS first. */
   netcheck(report: LatencyReport): void {
+    if (!this.map || this.stopped) return;
+    if (this.httpsRunning && !report.latencyMs.size) return; // the HTTPS round under way will judge
+    if (httpsDue(report, this.httpsAt)) return this.measureHttps(report);
+    this.judge(report);
+  }
+
+  private judge(report: LatencyReport): void {
     if (!this.map || this.stopped) return;
     const pick = this.chooser.report(report, this.map, (id) => this.lastHeard(id));
     if (!pick || !this.map.Regions[String(pick)]) {
@@ -122,6 +138,30 @@ export class DerpManager {
     };
     this.deps.log("info", `derp: region ${pick} (${ms(pick)}) is nearer than ${this.home ? `region ${this.home} (${ms(this.home)})` : "none"}`);
     this.setHome(pick);
+  }
+
+  /** Every region that could be home, over HTTPS at once; the first map's fallback to the lowest ID waits for the answers. */
+  private measureHttps(stun: LatencyReport): void {
+    const map = this.map!;
+    this.httpsAt = stun.at;
+    this.httpsRunning = true;
+    this.firstReportTimer?.();
+    this.firstReportTimer = undefined;
+    const regions = httpsRegions(map, this.home);
+    this.deps.log("info", `derp: no STUN answer from any region (UDP blocked?); measuring ${regions.length} region(s) over HTTPS`);
+    const measured = regions.map((r) =>
+      measureRegionHttps(r, this.deps).then(
+        (ms): [number, number] => [r.RegionID, ms],
+        (e: Error) => void this.deps.log("debug", `derp: HTTPS latency of ${e.message}`),
+      ),
+    );
+    void Promise.all(measured).then((results) => {
+      this.httpsRunning = false;
+      const latencyMs = new Map(results.filter((r): r is [number, number] => r !== undefined));
+      this.httpsMs = latencyMs;
+      this.deps.log("info", `derp: HTTPS latency ${[...latencyMs].map(([id, ms]) => `${id}: ${Math.round(ms)} ms`).join(", ") || "none"}`);
+      this.judge({ startedAt: stun.startedAt, at: this.deps.monotonic(), latencyMs });
+    });
   }
 
   /** The regions a home may be chosen from, in the order of their IDs. */
@@ -232,6 +272,7 @@ export class DerpManager {
     const node = nodes[r.node % nodes.length]!;
     const which = `region ${r.id} (${node.HostName})`;
     r.connecting = true;
+    r.since ??= this.deps.monotonic();
     let step = "dial";
     let stream: ByteStream | undefined;
     let late = false;
@@ -270,7 +311,8 @@ export class DerpManager {
         r.reads = conn.reads;
         r.heardAt = this.deps.monotonic();
         this.armReadCheck();
-        this.deps.log("info", `derp: connected to ${which}`);
+        this.deps.log("info", `derp: connected to ${which} in ${((this.deps.monotonic() - r.since!) / 1000).toFixed(1)} s`);
+        r.since = undefined;
         if (r.id === this.home) conn.session.notePreferred(true);
         conn.onEvent = (e) => {
           if (e.kind === "packet") this.onPacket(e.src, e.data, r.id);
