@@ -3,7 +3,7 @@ import type { Node } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed, keyToText } from "../../agent/src/crypto/keys.js";
 import { type Endpoint, formatEndpoint, parseEndpoint } from "../../agent/src/netaddr/ip.js";
 import { type LoopbackPort, RelayBridge } from "../../agent/src/paths/bridge.js";
-import { DiscoManager } from "../../agent/src/paths/manager.js";
+import { DiscoManager, type PeerActivity } from "../../agent/src/paths/manager.js";
 import { eq, suite } from "./check.js";
 
 function harness() {
@@ -92,6 +92,18 @@ suite("relay bridge", (check) => {
     eq(r.set.length, 3, "the next packet through the relay: again");
     eq(r.logs.filter((l) => l.includes("moved the kernel's endpoint")).length, 2, "said in the debug log");
   });
+  check("a direct path that dies while the peer's traffic comes over the relay: on the relay within 5 s, though every re-pin makes the kernel read it as received direct", async () => {
+    // What the kernel says at each read: bytes received, the endpoint direct (the re-pin set it back 100 ms after the last packet through the bridge).
+    const r = await directRouter((now) => ({ active: true, received: { at: now, from: parseEndpoint("203.0.113.7:41641") } }));
+    // The path dies now: no more pongs (the phone is never asked again); the phone's packets come over DERP every 50 ms.
+    let t = 0;
+    for (; t < 20_000 && r.set.at(-1) !== undefined; t += 50) {
+      r.bridge.deliver(r.phone, Uint8Array.of(4, 0, 0, 0));
+      r.advance(50);
+    }
+    eq(r.set.at(-1), undefined, `back on the relay (kernel endpoints set: ${r.set.map(show).join(" ")})`);
+    eq(t <= 5_000, true, `within 5 s: ${t} ms`);
+  });
 });
 
 const show = (e: Endpoint | undefined) => (e ? formatEndpoint(e) : "relay");
@@ -101,7 +113,7 @@ const show = (e: Endpoint | undefined) => (e ? formatEndpoint(e) : "relay");
  * brought to a direct path by a real ping and pong, on a host double with a
  * clock of its own and the real bridge.
  */
-async function directRouter() {
+async function directRouter(activity: (now: number) => PeerActivity = () => ({ active: true })) {
   let now = 1_000;
   const timers: { at: number; fn: () => void }[] = [];
   const logs: string[] = [];
@@ -131,7 +143,7 @@ async function directRouter() {
   const d = new DirectPaths({
     host: host as never, wgPort: 41641, nodeKey: routerNode.publicKey, discoPrivate: routerDisco.privateKey, discoPublic: routerDisco.publicKey,
     sendDerp: () => {}, setKernelEndpoint: async (_p, ep) => void set.push(ep), bridge, localAddresses: async () => [],
-    peerActivity: () => ({ active: true }), onEndpoints: () => {},
+    peerActivity: () => activity(now), onEndpoints: () => {},
   });
   await d.start();
   const phoneAsNode: Node = {

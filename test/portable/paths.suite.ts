@@ -88,6 +88,16 @@ suite("peer paths", (check) => {
     eq(relayed(p.tick(late, true, { at: late - 1000, from: phone })), false, "unanswered, but received over it a second ago: still direct");
     eq(relayed(p.tick(late, true, { at: late - 1000, from: parseEndpoint("127.0.0.1:40000") })), true, "received, but from the relay's bridge: no proof of the direct path");
   });
+  check("receipts read as direct while the relay bridge carries the peer's packets prove nothing: back to the relay", () => {
+    const p = directTo(phone);
+    const beat = HEARTBEAT_MS + 10;
+    p.tick(beat, true, { at: beat, from: phone });
+    const late = beat + UNANSWERED_MS + 500;
+    eq(relayed(p.tick(late, true, { at: late - 100, from: phone, relayedAt: late - 2_000 })), true, "the bridge carried one 2 s ago");
+    const q = directTo(phone);
+    q.tick(beat, true, { at: beat, from: phone });
+    eq(relayed(q.tick(late, true, { at: late - 100, from: phone, relayedAt: late - RECEIVED_FRESH_MS })), false, "the bridge's last one 2.5 s old: the receipts are the direct path's");
+  });
   check("receipts that stopped: back to the relay once they are 2.5 s old", () => {
     const p = directTo(phone);
     const beat = HEARTBEAT_MS + 10;

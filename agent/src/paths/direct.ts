@@ -118,6 +118,8 @@ export class DirectPaths {
   private readonly waiting = new Map<string, (via: DiscoVia) => void>();
   /** Direct peers whose kernel endpoint is about to be set again (node key hex). */
   private readonly repinning = new Set<string>();
+  /** When the bridge last carried a packet for a peer pinned direct (node key hex): its received bytes may have come that way. */
+  private readonly relayedAt = new Map<string, number>();
 
   constructor(private readonly d: DirectDeps) {
     this.disco = new DiscoManager({
@@ -298,7 +300,15 @@ export class DirectPaths {
   private tick(): void {
     const now = this.d.host.monotonic();
     if (now - this.lastStun >= (this.peerCount ? STUN_EVERY_MS : NETCHECK_IDLE_MS)) this.rediscover("periodic");
-    this.handle(this.disco.tick(now, (id) => this.d.peerActivity(id)));
+    this.handle(this.disco.tick(now, (id) => this.activity(id)));
+  }
+
+  /** The kernel's word on a peer, with when the bridge last carried its packets while it was pinned direct. */
+  private activity(id: string): PeerActivity {
+    const a = this.d.peerActivity(id);
+    const relayedAt = this.relayedAt.get(id);
+    if (relayedAt === undefined || !a.received) return a;
+    return { active: a.active, received: { ...a.received, relayedAt } };
   }
 
   private handle(outs: DiscoOut[]): void {
@@ -325,13 +335,17 @@ export class DirectPaths {
    */
   private repin(peer: Uint8Array): void {
     const id = toHex(peer);
+    this.relayedAt.set(id, this.d.host.monotonic());
     if (this.repinning.has(id)) return;
     this.repinning.add(id);
     const key = peer.slice();
     this.d.host.setTimer(REPIN_AFTER_MS, () => {
       this.repinning.delete(id);
       const s = this.disco.status(id);
-      if (s?.kind !== "direct") return; // on the relay by now: the bridge is the right endpoint
+      if (s?.kind !== "direct") {
+        this.relayedAt.delete(id); // on the relay by now: the bridge is the right endpoint
+        return;
+      }
       this.d.host.log("debug", `path to ${id.slice(0, 8)}: a packet through the relay moved the kernel's endpoint; direct ${formatEndpoint(s.endpoint)} again`);
       this.setEndpoint(key, s.endpoint);
     });

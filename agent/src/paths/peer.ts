@@ -44,6 +44,14 @@ export const RECEIVED_FRESH_MS = 2_500;
 export interface Received {
   readonly at: number;
   readonly from: Endpoint | undefined;
+  /**
+   * When the relay bridge last carried a packet of the peer's while it was
+   * pinned direct. The endpoint read with the bytes is where the kernel
+   * pointed at the read, and a re-pin points it back direct 100 ms after
+   * each packet through the bridge: bytes that came over the relay would
+   * read as received direct, and a dead direct path would live for ever.
+   */
+  readonly relayedAt?: number;
 }
 
 export type PathAction =
@@ -167,7 +175,7 @@ export class PeerPaths {
       if (b) b.unansweredSince = undefined;
       return acts;
     }
-    const alive = b && received?.from && key(received.from) === key(b.ep) && now - received.at < RECEIVED_FRESH_MS;
+    const alive = b && received?.from && key(received.from) === key(b.ep) && now - received.at < RECEIVED_FRESH_MS && !(now - (received.relayedAt ?? -Infinity) < RECEIVED_FRESH_MS);
     if (b && !alive && b.unansweredSince !== undefined && now - b.unansweredSince >= UNANSWERED_MS) {
       // Heartbeats to the direct path go unanswered: back to the relay, and keep looking.
       this.best = undefined;
