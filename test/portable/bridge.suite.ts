@@ -1,7 +1,7 @@
 import { DirectPaths, REPIN_AFTER_MS } from "../../agent/src/paths/direct.js";
 import type { Node } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed, keyToText } from "../../agent/src/crypto/keys.js";
-import { type Endpoint, formatEndpoint, parseEndpoint } from "../../agent/src/netaddr/ip.js";
+import { type Endpoint, formatEndpoint, type IpBytes, parseEndpoint, parsePrefix, prefixContains } from "../../agent/src/netaddr/ip.js";
 import { type LoopbackPort, RelayBridge } from "../../agent/src/paths/bridge.js";
 import { DiscoManager, type PeerActivity } from "../../agent/src/paths/manager.js";
 import { eq, suite } from "./check.js";
@@ -104,6 +104,17 @@ suite("relay bridge", (check) => {
     eq(r.set.at(-1), undefined, `back on the relay (kernel endpoints set: ${r.set.map(show).join(" ")})`);
     eq(t <= 5_000, true, `within 5 s: ${t} ms`);
   });
+  check("a peer's LAN address inside a route the tunnel carries is never pinged: its pong would come over the relay and look direct", async () => {
+    // The phone's router shares 192.168.72.0/24 and we take the route: 192.168.72.23 is reached only through the tunnel.
+    const shared = parsePrefix("192.168.72.0/24");
+    const r = await directRouter(() => ({ active: true }), { endpoints: ["203.0.113.7:41641", "192.168.72.23:41641"], routedByTunnel: (ip) => prefixContains(shared, ip) });
+    r.advance(10_000);
+    const pinged = new Set(r.sent.map((x) => x.ip));
+    eq([...pinged].sort().join(" "), "203.0.113.7", "only the phone's public address gets disco");
+    const open = await directRouter(() => ({ active: true }), { endpoints: ["203.0.113.7:41641", "192.168.72.23:41641"] });
+    open.advance(10_000);
+    eq(open.sent.some((x) => x.ip === "192.168.72.23"), true, "without the route, its LAN address is a candidate like any other");
+  });
 });
 
 const show = (e: Endpoint | undefined) => (e ? formatEndpoint(e) : "relay");
@@ -113,7 +124,7 @@ const show = (e: Endpoint | undefined) => (e ? formatEndpoint(e) : "relay");
  * brought to a direct path by a real ping and pong, on a host double with a
  * clock of its own and the real bridge.
  */
-async function directRouter(activity: (now: number) => PeerActivity = () => ({ active: true })) {
+async function directRouter(activity: (now: number) => PeerActivity = () => ({ active: true }), o: { endpoints?: string[]; routedByTunnel?: (ip: IpBytes) => boolean } = {}) {
   let now = 1_000;
   const timers: { at: number; fn: () => void }[] = [];
   const logs: string[] = [];
@@ -142,13 +153,13 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
   const set: (Endpoint | undefined)[] = [];
   const d = new DirectPaths({
     host: host as never, wgPort: 41641, nodeKey: routerNode.publicKey, discoPrivate: routerDisco.privateKey, discoPublic: routerDisco.publicKey,
-    sendDerp: () => {}, setKernelEndpoint: async (_p, ep) => void set.push(ep), bridge, localAddresses: async () => [],
+    sendDerp: () => {}, setKernelEndpoint: async (_p, ep) => void set.push(ep), bridge, localAddresses: async () => [], ...(o.routedByTunnel ? { routedByTunnel: o.routedByTunnel } : {}),
     peerActivity: () => activity(now), onEndpoints: () => {},
   });
   await d.start();
   const phoneAsNode: Node = {
     ID: 2, StableID: "2", Name: "phone", User: 1, Key: keyToText("nodekey", phoneNode.publicKey), DiscoKey: keyToText("discokey", phoneDisco.publicKey),
-    Addresses: [], AllowedIPs: [], Endpoints: ["203.0.113.7:41641"], HomeDERP: 900,
+    Addresses: [], AllowedIPs: [], Endpoints: o.endpoints ?? ["203.0.113.7:41641"], HomeDERP: 900,
   } as Node;
   d.setPeers([phoneAsNode], undefined, () => 900);
   const phone = new DiscoManager({ random: (n) => new Uint8Array(n).fill(9), ourNodeKey: phoneNode.publicKey, ourDiscoPrivate: phoneDisco.privateKey, ourDiscoPublic: phoneDisco.publicKey, ourEndpoints: () => [phoneEp] });
@@ -173,6 +184,6 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
     if (o.kind === "udp" && formatEndpoint(o.to) === "198.51.100.1:41641") onUdp(o.packet, "203.0.113.7", 41641);
   }
   await Promise.resolve();
-  return { bridge, set, logs, advance, phone: phoneNode.publicKey };
+  return { bridge, set, logs, advance, sent, phone: phoneNode.publicKey };
 }
 

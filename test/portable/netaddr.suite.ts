@@ -1,8 +1,19 @@
 import { base64Decode, base64Encode } from "../../agent/src/util/base64.js";
-import { formatEndpoint, formatIp, maskPrefix, formatPrefix, parseEndpoint, parseIp, parsePrefix } from "../../agent/src/netaddr/ip.js";
+import { formatEndpoint, formatIp, maskPrefix, formatPrefix, parseEndpoint, parseIp, parsePrefix, prefixContains } from "../../agent/src/netaddr/ip.js";
 import { eq, eqBytes, suite, throws } from "./check.js";
 
 suite("netaddr", (check) => {
+  check("a prefix contains the addresses under its bits, of its own family only", () => {
+    const has = (p: string, ip: string) => prefixContains(parsePrefix(p), parseIp(ip));
+    eq(has("192.168.72.0/24", "192.168.72.23"), true, "inside");
+    eq(has("192.168.72.0/24", "192.168.73.1"), false, "next /24");
+    eq(has("100.64.0.0/10", "100.127.255.255"), true, "last of a /10");
+    eq(has("100.64.0.0/10", "100.128.0.1"), false, "past a /10");
+    eq(has("100.64.0.2/32", "100.64.0.2"), true, "a host route");
+    eq(has("0.0.0.0/0", "8.8.8.8"), true, "the default route");
+    eq(has("0.0.0.0/0", "::1"), false, "another family");
+    eq(has("fd7a:115c:a1e0::/48", "fd7a:115c:a1e0:0:1::5"), true, "IPv6");
+  });
   check("IPv4 round trip", () => {
     eqBytes(parseIp("100.64.0.1"), "64400001", "bytes");
     eq(formatIp(parseIp("192.168.1.50")), "192.168.1.50", "text");

@@ -128,3 +128,14 @@ export function ipEqual(a: IpBytes, b: IpBytes): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** Whether `ip` lies inside prefix `p` (of the same family). */
+export function prefixContains(p: Prefix, ip: IpBytes): boolean {
+  if (p.ip.length !== ip.length) return false;
+  const whole = p.bits >> 3;
+  for (let i = 0; i < whole; i++) if (p.ip[i] !== ip[i]) return false;
+  const rest = p.bits & 7;
+  if (!rest) return true;
+  const mask = (0xff00 >> rest) & 0xff;
+  return (p.ip[whole]! & mask) === (ip[whole]! & mask);
+}

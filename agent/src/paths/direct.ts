@@ -57,6 +57,12 @@ export interface DirectDeps {
   readonly bridge?: Pick<RelayBridge, "pin" | "onRoamed">;
   /** The router's own addresses that peers could reach (LAN and WAN; not the tunnel's). */
   localAddresses(): Promise<IpBytes[]>;
+  /**
+   * Whether the kernel routes `ip` into the tunnel itself (a peer's address,
+   * or a subnet route taken from the netmap): disco sent there would travel
+   * over the relay and its pong would make that "path" look direct.
+   */
+  routedByTunnel?(ip: IpBytes): boolean;
   /** Whether the peer with this node key carried traffic lately, and what the kernel received from it. */
   peerActivity(nodeKeyHex: string): PeerActivity;
   /** Our endpoints changed: tell the control server. */
@@ -313,7 +319,10 @@ export class DirectPaths {
 
   private handle(outs: DiscoOut[]): void {
     for (const o of outs) {
-      if (o.kind === "udp") this.sendUdp(o.packet, formatIp(o.to.ip), o.to.port);
+      if (o.kind === "udp") {
+        // A peer's LAN address behind a route we take from it (its shared LAN) reaches it only through the tunnel: no path.
+        if (!this.d.routedByTunnel?.(o.to.ip)) this.sendUdp(o.packet, formatIp(o.to.ip), o.to.port);
+      }
       else if (o.kind === "derp") this.d.sendDerp(o.region, o.peer, o.packet);
       else {
         this.d.host.log("info", `path to ${toHex(o.peer).slice(0, 8)}: ${o.endpoint ? `direct ${formatEndpoint(o.endpoint)}` : "relay"}`);
