@@ -333,6 +333,21 @@ async function pathIs(kind: "direct" | "relay", m1: Meshwrt, h: Host, ip: string
 }
 
 /**
+ * Waits until both ends are on the relay, m1 pinging m2 meanwhile: an end still direct (its
+ * pongs late, or a path that only the tunnel itself reached) would send into the blocked UDP.
+ */
+async function bothRelayed(m: Meshwrt[], h: Host, ip: string): Promise<void> {
+  await waitFor("the relay path m1-m2, both ends", async () => {
+    await h.exec(`ping -c 2 -i 0.2 -W 1 ${ip}`);
+    for (const [i, a] of m.entries()) {
+      const p = (JSON.parse((await a.cli("peers --json")).stdout).peers as { name: string; path: string }[]).find((x) => x.name === `m${2 - i}`);
+      if (!p?.path.startsWith("relay")) return undefined;
+    }
+    return true;
+  }, 120_000, 500);
+}
+
+/**
  * A round of meshwrt on its direct path: waited for before (like with like: a relayed round
  * would say nothing of the packet path), and checked after, with what m1 logged if it moved.
  */
@@ -496,7 +511,7 @@ async function main(): Promise<void> {
       // (d), (e): the same pairs with UDP between them blocked: through derper.
       await t.internet.blockUdp(m1h.ip, m2h.ip);
       await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
-      await pathIs("relay", m[0]!, m1h, m2ip);
+      await bothRelayed(m, m1h, m2ip);
       // Packets through the relay bridge, both agents' counters (status --json relayBridge): each packet is counted at both ends.
       const bridged = async () => {
         let n = 0;

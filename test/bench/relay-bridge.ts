@@ -4,7 +4,16 @@
 // meshwrt's relay bridge, read from its own counters (status --json
 // relayBridge) on both ends over the (d) round.
 //
-//   npx vite-node test/bench/relay-bridge.ts [--rounds N] [--meshwrt-only] [--profile]
+//   npx vite-node test/bench/relay-bridge.ts [--rounds N] [--meshwrt-only] [--profile] [--direct-first] [--lan]
+//
+// --direct-first: as bench.ts does, the pairs start with UDP open, go
+// direct, and only then lose it (a home whose direct path dies); the round
+// starts once both ends of the pair say relay. Without it UDP is blocked
+// from the start.
+//
+// --lan: as in bench.ts, m2 shares a LAN (192.168.72.0/24 on lan0) and m1
+// accepts the route: m2's LAN address is one of its endpoints, reachable
+// only through the tunnel itself.
 //
 // Each round prints where the VM's one CPU went meanwhile (/proc: idle, and
 // CPU time by command). --profile: one more 10 s upload with `strace -c -f`
@@ -32,6 +41,8 @@ const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf("--rounds") + 1] || 1) || 1;
 const MESHWRT_ONLY = args.includes("--meshwrt-only");
 const PROFILE = args.includes("--profile");
+const DIRECT_FIRST = args.includes("--direct-first");
+const LAN = args.includes("--lan");
 
 async function iperf(from: Host, to: Host, ip: string): Promise<[number, number]> {
   const out: number[] = [];
@@ -92,18 +103,46 @@ async function main(): Promise<void> {
     const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
     const hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml() });
     const authKey = await hs.preAuthKey(await hs.createUser("bench"), { reusable: true });
-    // UDP between each pair blocked from the start: relayed by derper, as in bench.ts's (d) and (e).
-    await t.internet.blockUdp(t.host("m1").ip, t.host("m2").ip);
-    await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
+    // UDP between each pair blocked: relayed by derper, as in bench.ts's (d) and (e); from the start, or once direct.
+    const block = async () => {
+      await t.internet.blockUdp(t.host("m1").ip, t.host("m2").ip);
+      await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
+    };
+    if (!DIRECT_FIRST) await block();
 
     const m: Meshwrt[] = [];
-    for (const name of ["m1", "m2"]) m.push(await startMeshwrt(t.host(name), { dir: `${t.dir}/${name}`, loginServer: hs.url, authKey, hostname: name, caFile: derp.certFile }));
+    if (LAN) await t.host("m2").run("ip link add lan0 type dummy && ip addr add 192.168.72.1/24 dev lan0 && ip link set lan0 up");
+    const extra = LAN ? "\toption accept_routes '1'\n\tlist lan_device 'lan0'\n" : "";
+    for (const name of ["m1", "m2"]) m.push(await startMeshwrt(t.host(name), { dir: `${t.dir}/${name}`, loginServer: hs.url, authKey, hostname: name, caFile: derp.certFile, extra }));
     const m2ip = await waitFor("m2's address", async () => (JSON.parse((await m[1]!.cli("status --json")).stdout).addresses as string[])[0], 60_000, 200);
-    await waitFor("m1-m2 relayed", async () => {
+    if (LAN) {
+      const node = await waitFor("m2 advertising its LAN", async () => {
+        const n = await hs.node("m2").catch(() => undefined);
+        return ((n?.available_routes as string[] | undefined) ?? []).includes("192.168.72.0/24") ? n : undefined;
+      }, 60_000, 500);
+      await hs.approveRoutes(node, ["192.168.72.0/24"]);
+      await waitFor("m1 routing m2's LAN", async () => ((await t.host("m1").exec("ip route get 192.168.72.1")).stdout.includes("meshwrt0") ? true : undefined), 60_000, 500);
+    }
+    /** Each end's path to the other, m1's view first. */
+    const paths = async () => {
+      const out: string[] = [];
+      for (const [i, a] of m.entries()) out.push((JSON.parse((await a.cli("peers --json")).stdout).peers as { name: string; path: string }[]).find((x) => x.name === `m${2 - i}`)?.path ?? "none");
+      return out;
+    };
+    const both = (kind: string) => async () => {
       await t.host("m1").exec(`ping -c 2 -i 0.2 -W 1 ${m2ip}`);
-      const p = (JSON.parse((await m[0]!.cli("peers --json")).stdout).peers as { name: string; path: string }[]).find((x) => x.name === "m2");
-      return p?.path.startsWith("relay") && (await t.host("m1").exec(`ping -c 1 -W 2 ${m2ip}`)).code === 0 ? true : undefined;
-    }, 120_000, 500);
+      return (await paths()).every((p) => p.startsWith(kind)) && (await t.host("m1").exec(`ping -c 1 -W 2 ${m2ip}`)).code === 0 ? true : undefined;
+    };
+    if (DIRECT_FIRST) {
+      await waitFor("m1-m2 direct, both ends", both("direct"), 120_000, 500);
+      await block();
+      const blockedAt = Date.now();
+      // An end stuck direct is said, with its kernel endpoint, and measured as it is: that is what a user would get.
+      const ok = await waitFor("m1-m2 relayed, both ends", both("relay"), 60_000, 500).catch(() => false);
+      const eps = [];
+      for (const h of ["m1", "m2"]) eps.push(`${h}: ${(await t.host(h).run("wg show meshwrt0 endpoints")).trim()}`);
+      console.log(`${ok ? "both ends on the relay" : "NOT both on the relay"} ${((Date.now() - blockedAt) / 1000).toFixed(1)} s after UDP was blocked; paths m1->m2, m2->m1: ${(await paths()).join(", ")}; kernel endpoints ${eps.join("; ")}`);
+    } else await waitFor("m1-m2 relayed, both ends", both("relay"), 120_000, 500);
     const d: [number, number][] = [];
     const pps: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
@@ -118,6 +157,7 @@ async function main(): Promise<void> {
       if (before !== undefined && after !== undefined) pps.push((after - before) / 2 / secs);
       console.log(`(d) meshwrt relayed: ${d.at(-1)![0].toFixed(2)} / ${d.at(-1)![1].toFixed(2)} Mbit/s${pps.length ? `, ${Math.round(pps.at(-1)!)} packets/s through the relay (bridge counters, both ends, over ${secs.toFixed(1)} s incl. iperf3 start-up)` : ""}`);
     }
+    if (DIRECT_FIRST) console.log(`after the rounds: paths m1->m2, m2->m1: ${(await paths()).join(", ")}`);
     if (PROFILE) {
       const m1 = t.host("m1");
       await t.host("m2").run(`iperf3 -s -1 -D -B ${m2ip}`);
