@@ -45,6 +45,28 @@ suite("derp session", (check) => {
     const ev = s.receive(recv.subarray(3));
     eq(ev[0]?.kind === "packet" ? ev[0].data.join() : "", "9,8", "packet");
   });
+  check("frames cut anywhere across chunks come out whole; the frames after a cut one are views of their chunk, not copies", () => {
+    const frames = [encodeFrame(FRAME_RECV_PACKET, new Uint8Array(32).fill(7), new Uint8Array(300).fill(1)), encodeFrame(FRAME_PING, new Uint8Array(8).fill(2)), encodeFrame(FRAME_RECV_PACKET, new Uint8Array(32).fill(8), new Uint8Array(50).fill(3))];
+    const stream = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+    frames.reduce((o, f) => (stream.set(f, o), o + f.length), 0);
+    for (const cut of [1, 4, 5, 6, 200, frames[0]!.length - 1, frames[0]!.length, frames[0]!.length + 3]) {
+      for (const cut2 of [cut + 1, cut + 7, stream.length - 2]) {
+        if (cut2 <= cut || cut2 >= stream.length) continue;
+        const r = new FrameReader();
+        const chunks = [stream.slice(0, cut), stream.slice(cut, cut2), stream.slice(cut2)];
+        const got = chunks.flatMap((c) => r.push(c));
+        eq(got.map((f) => `${f.type}:${f.payload.length}`).join(" "), "5:332 18:8 5:82", `cut at ${cut} and ${cut2}`);
+        eqBytes(got[2]!.payload.subarray(32), new Uint8Array(50).fill(3), `last payload, cut at ${cut} and ${cut2}`);
+      }
+    }
+    // Cut inside the first frame: the second and third are read in place from the second chunk.
+    const r = new FrameReader();
+    r.push(stream.slice(0, 10));
+    const second = stream.slice(10);
+    const got = r.push(second);
+    eq(got.length, 3, "three frames");
+    eq(got[1]!.payload.buffer === second.buffer && got[2]!.payload.buffer === second.buffer, true, "views of the chunk after the cut frame");
+  });
   check("ping is answered, peer-gone reported", () => {
     const { s, out } = connected();
     s.receive(encodeFrame(FRAME_PING, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)));

@@ -63,26 +63,50 @@ export class DerpFrameError extends Error {}
  * Only a frame cut across chunks is copied, once, when it is completed.
  */
 export class FrameReader {
+  /** The start of a frame the last chunk cut short. */
   private buf: Uint8Array = new Uint8Array(0);
 
   push(bytes: Uint8Array): Frame[] {
-    let b = bytes;
-    if (this.buf.length) {
-      b = new Uint8Array(this.buf.length + bytes.length);
-      b.set(this.buf);
-      b.set(bytes, this.buf.length);
-    }
     const out: Frame[] = [];
     let off = 0;
+    if (this.buf.length) {
+      // Only the cut frame is put together: its missing bytes copied, the rest of the chunk read in place.
+      const have = this.buf;
+      const at = (i: number) => (i < have.length ? have[i]! : bytes[i - have.length]!);
+      const total = have.length + bytes.length >= FRAME_HEADER_LEN ? FRAME_HEADER_LEN + frameLength(at(0), at(1), at(2), at(3), at(4)) : Infinity;
+      if (have.length + bytes.length < total) {
+        this.buf = concat(have, bytes);
+        return out;
+      }
+      const f = concat(have, bytes.subarray(0, total - have.length));
+      out.push({ type: f[0]!, payload: f.subarray(FRAME_HEADER_LEN) });
+      off = total - have.length;
+    }
+    const b = bytes;
     while (b.length - off >= FRAME_HEADER_LEN) {
-      const len = ((b[off + 1]! << 24) >>> 0) + (b[off + 2]! << 16) + (b[off + 3]! << 8) + b[off + 4]!;
-      if (len > MAX_FRAME) throw new DerpFrameError(`derp: frame type ${b[off]} of ${len} bytes, above ${MAX_FRAME}`);
+      const len = frameLength(b[off]!, b[off + 1]!, b[off + 2]!, b[off + 3]!, b[off + 4]!);
       if (b.length - off < FRAME_HEADER_LEN + len) break;
       out.push({ type: b[off]!, payload: b.subarray(off + FRAME_HEADER_LEN, off + FRAME_HEADER_LEN + len) });
       off += FRAME_HEADER_LEN + len;
     }
     // The unfinished rest is copied: the caller may reuse what it gave us.
-    this.buf = off === b.length ? new Uint8Array(0) : b.slice(off);
+    this.buf = off === b.length ? EMPTY : b.slice(off);
     return out;
   }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A frame's payload length from its header's bytes; a frame above MAX_FRAME is refused. */
+function frameLength(type: number, b1: number, b2: number, b3: number, b4: number): number {
+  const len = ((b1 << 24) >>> 0) + (b2 << 16) + (b3 << 8) + b4;
+  if (len > MAX_FRAME) throw new DerpFrameError(`derp: frame type ${type} of ${len} bytes, above ${MAX_FRAME}`);
+  return len;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const c = new Uint8Array(a.length + b.length);
+  c.set(a);
+  c.set(b, a.length);
+  return c;
 }
