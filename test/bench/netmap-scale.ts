@@ -1,6 +1,6 @@
 // The control plane's cost in the runtime that ships (QuickJS, our C host):
 // a full netmap of N peers as the server sends it (JSON bytes) taken through
-// what the agent computes for it — UTF-8 decoding, parsing, schema check, netmap, the peers followed
+// what the agent computes for it — parsing (a node at a time), schema check, netmap, the peers followed
 // by difference (agent/tunnel.ts), path discovery's peer list, the netlink
 // messages, the routes, the MagicDNS hosts file and the nftables script —
 // then deltas the way a tailnet sends them: a node joins (1-peer delta), a
@@ -15,8 +15,8 @@
 // Usage: netmapscale [PEERS [STEADY_DELTAS]]   (defaults 1000, 20)
 import "../../agent/src/host/polyfills.js";
 import { Tunnel } from "../../agent/src/agent/tunnel.js";
-import { applyMapResponse, emptyNetMap, homeRegion, type NetMap } from "../../agent/src/control/netmap.js";
-import { checkMapResponse, type MapResponse, type Node } from "../../agent/src/control/tailcfg.js";
+import { applyMapResponse, emptyNetMap, homeRegion, keptPeer, type NetMap } from "../../agent/src/control/netmap.js";
+import { type Node, parseMapResponse } from "../../agent/src/control/tailcfg.js";
 import { hostsFile } from "../../agent/src/dns/hosts.js";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
 import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
@@ -129,8 +129,8 @@ async function apply(prev: NetMap, message: Uint8Array | string, first: boolean)
   const raw = typeof message === "string" ? utf8Encode(message) : message;
   const t0 = n.mono(), c0 = cpuMs();
   const m0 = wg.messages, b0 = wg.bytes, r0 = link.requests;
-  // As the map session takes a message: its bytes decoded, parsed, checked (control/session.ts).
-  const { netmap, changes } = applyMapResponse(prev, checkMapResponse(JSON.parse(utf8Decode(raw)) as MapResponse), "2026-11-22T10:00:00Z");
+  // As the map session takes a message: parsed and checked a node at a time, each node kept as the netmap keeps it (control/session.ts).
+  const { netmap, changes } = applyMapResponse(prev, parseMapResponse(raw, keptPeer), "2026-11-22T10:00:00Z");
   const delta = tunnel.follow(netmap.peers);
   if (delta.paths) disco.setPeers(netmap.peers.values(), homeRegion);
   if (changes.has("filter")) {

@@ -1,8 +1,8 @@
 // The map session: a full netmap, then deltas; and the schema check that
 // turns a server's garbage into an error naming the field.
-import { applyMapResponse, emptyNetMap, homeRegion, packetFilter } from "../../agent/src/control/netmap.js";
-import { utf8Decode } from "../../agent/src/util/utf8.js";
-import { checkMapResponse, checkRegisterResponse, type Node } from "../../agent/src/control/tailcfg.js";
+import { applyMapResponse, emptyNetMap, homeRegion, keptPeer, packetFilter } from "../../agent/src/control/netmap.js";
+import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
+import { checkMapResponse, checkRegisterResponse, type Node, parseMapResponse } from "../../agent/src/control/tailcfg.js";
 import { eq, suite, throws } from "./check.js";
 
 const node = (id: number, extra: Partial<Node> = {}): Node => ({
@@ -98,6 +98,26 @@ suite("netmap", (check) => {
     eq(utf8Decode(bytes), "a".repeat(8191) + "é", "a 2-byte character across a chunk's end");
     eq(utf8Decode(Uint8Array.from([0x68, 0xf0, 0x9f, 0x98, 0x80, 0x21, 0xff, 0xc3, 0x41])), "h\u{1f600}!\ufffd\ufffdA", "4 bytes, a bad byte, a cut sequence");
     eq(utf8Decode(new Uint8Array(0)), "", "nothing");
+  });
+  check("a map message parsed a node at a time is the message parsed whole: spacing, escapes, UTF-8, nulls; garbage refused", () => {
+    const enc = (t: string) => utf8Encode(t);
+    const whole = (t: string) => JSON.stringify(checkMapResponse(JSON.parse(t)));
+    const texts = [
+      JSON.stringify({ Node: node(1), Peers: [node(2), node(3)], Domain: "tailnet.example", PacketFilter: [{ SrcIPs: ["*"] }] }),
+      JSON.stringify({ Peers: [node(2, { Name: 'a "quoted" \\ name ]}{[', Hostinfo: { OS: "linux", Hostname: "caf\u00e9 ✓ \u{1f600}" } })], PeersChanged: [] }, null, 2),
+      ` \n\t{ "PeersChanged" : [ ${JSON.stringify(node(4))} ] , "PeersRemoved":[2,3], "Peers": null ,"KeepAlive":false}\r\n`,
+      JSON.stringify({ Peers: [node(5, { Name: "\\" }), node(6, { Name: 'one " then ]}' })], OnlineChange: { "5": true } }),
+      "{}",
+    ];
+    for (const t of texts) eq(JSON.stringify(parseMapResponse(enc(t))), whole(t), `the same message: ${t.slice(0, 40)}`);
+    const kept = parseMapResponse(enc(JSON.stringify({ Peers: [node(2, { Machine: "mkey:00", Tags: ["tag:x"] })] })), keptPeer).Peers![0]!;
+    eq(Object.keys(kept).includes("Machine"), false, "each node kept as it is parsed");
+    eq(keptPeer(kept), kept, "and not copied again");
+    for (const bad of ["", "[]", "{", '{"Peers":[{"ID":1]}', '{"Peers":[1,]}', '{"a":1 2}', '{"a":"x}', '{"Peers":[]} x', "{\"a\":tru}"]) {
+      throws(() => parseMapResponse(enc(bad)), /./, `refused: ${bad}`);
+      throws(() => checkMapResponse(JSON.parse(bad)), /./, `and whole: ${bad}`);
+    }
+    throws(() => parseMapResponse(enc(JSON.stringify({ Peers: [node(2), { ...node(3), Key: 7 }] }))), /^MapResponse\.Peers\[1\]\.Key: want a string, got number/, "a bad node named");
   });
   check("garbage is an error that names the field", () => {
     throws(() => checkMapResponse([]), /^MapResponse: want an object, got array/, "array");

@@ -125,16 +125,17 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
  * the parsed response's own, not copies.
  */
 export function keptPeer(n: Node): Node {
-  const k: Node = {
-    ID: n.ID,
-    StableID: n.StableID,
-    Name: n.Name,
-    User: n.User,
-    Key: n.Key,
-    Addresses: n.Addresses,
-    AllowedIPs: sameList(n.AllowedIPs, n.Addresses) ? n.Addresses : n.AllowedIPs,
-  };
+  // Kept already (the map session keeps each node as it parses it): not copied again.
+  if (n instanceof KeptNode) return n;
+  const k = new KeptNode() as Node;
   // Assigned in one order: QuickJS shares one shape between objects built alike.
+  k.ID = n.ID;
+  k.StableID = n.StableID;
+  k.Name = n.Name;
+  k.User = n.User;
+  k.Key = n.Key;
+  k.Addresses = n.Addresses;
+  k.AllowedIPs = sameList(n.AllowedIPs, n.Addresses) ? n.Addresses : n.AllowedIPs;
   if (n.KeyExpiry) k.KeyExpiry = n.KeyExpiry;
   if (n.DiscoKey) k.DiscoKey = n.DiscoKey;
   if (n.Endpoints?.length) k.Endpoints = n.Endpoints;
@@ -147,6 +148,9 @@ export function keptPeer(n: Node): Node {
   if (n.Expired) k.Expired = n.Expired;
   return k;
 }
+
+/** A node as keptPeer made it (the class marks it; its fields are a Node's own). */
+class KeptNode {}
 
 /** One Hostinfo per OS, shared by the peers that run it (an object costs ~140 bytes in QuickJS). */
 const hostinfos = new Map<string, Readonly<Node["Hostinfo"]>>();

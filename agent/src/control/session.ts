@@ -4,7 +4,8 @@
 import type { H2Connection, Stream } from "../h2/connection.js";
 import { concat } from "../util/bytes.js";
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
-import { checkMapResponse, checkRegisterResponse, type MapRequest, type MapResponse, type RegisterRequest, type RegisterResponse } from "./tailcfg.js";
+import { keptPeer } from "./netmap.js";
+import { checkRegisterResponse, type MapRequest, type MapResponse, type RegisterRequest, type RegisterResponse, parseMapResponse, SchemaError } from "./tailcfg.js";
 
 const MAX_MAP_MESSAGE = 32 << 20;
 
@@ -17,6 +18,16 @@ function parseJson(bytes: Uint8Array, what: string): unknown {
     return JSON.parse(utf8Decode(bytes));
   } catch {
     throw new Error(`control: ${what} is not JSON (${bytes.length} bytes)`);
+  }
+}
+
+/** A map message, each node kept as the netmap keeps it as soon as it is parsed. */
+function parseMapMessage(bytes: Uint8Array): MapResponse {
+  try {
+    return parseMapResponse(bytes, keptPeer);
+  } catch (e) {
+    if (e instanceof SchemaError) throw e;
+    throw new Error(`control: map message is not JSON (${bytes.length} bytes)`);
   }
 }
 
@@ -50,7 +61,12 @@ export interface MapPoll {
  */
 export function mapPoll(h2: H2Connection, authority: string, req: MapRequest, onMessage: (m: MapResponse) => void, onEnd: (err: Error) => void): MapPoll {
   const s = post(h2, authority, "/machine/map", req);
-  let buf: Uint8Array = new Uint8Array(0);
+  // The stream's chunks until a message is whole: a message is copied once, into its own bytes
+  // (a buffer grown by each chunk copied a 3 MB netmap once per 16 KB frame, and held two copies).
+  const pending: Uint8Array[] = [];
+  let have = 0;
+  /** The length of the message under way, once its header is in. */
+  let want = -1;
   let status = 0;
   const errorBody: Uint8Array[] = [];
   let done = false;
@@ -58,6 +74,25 @@ export function mapPoll(h2: H2Connection, authority: string, req: MapRequest, on
     if (done) return;
     done = true;
     onEnd(err);
+  };
+  const take = (n: number): Uint8Array => {
+    have -= n;
+    const first = pending[0]!;
+    if (first.length >= n) {
+      if (first.length === n) pending.shift();
+      else pending[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n; ) {
+      const c = pending[0]!;
+      const k = Math.min(c.length, n - at);
+      out.set(c.subarray(0, k), at);
+      at += k;
+      if (k === c.length) pending.shift();
+      else pending[0] = c.subarray(k);
+    }
+    return out;
   };
   s.onResponse = (r) => (status = r.status);
   s.onError = end;
@@ -68,20 +103,24 @@ export function mapPoll(h2: H2Connection, authority: string, req: MapRequest, on
       errorBody.push(chunk);
       return;
     }
-    buf = buf.length ? concat(buf, chunk) : chunk;
-    let off = 0;
-    while (buf.length - off >= 4) {
-      const len = new DataView(buf.buffer, buf.byteOffset + off, 4).getUint32(0, true);
-      if (len > MAX_MAP_MESSAGE) {
-        s.cancel();
-        return end(new Error(`control: map message of ${len} bytes, above ${MAX_MAP_MESSAGE}`));
+    if (chunk.length) pending.push(chunk);
+    have += chunk.length;
+    for (;;) {
+      if (want < 0) {
+        if (have < 4) return;
+        const h = take(4);
+        want = new DataView(h.buffer, h.byteOffset, 4).getUint32(0, true);
+        if (want > MAX_MAP_MESSAGE) {
+          s.cancel();
+          return end(new Error(`control: map message of ${want} bytes, above ${MAX_MAP_MESSAGE}`));
+        }
       }
-      if (buf.length - off - 4 < len) break;
-      const bytes = buf.subarray(off + 4, off + 4 + len);
-      off += 4 + len;
+      if (have < want) return;
+      const bytes = want ? take(want) : new Uint8Array(0);
+      want = -1;
       let msg: MapResponse;
       try {
-        msg = checkMapResponse(parseJson(bytes, "map message"));
+        msg = parseMapMessage(bytes);
       } catch (e) {
         s.cancel();
         return end(e as Error);
@@ -89,7 +128,6 @@ export function mapPoll(h2: H2Connection, authority: string, req: MapRequest, on
       onMessage(msg);
       if (done) return;
     }
-    buf = buf.slice(off);
   };
   return {
     cancel() {

@@ -7,7 +7,7 @@ import { hpack, huffman } from "./hpack.js";
 import { http1, serverKey } from "./http1.js";
 import { apiLines, dhcpLeases, neighbours } from "./lan.js";
 import { netaddr } from "./netaddr.js";
-import { mapResponse, registerResponse } from "./netmap.js";
+import { mapMessage, mapResponse, registerResponse } from "./netmap.js";
 import { genlFamily, netlinkErrors, netlinkEvents, wgDevice } from "./netlink.js";
 import { netlinkClient } from "./netlink-client.js";
 import { peerapi } from "./peerapi.js";
@@ -19,6 +19,6 @@ import { configValues, uci } from "./uci.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each target has its own input type
 export const targets: readonly Target<any>[] = [
-  noiseHandshake, noiseRecords, ts2021, ts2021Plaintext, h2, mapResponse, registerResponse, hpack, huffman, derpFrames, derpSession, discoPacket, discoMessage, stun,
+  noiseHandshake, noiseRecords, ts2021, ts2021Plaintext, h2, mapResponse, mapMessage, registerResponse, hpack, huffman, derpFrames, derpSession, discoPacket, discoMessage, stun,
   netlinkEvents, netlinkErrors, genlFamily, wgDevice, netlinkClient, uci, configValues, ubus, blobmsg, http1, serverKey, netaddr, dhcpLeases, neighbours, apiLines, peerapi,
 ];

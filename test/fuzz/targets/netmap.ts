@@ -5,7 +5,9 @@
 import type { AgentView } from "../../../agent/src/agent/view.js";
 import { peersReply, statusReply } from "../../../agent/src/api/replies.js";
 import { applyMapResponse, emptyNetMap, homeRegion, packetFilter } from "../../../agent/src/control/netmap.js";
-import { checkMapResponse, checkRegisterResponse } from "../../../agent/src/control/tailcfg.js";
+import { checkMapResponse, checkRegisterResponse, parseMapResponse, SchemaError } from "../../../agent/src/control/tailcfg.js";
+import { JsonOutlineError } from "../../../agent/src/util/json-scan.js";
+import { utf8Decode, utf8Encode } from "../../../agent/src/util/utf8.js";
 import { hostsFile } from "../../../agent/src/dns/hosts.js";
 import { filterStatements } from "../../../agent/src/gateway/filter.js";
 import { wantedPeers } from "../../../agent/src/wg/wanted.js";
@@ -63,6 +65,35 @@ export const mapResponse: Target<unknown> = {
       statusReply(view(nm));
       peersReply(view(nm));
     }
+  },
+};
+
+/** What checkMapResponse makes of the text parsed whole, or undefined when it refuses it. */
+function parsedWhole(b: Uint8Array): string | undefined {
+  try {
+    return JSON.stringify(checkMapResponse(JSON.parse(utf8Decode(b))));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The map session's parse a node at a time (control/tailcfg.ts parseMapResponse) must take exactly what a whole parse takes, as it does. */
+export const mapMessage: Target = {
+  name: "map message bytes",
+  seeds: [utf8Encode(JSON.stringify(full)), utf8Encode(JSON.stringify(delta, null, 1)), utf8Encode(JSON.stringify({ Peers: [{ ...node(5), Name: 'one " then ]}', StableID: "\\", Hostinfo: { OS: "é✓" } }] }))],
+  clean: /^refused: /,
+  parse: (b) => {
+    const whole = parsedWhole(b);
+    let pieces: string;
+    try {
+      pieces = JSON.stringify(parseMapResponse(b));
+    } catch (e) {
+      if (!(e instanceof SyntaxError || e instanceof JsonOutlineError || e instanceof SchemaError)) throw e;
+      if (whole !== undefined) throw new Error(`parsed whole it is taken, a node at a time refused: ${e.message}`);
+      throw new Error(`refused: ${e.message}`);
+    }
+    if (whole === undefined) throw new Error("taken a node at a time, refused parsed whole");
+    if (pieces !== whole) throw new Error(`a node at a time ${pieces.slice(0, 200)}, whole ${whole.slice(0, 200)}`);
   },
 };
 
