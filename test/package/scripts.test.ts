@@ -134,6 +134,7 @@ describe("init script (procd)", () => {
         "procd_set_param command /usr/sbin/meshwrt run",
         "procd_set_param respawn 3600 10 0",
         "procd_set_param term_timeout 15",
+        "procd_set_param limits nofile=16384 16384",
         "procd_set_param stdout 1",
         "procd_set_param stderr 1",
         "procd_close_instance",
