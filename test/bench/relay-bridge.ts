@@ -66,10 +66,13 @@ async function bridgePackets(m: Meshwrt[]): Promise<number | undefined> {
   return sum;
 }
 
-/** CPU ticks by command name, and the whole VM's busy and idle ticks, from /proc. */
+/**
+ * CPU ticks by command name, and the whole VM's busy and idle ticks, from /proc; a command's
+ * system ticks (its syscalls and the kernel's network work done in them) apart as "COMM (sys)".
+ */
 async function cpuSnapshot(h: Host): Promise<{ byComm: Map<string, number>; busy: number; idle: number }> {
   const out = await h.run(
-    `head -n 1 /proc/stat; for f in /proc/[0-9]*/stat; do cat $f 2>/dev/null; echo; done | awk 'NF { match($0, /\\(.*\\)/); c = substr($0, RSTART + 1, RLENGTH - 2); split(substr($0, RSTART + RLENGTH + 1), a, " "); t[c] += a[12] + a[13] } END { for (c in t) print "P", t[c], c }'`,
+    `head -n 1 /proc/stat; for f in /proc/[0-9]*/stat; do cat $f 2>/dev/null; echo; done | awk 'NF { match($0, /\\(.*\\)/); c = substr($0, RSTART + 1, RLENGTH - 2); split(substr($0, RSTART + RLENGTH + 1), a, " "); t[c] += a[12] + a[13]; k[c] += a[13] } END { for (c in t) { print "P", t[c], c; print "P", k[c], c " (sys)" } }'`,
   );
   const lines = out.trim().split("\n");
   const cpu = lines[0]!.trim().split(/\s+/).slice(1).map(Number);
@@ -85,7 +88,7 @@ async function cpuSnapshot(h: Host): Promise<{ byComm: Map<string, number>; busy
 
 function cpuReport(a: Awaited<ReturnType<typeof cpuSnapshot>>, b: Awaited<ReturnType<typeof cpuSnapshot>>): string {
   const total = b.busy - a.busy + (b.idle - a.idle);
-  const rows = [...b.byComm].map(([c, v]) => [c, v - (a.byComm.get(c) ?? 0)] as const).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).slice(0, 8);
+  const rows = [...b.byComm].map(([c, v]) => [c, v - (a.byComm.get(c) ?? 0)] as const).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).slice(0, 12);
   return `VM CPU busy ${Math.round((100 * (b.busy - a.busy)) / total)}%; by command: ${rows.map(([c, v]) => `${c} ${Math.round((100 * v) / total)}%`).join(", ")}`;
 }
 
