@@ -7,7 +7,7 @@ import type { Endpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
 import type { WireGuardApi } from "./api.js";
 import type { Peer, PeerChange } from "./model.js";
-import { planPeer, planPeers, samePrefixes, type WantedPeer } from "./reconcile.js";
+import { atEndpoint, peerId, planPeer, planPeers, samePrefixes, type WantedPeer } from "./reconcile.js";
 
 /** What the kernel has for a peer: the wanted peer itself when it names its endpoint (no copy per peer); no keep-alive is 0. */
 type ModelPeer = WantedPeer;
@@ -69,8 +69,8 @@ export class KernelPeers {
   async reconcile(wanted: Iterable<WantedPeer>): Promise<number> {
     const want: WantedPeer[] = [];
     for (const w of wanted) {
-      const ep = this.model.get(toHex(w.publicKey))?.endpoint;
-      want.push(ep ? { ...w, endpoint: ep } : w);
+      const ep = this.model.get(peerId(w))?.endpoint;
+      want.push(ep ? atEndpoint(w, ep) : w);
     }
     this.stale = true;
     this.stats.dumps++;
@@ -80,7 +80,7 @@ export class KernelPeers {
     const had = new Map(device.peers.map((p) => [toHex(p.publicKey), p.endpoint]));
     this.model = new Map();
     for (const w of want) {
-      const id = toHex(w.publicKey);
+      const id = peerId(w);
       if (!this.model.has(id)) this.model.set(id, modelPeer(w, had.get(id)));
     }
     this.stale = false;
@@ -93,7 +93,7 @@ export class KernelPeers {
     await this.send([{ publicKey: key, updateOnly: true, endpoint }]);
     const id = toHex(key);
     const have = this.model.get(id);
-    if (have) this.model.set(id, { ...have, endpoint });
+    if (have) this.model.set(id, atEndpoint(have, endpoint));
   }
 
   /**
@@ -127,5 +127,5 @@ export class KernelPeers {
 }
 
 function modelPeer(w: WantedPeer, endpoint: Endpoint | undefined): ModelPeer {
-  return w.endpoint || !endpoint ? w : { ...w, endpoint };
+  return w.endpoint || !endpoint ? w : atEndpoint(w, endpoint);
 }

@@ -1,19 +1,19 @@
 // The netmap's peers as WireGuard wants them, followed by difference: a
 // node object the control client did not replace is not looked at again,
 // so a delta costs what it changed, not what the tailnet holds. Also kept
-// by difference: the routes the peers' allowed IPs ask for, and each
-// peer's home relay.
+// by difference: the routes the peers' allowed IPs ask for (the tailnet's
+// IPv6 addresses by one route for their range), and each peer's home relay.
 import { homeRegion } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
-import { formatPrefix, type Prefix } from "../netaddr/ip.js";
-import { latin1, toHex } from "../util/bytes.js";
-import type { WantedPeer } from "./reconcile.js";
+import { formatPrefix, parsePrefix, prefixContains, type Prefix } from "../netaddr/ip.js";
+import { latin1 } from "../util/bytes.js";
+import { slabCopy } from "../util/slab.js";
+import { peerId, type WantedPeer } from "./reconcile.js";
 import { wantedPeer, type WantedOptions } from "./wanted.js";
 
 interface Entry {
   readonly node: Node;
-  /** The node's key as hex and what WireGuard should have for it; absent when it is no peer (expired, bad key). */
-  readonly id?: string;
+  /** What WireGuard should have for it (its id: the key as hex); absent when it is no peer (expired, bad key). */
   readonly wanted?: WantedPeer;
 }
 
@@ -95,8 +95,8 @@ export class NetmapPeers {
       this.byNode.set(nid, { node: n });
       return;
     }
-    const id = toHex(w.publicKey);
-    this.byNode.set(nid, { node: n, id, wanted: w });
+    const id = peerId(w);
+    this.byNode.set(nid, { node: n, wanted: w });
     const had = this.byKey.get(id);
     if (had) this.countRoutes(had.allowedIps, -1);
     this.byKey.set(id, w);
@@ -107,29 +107,40 @@ export class NetmapPeers {
 
   private drop(e: Entry, changed: Map<string, WantedPeer | null>): void {
     // Two nodes with one key: the other one's peer stays.
-    if (!e.id || this.byKey.get(e.id) !== e.wanted) return;
-    this.byKey.delete(e.id);
+    const id = e.wanted && peerId(e.wanted);
+    if (!id || this.byKey.get(id) !== e.wanted) return;
+    this.byKey.delete(id);
     this.countRoutes(e.wanted!.allowedIps, -1);
     this.regions.delete(latin1(e.wanted!.publicKey));
-    changed.set(e.id, null);
+    changed.set(id, null);
   }
 
   private countRoutes(prefixes: readonly Prefix[], by: 1 | -1): void {
-    for (const p of prefixes) {
-      const k = formatPrefix(p);
+    for (const a of prefixes) {
+      const p = routeOf(a);
+      const k = p === ULA ? ULA_TEXT : formatPrefix(p);
       const extra = this.routeExtra.get(k) ?? 0;
       if (by === 1 && this.routeSet.has(k)) this.routeExtra.set(k, extra + 1);
       else if (by === -1 && extra > 0) {
         if (extra > 1) this.routeExtra.set(k, extra - 1);
         else this.routeExtra.delete(k);
       } else {
-        // The route comes or goes.
-        if (by === 1) this.routeSet.set(k, p);
+        // The route comes or goes; the router keeps its prefix as long as it stays.
+        if (by === 1) this.routeSet.set(k, p === ULA ? ULA : { ip: slabCopy(p.ip), bits: p.bits });
         else this.routeSet.delete(k);
         this.touched.add(k);
       }
     }
   }
+}
+
+/** Tailscale's IPv6 range: a peer's own address in it goes by one route for the range, as tailscale's peerRoutes routes it. */
+const ULA = parsePrefix("fd7a:115c:a1e0::/48");
+const ULA_TEXT = formatPrefix(ULA);
+
+/** The route an allowed IP asks for: a tailnet IPv6 address the range's one route (5,000 peers: one route, not 5,000). */
+function routeOf(p: Prefix): Prefix {
+  return p.bits === 128 && prefixContains(ULA, p.ip) ? ULA : p;
 }
 
 /** The node fields wantedPeer reads (the endpoint is asked for separately, see refresh). */

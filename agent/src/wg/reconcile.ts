@@ -6,13 +6,23 @@ import { toHex } from "../util/bytes.js";
 import type { Device, Peer, PeerChange } from "./model.js";
 
 export interface WantedPeer {
+  /** The key as hex, when the peer keeps it (else it is made from publicKey). */
+  readonly id?: string;
   readonly publicKey: Uint8Array;
   /** Undefined leaves the kernel's endpoint as it is (roaming or not yet known). */
   readonly endpoint?: Endpoint;
   readonly persistentKeepalive?: number;
   readonly allowedIps: readonly Prefix[];
   readonly presharedKey?: Uint8Array;
+  /** The same peer at another endpoint, when a spread would not copy it (its fields behind getters). */
+  at?(endpoint: Endpoint): WantedPeer;
 }
+
+/** The peer's key as hex: the key of the peer maps. */
+export const peerId = (w: WantedPeer): string => w.id ?? toHex(w.publicKey);
+
+/** The same wanted peer at `endpoint`. */
+export const atEndpoint = (w: WantedPeer, endpoint: Endpoint): WantedPeer => (w.at ? w.at(endpoint) : { ...w, endpoint });
 
 export function planPeers(current: Device, wanted: readonly WantedPeer[]): PeerChange[] {
   const have = new Map<string, Peer>();
@@ -20,7 +30,7 @@ export function planPeers(current: Device, wanted: readonly WantedPeer[]): PeerC
   const changes: PeerChange[] = [];
   const seen = new Set<string>();
   for (const w of wanted) {
-    const id = toHex(w.publicKey);
+    const id = peerId(w);
     if (seen.has(id)) continue;
     seen.add(id);
     const c = planPeer(have.get(id), w);
@@ -35,16 +45,7 @@ export function planPeers(current: Device, wanted: readonly WantedPeer[]): PeerC
  * A `p` without a keep-alive has 0 (a wanted peer kept as the agent's model of the kernel).
  */
 export function planPeer(p: (Pick<Peer, "endpoint" | "presharedKey" | "allowedIps"> & { readonly persistentKeepalive?: number }) | undefined, w: WantedPeer): PeerChange | undefined {
-  if (!p) {
-    return {
-      publicKey: w.publicKey,
-      allowedIps: w.allowedIps,
-      replaceAllowedIps: true,
-      ...(w.endpoint ? { endpoint: w.endpoint } : {}),
-      ...(w.persistentKeepalive !== undefined ? { persistentKeepalive: w.persistentKeepalive } : {}),
-      ...(w.presharedKey ? { presharedKey: w.presharedKey } : {}),
-    };
-  }
+  if (!p) return new AddedPeer(w);
   const c: { -readonly [K in keyof PeerChange]: PeerChange[K] } = { publicKey: w.publicKey, updateOnly: true };
   let changed = false;
   if (w.endpoint && !(p.endpoint && endpointEqual(p.endpoint, w.endpoint))) {
@@ -67,6 +68,31 @@ export function planPeer(p: (Pick<Peer, "endpoint" | "presharedKey" | "allowedIp
     changed = true;
   }
   return changed ? c : undefined;
+}
+
+/**
+ * A peer the kernel lacks, made as `w` wants it. Its fields are read from `w` when the change is
+ * encoded: a wanted peer that keeps its bytes packed (wg/wanted.ts) makes them then, one peer at
+ * a time, not for a plan of thousands at once (5,000 peers: ~8 MB of QuickJS heap).
+ */
+class AddedPeer implements PeerChange {
+  readonly replaceAllowedIps = true;
+  constructor(private readonly w: WantedPeer) {}
+  get publicKey(): Uint8Array {
+    return this.w.publicKey;
+  }
+  get allowedIps(): readonly Prefix[] {
+    return this.w.allowedIps;
+  }
+  get endpoint(): Endpoint | undefined {
+    return this.w.endpoint;
+  }
+  get persistentKeepalive(): number | undefined {
+    return this.w.persistentKeepalive;
+  }
+  get presharedKey(): Uint8Array | undefined {
+    return this.w.presharedKey;
+  }
 }
 
 const ZERO_KEY = new Uint8Array(32);
