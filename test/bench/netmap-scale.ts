@@ -124,13 +124,24 @@ const disco = new DiscoManager({
 });
 let script = "", hosts = "";
 
+/** A message as the map session holds it: its bytes, let go once parsed. */
+interface Message {
+  bytes?: Uint8Array;
+}
+
+/** As the map session takes a message: parsed and checked a node at a time, each node kept as the netmap keeps it, the bytes then let go (control/session.ts). */
+function parsed(prev: NetMap, m: Message) {
+  const raw = m.bytes!;
+  m.bytes = undefined;
+  return applyMapResponse(prev, parseMapResponse(raw, keptPeer), "2026-11-22T10:00:00Z");
+}
+
 /** One map response through what the agent's apply does with it (agent.ts apply), the kernel a sink. */
-async function apply(prev: NetMap, message: Uint8Array | string, first: boolean): Promise<{ nm: NetMap; step: Step }> {
-  const raw = typeof message === "string" ? utf8Encode(message) : message;
+async function apply(prev: NetMap, message: Message | string, first: boolean): Promise<{ nm: NetMap; step: Step }> {
+  const m = typeof message === "string" ? { bytes: utf8Encode(message) } : message;
   const t0 = n.mono(), c0 = cpuMs();
   const m0 = wg.messages, b0 = wg.bytes, r0 = link.requests;
-  // As the map session takes a message: parsed and checked a node at a time, each node kept as the netmap keeps it (control/session.ts).
-  const { netmap, changes } = applyMapResponse(prev, parseMapResponse(raw, keptPeer), "2026-11-22T10:00:00Z");
+  const { netmap, changes } = parsed(prev, m);
   const delta = tunnel.follow(netmap.peers);
   if (delta.paths) disco.setPeers(netmap.peers.values(), homeRegion);
   if (changes.has("filter")) {
@@ -148,10 +159,9 @@ async function main(): Promise<void> {
   const count = Number(n.argv[1] ?? 1000);
   const steadyDeltas = Number(n.argv[2] ?? 20);
   const startKb = status("VmHWM");
-  let map: Uint8Array | undefined = mapBytes(count);
-  const size = map.length;
+  const map: Message = { bytes: mapBytes(count) };
+  const size = map.bytes!.length;
   const full = await apply(emptyNetMap(), map, true);
-  map = undefined;
   const delta = await apply(full.nm, JSON.stringify({ PeersChanged: [node(count + 2)] }), false);
   const online = await apply(delta.nm, JSON.stringify({ OnlineChange: { "3": false } }), false);
   // One delta a second, as a busy tailnet sends them: mostly presence, some endpoints, a join and a leave.

@@ -116,11 +116,12 @@ export function mapPoll(h2: H2Connection, authority: string, req: MapRequest, on
         }
       }
       if (have < want) return;
-      const bytes = want ? take(want) : new Uint8Array(0);
+      const len = want;
       want = -1;
       let msg: MapResponse;
       try {
-        msg = parseMapMessage(bytes);
+        // Parsed where the bytes are taken: they are gone before the message is applied.
+        msg = parseMapMessage(len ? take(len) : new Uint8Array(0));
       } catch (e) {
         s.cancel();
         return end(e as Error);
