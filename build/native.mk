@@ -70,7 +70,7 @@ $(OUT)/portable.js: test/portable/runtime-entry.ts $(wildcard test/portable/*.ts
 	@mkdir -p $(OUT)
 	node build/bundle.mjs $< $@
 
-$(OUT)/wgcheck.js: test/vm/wgcheck.ts $(TS_SOURCES) build/bundle.mjs
+$(OUT)/wgcheck.js: test/vm/wgcheck.ts test/wg/read-cost.ts $(TS_SOURCES) build/bundle.mjs
 	@mkdir -p $(OUT)
 	node build/bundle.mjs $< $@
 

@@ -2,6 +2,7 @@
 // worth disco heartbeats, and where received traffic came from.
 import { formatEndpoint, parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
 import { ACTIVE_MS, PeerActivity, READ_CADENCE } from "../../agent/src/wg/activity.js";
+import { peerDump } from "../../agent/src/wg/api.js";
 import type { Peer } from "../../agent/src/wg/model.js";
 import { eq, suite } from "./check.js";
 
@@ -9,7 +10,7 @@ const peer = (rx: bigint, tx: bigint, ep?: string): Peer => ({
   publicKey: new Uint8Array(32), persistentKeepalive: 0, allowedIps: [parsePrefix("100.64.0.2/32")], lastHandshakeMs: 0, rxBytes: rx, txBytes: tx,
   ...(ep ? { endpoint: parseEndpoint(ep) } : {}),
 });
-const read = (p: Peer) => new Map([["aa", p]]);
+const read = (p: Peer) => peerDump([["aa", p]]);
 
 suite("peer activity", (check) => {
   check("a peer first seen idle stays idle until its counters move; then active for 45 s", () => {
@@ -43,9 +44,9 @@ suite("peer activity", (check) => {
   check("the status's counters are the last read's, kept without the read; a peer gone from the device is forgotten", () => {
     const a = new PeerActivity();
     const read = { ...peer(10n, 20n), lastHandshakeMs: 1_700_000_000_000 };
-    a.update(new Map([["aa", read], ["bb", peer(0n, 0n)]]), 1000);
-    eq(JSON.stringify(a.counters("aa"), (_k, v) => (typeof v === "bigint" ? Number(v) : v)), '{"rxBytes":10,"txBytes":20,"lastHandshakeMs":1700000000000,"movedAt":1000}', "counters");
-    a.update(new Map([["aa", { ...read, txBytes: 30n }]]), 2000);
+    a.update(peerDump([["aa", read], ["bb", peer(0n, 0n)]]), 1000);
+    eq(JSON.stringify(a.counters("aa"), (_k, v) => (typeof v === "bigint" ? Number(v) : v)), '{"rxBytes":10,"txBytes":20,"lastHandshakeMs":1700000000000}', "counters");
+    a.update(peerDump([["aa", { ...read, txBytes: 30n }]]), 2000);
     eq(a.counters("aa")!.txBytes, 30n, "the next read's");
     eq(a.counters("bb"), undefined, "gone");
     eq(a.of("aa", 2000).received, undefined, "sending alone received nothing");

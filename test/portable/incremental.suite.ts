@@ -9,6 +9,7 @@ import { applyMapResponse, emptyNetMap, type NetMap } from "../../agent/src/cont
 import type { MapResponse, Node } from "../../agent/src/control/tailcfg.js";
 import { parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
 import { toHex } from "../../agent/src/util/bytes.js";
+import { readPeers } from "../../agent/src/wg/api.js";
 import { keyFromText } from "../../agent/src/crypto/keys.js";
 import { eq, suite } from "./check.js";
 import { MemoryLink, MemoryWireGuard } from "./memory-kernel.js";
@@ -104,7 +105,7 @@ suite("incremental apply", (check) => {
     const r = rig();
     const nm = next(emptyNetMap(), { Node: SELF, Peers: Array.from({ length: 20 }, (_, i) => node(i + 2)) });
     await step(r, nm);
-    const dumped = async () => new Map((await r.wg.get("mw0")).peers.map((p) => [toHex(p.publicKey), p]));
+    const dumped = () => readPeers(r.wg, "mw0");
     eq(r.tunnel.peers.changedOutside(await dumped()), false, "no outside change yet");
     // A roaming endpoint is the kernel's own doing, not an outside change.
     const id4 = toHex(keyFromText("nodekey", node(4).Key));

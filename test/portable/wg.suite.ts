@@ -2,8 +2,9 @@
 // and dumps merged back, checked by decoding what we encode.
 import { parsePrefix, formatPrefix, parseEndpoint, formatEndpoint } from "../../agent/src/netaddr/ip.js";
 import { type Message, parseAttrs, attrMap, getU32 } from "../../agent/src/netlink/codec.js";
-import { decodeDevice, encodeSetDevice, SET_MESSAGE_LIMIT } from "../../agent/src/wg/genl.js";
-import type { PeerChange } from "../../agent/src/wg/model.js";
+import { toHex } from "../../agent/src/util/bytes.js";
+import { decodeDevice, encodeSetDevice, KernelPeerDump, PeerIds, SET_MESSAGE_LIMIT } from "../../agent/src/wg/genl.js";
+import type { PeerChange, PeerDump, PeerReading } from "../../agent/src/wg/model.js";
 import { eq, eqBytes, hex, host16, host32, host64, suite, throws } from "./check.js";
 
 const keyN = (n: number) => {
@@ -20,6 +21,24 @@ const nla = (type: number, body: string): string => {
 const NESTED = 0x8000;
 // A set body read back as if it were a dump part: the attribute numbers are the same.
 const asDumpPart = (body: Uint8Array): Message => ({ type: 0x1b, flags: 2, seq: 1, pid: 0, payload: new Uint8Array([0, 1, 0, 0, ...body]) });
+
+/** One peer as the kernel dumps it (linux/wireguard.h), in the host's byte order. */
+function kernelDumpBytes(): Uint8Array {
+  const allowedIp = nla(NESTED, nla(1, host16(2)) + nla(2, "64400002") + nla(3, "20"));
+  const peer = nla(
+    NESTED,
+    nla(1, "11".repeat(32)) +
+      // sockaddr_in6{AF_INET6, port 6666, flowinfo 0, 2001:db8::1, scope 0}
+      nla(4, `${host16(10)} 1a0a 00000000 20010db8000000000000000000000001 00000000`) +
+      nla(5, host16(25)) +
+      // struct __kernel_timespec: 1700000000 s, 500000000 ns
+      nla(6, host64(1_700_000_000n) + host64(500_000_000n)) +
+      nla(7, host64(0x100000002n)) +
+      nla(8, host64(3n)) +
+      nla(9 | NESTED, allowedIp),
+  );
+  return hex(`00010000 ${nla(1, host32(7))} ${nla(2, "77673000")} ${nla(6, host16(41641))} ${nla(7, host32(0x51820))} ${nla(8 | NESTED, peer)}`);
+}
 
 suite("wireguard genl", (check) => {
   check("device settings and one peer (byte layout)", () => {
@@ -56,20 +75,7 @@ suite("wireguard genl", (check) => {
     eq(formatEndpoint(decodeDevice([asDumpPart(body!)]).peers[0]!.endpoint!), "[2001:db8:168:2::10]:41641", "read back");
   });
   check("a get-device dump from the kernel (byte vector, host order)", () => {
-    const allowedIp = nla(NESTED, nla(1, host16(2)) + nla(2, "64400002") + nla(3, "20"));
-    const peer = nla(
-      NESTED,
-      nla(1, "11".repeat(32)) +
-        // sockaddr_in6{AF_INET6, port 6666, flowinfo 0, 2001:db8::1, scope 0}
-        nla(4, `${host16(10)} 1a0a 00000000 20010db8000000000000000000000001 00000000`) +
-        nla(5, host16(25)) +
-        // struct __kernel_timespec: 1700000000 s, 500000000 ns
-        nla(6, host64(1_700_000_000n) + host64(500_000_000n)) +
-        nla(7, host64(0x100000002n)) +
-        nla(8, host64(3n)) +
-        nla(9 | NESTED, allowedIp),
-    );
-    const payload = hex(`00010000 ${nla(1, host32(7))} ${nla(2, "77673000")} ${nla(6, host16(41641))} ${nla(7, host32(0x51820))} ${nla(8 | NESTED, peer)}`);
+    const payload = kernelDumpBytes();
     const dev = decodeDevice([{ type: 0x1b, flags: 2, seq: 1, pid: 0, payload }]);
     eq(`${dev.name} ${dev.ifindex} ${dev.listenPort} ${dev.fwmark.toString(16)}`, "wg0 7 41641 51820", "device");
     const p = dev.peers[0]!;
@@ -103,6 +109,50 @@ suite("wireguard genl", (check) => {
     const dev = decodeDevice(bodies.map(asDumpPart));
     eq(dev.peers.length, 1, "merged into one peer");
     eq(dev.peers[0]!.allowedIps.length, 600, "every allowed IP");
+  });
+  check("the activity's read in place (KernelPeerDump) says what the decoded dump says, with no object per peer", () => {
+    const part = (payload: Uint8Array): Message => ({ type: 0x1b, flags: 2, seq: 1, pid: 0, payload });
+    let seen = "";
+    new KernelPeerDump([part(kernelDumpBytes())], new PeerIds()).forEach((id, p) => {
+      seen += `${id.slice(0, 8)} ${p.rxBytes} ${p.txBytes} ${p.lastHandshakeMs} ${p.persistentKeepalive} ${formatEndpoint(p.endpoint()!)}`;
+      eq(p.allowedIpsAre([parsePrefix("100.64.0.2/32")]), true, "its allowed IPs");
+      eq(p.allowedIpsAre([parsePrefix("100.64.0.2/32"), parsePrefix("100.64.0.2/32")]), true, "the same prefix twice in a netmap");
+      eq(p.allowedIpsAre([parsePrefix("100.64.0.2/32"), parsePrefix("10.0.0.0/8")]), false, "one more");
+      eq(p.allowedIpsAre([parsePrefix("100.64.0.3/32")]), false, "another");
+      eq(p.allowedIpsAre([]), false, "none");
+    });
+    eq(seen, "11111111 4294967298 3 1700000000500 25 [2001:db8::1]:6666", "id, counters, handshake, keep-alive, endpoint");
+  });
+  check("read in place: 1,000 peers over many messages in order, a peer whose allowed IPs continue is visited once and whole", () => {
+    const read = (dump: PeerDump) => {
+      const out: [string, PeerReading][] = [];
+      dump.forEach((id, p) => out.push([id, p]));
+      return out.map(([id]) => id);
+    };
+    const ids = new PeerIds();
+    const peers: PeerChange[] = Array.from({ length: 1000 }, (_, i) => ({ publicKey: keyN(i), allowedIps: [parsePrefix(`100.64.${i >> 8}.${i & 255}/32`)], replaceAllowedIps: true }));
+    const bodies = encodeSetDevice({ name: "wg0", peers }).map(asDumpPart);
+    const want = decodeDevice(bodies).peers.map((p) => toHex(p.publicKey));
+    eq(read(new KernelPeerDump(bodies, ids)).join(), want.join(), "every peer, in the dump's order");
+    eq(read(new KernelPeerDump(bodies, ids)).join(), want.join(), "again, its ids kept by position");
+    // Peers gone and moved: the ids kept by position must not stick to the wrong key.
+    const fewer = encodeSetDevice({ name: "wg0", peers: [peers[5]!, ...peers.slice(10, 20), peers[0]!] }).map(asDumpPart);
+    eq(read(new KernelPeerDump(fewer, ids)).join(), [5, ...Array.from({ length: 10 }, (_, i) => 10 + i), 0].map((i) => toHex(keyN(i))).join(), "after peers left and moved");
+    const allowedIps = Array.from({ length: 600 }, (_, i) => parsePrefix(`10.${i >> 8}.${i & 255}.0/24`));
+    const split = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(7), allowedIps, replaceAllowedIps: true }, peers[1]!] }).map(asDumpPart);
+    eq(split.length > 1, true, "the first peer's allowed IPs fill more than one message");
+    let visits = "";
+    new KernelPeerDump(split, ids).forEach((id, p) => {
+      visits += `${id === toHex(keyN(7)) ? "split" : "next"} ${p.allowedIpsAre(id === toHex(keyN(7)) ? allowedIps : peers[1]!.allowedIps!)} ${p.allowedIpsAre(allowedIps.slice(1))};`;
+    });
+    eq(visits, "split true false;next true false;", "the split peer once with all 600, then the next");
+  });
+  check("read in place: a malformed dump fails with what was wrong, not a wrong reading", () => {
+    const walk = (payload: Uint8Array) => new KernelPeerDump([{ type: 0x1b, flags: 2, seq: 1, pid: 0, payload }], new PeerIds()).forEach(() => {});
+    const keyless = hex(`00010000 ${nla(8 | NESTED, nla(NESTED, nla(7, host64(1n))))}`);
+    throws(() => walk(keyless), /wireguard peer: missing or short public key/, "a peer without its key");
+    const cut = kernelDumpBytes().slice(0, 60);
+    throws(() => walk(cut), /wireguard (device|peers|peer).*claims/, "a dump cut short");
   });
   check("removal and bad keys", () => {
     const [body] = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(3), remove: true, allowedIps: [parsePrefix("10.0.0.1/32")] }] });

@@ -10,6 +10,8 @@
 //                               then deltas; outside changes made with wg and ip, seen and
 //                               repaired; timings, requests sent, what was noticed
 //   wgcheck fresh NAME N        the link made anew and the same final netmap applied in full
+//   wgcheck readcost N READS    the activity's read of an N-peer dump made up in memory, in place
+//                               and decoded (test/wg/read-cost.ts): CPU ms per read; no kernel needed
 //   wgcheck steady NAME N SECS  N peers applied, SECS seconds of one delta a second, a few of the
 //                               agent's activity reads (a dump each, wg/activity.ts): CPU ms a second
 //                               with a read every 2 s (as before) and at PeerActivity's cadence
@@ -22,12 +24,14 @@ import { Rtnl } from "../../agent/src/netlink/rtnl.js";
 import { Tunnel } from "../../agent/src/agent/tunnel.js";
 import { applyMapResponse, emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
 import type { MapResponse, Node } from "../../agent/src/control/tailcfg.js";
-import { parseMessages } from "../../agent/src/netlink/codec.js";
+import { NLM_F_DUMP, parseMessages } from "../../agent/src/netlink/codec.js";
+import { resolveFamily } from "../../agent/src/netlink/genl.js";
 import { NETWORK_GROUPS, parseNetworkEvent } from "../../agent/src/netlink/events.js";
-import { toHex } from "../../agent/src/util/bytes.js";
 import { base64Decode, base64Encode } from "../../agent/src/util/base64.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
+import { getDeviceRequest, WG_GENL_NAME } from "../../agent/src/wg/genl.js";
 import { KernelWireGuard } from "../../agent/src/wg/kernel.js";
+import { readCost } from "../wg/read-cost.js";
 import { PeerActivity } from "../../agent/src/wg/activity.js";
 import type { Device, PeerChange } from "../../agent/src/wg/model.js";
 import { planPeers, type WantedPeer } from "../../agent/src/wg/reconcile.js";
@@ -70,6 +74,11 @@ interface Spec {
 }
 
 async function main(args: string[]): Promise<void> {
+  // Needs no WireGuard: runs on the build machine too.
+  if (args[0] === "readcost") {
+    out(await readCost(Number(args[1] ?? 1000), Number(args[2] ?? 20), cpuMs));
+    return;
+  }
   const rt = new Rtnl(client(0), (e) => env.errnoName(e));
   const wg = await KernelWireGuard.open(client(16));
   const [cmd, a, b] = args;
@@ -236,8 +245,7 @@ async function incremental(rt: Rtnl, wg: KernelWireGuard, name: string, count: n
   await sh(["wg", "set", name, "peer", b64(victim), "remove"]);
   await sh(["ip", "route", "del", "100.64.0.30/32", "dev", name]);
   await new Promise<void>((res) => env.setTimer(300, res));
-  const dumped = new Map((await wg.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
-  const peerSeen = tunnel.peers.changedOutside(dumped);
+  const peerSeen = tunnel.peers.changedOutside(await wg.readPeers(name));
   t = n.mono();
   const repaired = await step(true);
   events.close();
@@ -264,6 +272,7 @@ function cpuMs(): number {
  * before) and for the wait PeerActivity sets after reads of that cost: CPU ms a second of each.
  */
 async function steady(rt: Rtnl, wg: KernelWireGuard, name: string, count: number, secs: number): Promise<void> {
+  const raw = client(16);
   const old = await rt.link(name);
   if (old) await rt.deleteLink(old.index);
   const link = await rt.createWireGuard(name, 1280);
@@ -296,15 +305,24 @@ async function steady(rt: Rtnl, wg: KernelWireGuard, name: string, count: number
   t0 = n.mono();
   for (let i = 0; i < reads; i++) {
     const at = n.mono(), generation = tunnel.peers.generation;
-    const read = new Map((await wg.get(name)).peers.map((p) => [toHex(p.publicKey), p]));
-    if (generation === tunnel.peers.generation && tunnel.peers.changedOutside(read)) throw new Error("steady: our own peers seen as changed outside");
-    activity.update(read, n.mono(), n.mono() - at);
+    // As running.ts refreshPeers: the outside check rides along the activity's pass.
+    const read = await wg.readPeers(name);
+    // Nothing changes peers meanwhile, so the check must run, and find nothing, against the real kernel's dump.
+    const outside = generation === tunnel.peers.generation ? tunnel.peers.outsideCheck() : undefined;
+    if (!outside) throw new Error("steady: no outside check (the model is stale or moved during the read)");
+    activity.update(read, n.mono(), n.mono() - at, outside.peer);
+    if (outside.changed()) throw new Error("steady: our own peers seen as changed outside");
   }
   const readCpuMs = (cpuMs() - c0) / reads, readMs = (n.mono() - t0) / reads;
   const waitMs = activity.nextReadMs(n.mono());
+  // Of a read, what the dump itself takes (the kernel's walk, the datagrams received), decoded by nothing.
+  const family = (await resolveFamily(raw, WG_GENL_NAME)).id;
+  c0 = cpuMs();
+  for (let i = 0; i < reads; i++) await raw.request(family, NLM_F_DUMP, getDeviceRequest(name), "steady: raw dump");
+  const dumpCpuMs = (cpuMs() - c0) / reads;
   const at = (everyMs: number) => Math.round(deltaCpuMsPerSecond + (readCpuMs * 1000) / everyMs);
   const rss = /VmRSS:\s+(\d+)/.exec(utf8Decode(n.readFile("/proc/self/status") ?? new Uint8Array()))?.[1];
-  out({ peers: count, deltaCpuMsPerSecond: Math.round(deltaCpuMsPerSecond), readCpuMs: Math.round(readCpuMs), readMs: Math.round(readMs), waitMs: Math.round(waitMs), fixedCpuMsPerSecond: at(2000), cadenceCpuMsPerSecond: at(waitMs), rssKb: Number(rss ?? 0) });
+  out({ peers: count, deltaCpuMsPerSecond: Math.round(deltaCpuMsPerSecond), readCpuMs: Math.round(readCpuMs), dumpCpuMs: Math.round(dumpCpuMs), readMs: Math.round(readMs), waitMs: Math.round(waitMs), fixedCpuMsPerSecond: at(2000), cadenceCpuMsPerSecond: at(waitMs), rssKb: Number(rss ?? 0) });
 }
 
 const wgKey = (text: string) => {

@@ -24,11 +24,10 @@ import { BRIDGE_RECEIVE_BUFFER, RelayBridge } from "../paths/bridge.js";
 import { DirectPaths, netInfoFacts } from "../paths/direct.js";
 import { dnsAccess } from "../peerapi/access.js";
 import { PeerApi } from "../peerapi/server.js";
-import { latin1, toHex } from "../util/bytes.js";
+import { latin1 } from "../util/bytes.js";
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
 import { PeerActivity } from "../wg/activity.js";
-import type { WireGuardApi } from "../wg/api.js";
-import type { Peer as WgPeer } from "../wg/model.js";
+import { readPeers, type WireGuardApi } from "../wg/api.js";
 import { openWireGuard } from "../wg/open.js";
 import { ApplyQueue } from "./apply-queue.js";
 import { NetworkWatch } from "./network-watch.js";
@@ -323,16 +322,16 @@ export class Running {
   async refreshPeers(): Promise<void> {
     const peers = this.tunnel.peers;
     const generation = peers.generation, readAt = this.env.monotonic();
-    let read: Map<string, WgPeer>;
     try {
-      read = new Map((await this.wg.get(this.opts.interfaceName)).peers.map((p) => [toHex(p.publicKey), p]));
+      // Read in place (wg/genl.ts KernelPeerDump): no object per peer; a malformed dump fails here.
+      const read = await readPeers(this.wg, this.opts.interfaceName);
+      const now = this.env.monotonic();
+      const outside = generation === peers.generation ? peers.outsideCheck() : undefined;
+      this.activity.update(read, now, now - readAt, outside?.peer);
+      if (outside?.changed()) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
     } catch (e) {
       this.env.log("warn", `read ${this.opts.interfaceName}'s peers: ${(e as Error).message}`);
-      return;
     }
-    if (generation === peers.generation && peers.changedOutside(read)) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
-    const now = this.env.monotonic();
-    this.activity.update(read, now, now - readAt);
   }
 
   /** The router's addresses peers could reach: every one but the tunnel's, loopback and link-local. */

@@ -8,7 +8,7 @@ export const NLMSG_HDRLEN = 16;
 export const NLA_HDRLEN = 4;
 export const NLA_F_NESTED = 0x8000;
 export const NLA_F_NET_BYTEORDER = 0x4000;
-const NLA_TYPE_MASK = 0x3fff;
+export const NLA_TYPE_MASK = 0x3fff;
 
 export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;

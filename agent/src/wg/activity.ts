@@ -2,7 +2,7 @@
 // two: an idle peer gets no disco heartbeats, so an idle router sleeps. Pure:
 // a read of the device's peers and the monotonic time in, answers out.
 import type { Received } from "../paths/peer.js";
-import type { Peer } from "./model.js";
+import type { Peer, PeerDump, PeerReading } from "./model.js";
 
 /** A peer whose counters moved this recently is active (Tailscale's sessionActiveTimeout is 45 s). */
 export const ACTIVE_MS = 45_000;
@@ -22,13 +22,15 @@ export const READ_CADENCE = {
 
 /** What the agent keeps of a peer from the last read: counters, not the read (a dumped peer costs ~2.5 kB). */
 interface Counters {
-  rxBytes: bigint;
-  txBytes: bigint;
+  rxBytes: number;
+  txBytes: number;
   /** Milliseconds since the epoch; 0 when never. */
   lastHandshakeMs: number;
   /** Monotonic ms; -Infinity when never. */
   movedAt: number;
   received?: Received;
+  /** The read that last listed it. */
+  seen: number;
 }
 
 /** A peer's traffic and handshake as the kernel last counted them, for the status. */
@@ -38,33 +40,48 @@ export class PeerActivity {
   private readonly byPeer = new Map<string, Counters>();
   /** What a read takes (ms), averaged over the last few. */
   private readCostMs = 0;
+  private reads = 0;
 
-  /** Takes a read of the device's peers (by key hex) made at `now`, which took `costMs` to make. */
-  update(peers: ReadonlyMap<string, Peer>, now: number, costMs = 0): void {
+  /**
+   * Takes a read of the device's peers made at `now`, which took `costMs` to make. A peer as it
+   * was is updated in place: nothing is allocated for it. `also` sees each peer in the same pass
+   * (the outside-change check): a pass over a thousand peers is most of a read's cost.
+   */
+  update(peers: PeerDump, now: number, costMs = 0, also?: (id: string, p: PeerReading) => void): void {
     this.readCostMs = this.readCostMs ? (3 * this.readCostMs + costMs) / 4 : costMs;
-    for (const [id, p] of peers) {
+    const read = ++this.reads;
+    let count = 0;
+    peers.forEach((id, p) => {
+      count++;
+      also?.(id, p);
       const had = this.byPeer.get(id);
       if (!had) {
         // A peer first seen with nothing carried yet (a node that joined, or one that never
         // connects) is idle until its counters move: no heartbeats, no CallMeMaybe for it.
-        const movedAt = p.rxBytes + p.txBytes > 0n ? now : -Infinity;
-        this.byPeer.set(id, { rxBytes: p.rxBytes, txBytes: p.txBytes, lastHandshakeMs: p.lastHandshakeMs, movedAt });
-        continue;
+        const movedAt = p.rxBytes + p.txBytes > 0 ? now : -Infinity;
+        this.byPeer.set(id, { rxBytes: p.rxBytes, txBytes: p.txBytes, lastHandshakeMs: p.lastHandshakeMs, movedAt, seen: read });
+        return;
+      }
+      had.seen = read;
+      if (had.rxBytes === p.rxBytes && had.txBytes === p.txBytes) {
+        had.lastHandshakeMs = p.lastHandshakeMs;
+        return;
       }
       // The kernel moves a peer's endpoint to where its packets come from: received bytes
       // that grew, read with that endpoint, came over it.
-      if (had.rxBytes !== p.rxBytes) had.received = { at: now, from: p.endpoint };
-      if (had.rxBytes !== p.rxBytes || had.txBytes !== p.txBytes) had.movedAt = now;
+      if (had.rxBytes !== p.rxBytes) had.received = { at: now, from: p.endpoint() };
+      had.movedAt = now;
       had.rxBytes = p.rxBytes;
       had.txBytes = p.txBytes;
       had.lastHandshakeMs = p.lastHandshakeMs;
-    }
-    if (this.byPeer.size > peers.size) for (const id of this.byPeer.keys()) if (!peers.has(id)) this.byPeer.delete(id);
+    });
+    if (this.byPeer.size > count) for (const [id, c] of this.byPeer) if (c.seen !== read) this.byPeer.delete(id);
   }
 
   /** The kernel's counters of a peer at the last read. */
   counters(id: string): KernelCounters | undefined {
-    return this.byPeer.get(id);
+    const a = this.byPeer.get(id);
+    return a && { rxBytes: BigInt(a.rxBytes), txBytes: BigInt(a.txBytes), lastHandshakeMs: a.lastHandshakeMs };
   }
 
   /** What path discovery asks of a peer at `now`. */

@@ -3,6 +3,7 @@
 // them, and get-device dumps merged back into one Device.
 import { type Endpoint, type Prefix } from "../netaddr/ip.js";
 import {
+  align4,
   attrMap,
   getS64,
   getStr,
@@ -12,13 +13,15 @@ import {
   getU8,
   HOST_LE,
   type Message,
+  NLA_HDRLEN,
+  NLA_TYPE_MASK,
   NetlinkDecodeError,
   parseAttrs,
   Writer,
 } from "../netlink/codec.js";
 import { genlPayload } from "../netlink/genl.js";
 import { bytesEqual, toHex } from "../util/bytes.js";
-import type { Device, DeviceChange, Peer, PeerChange } from "./model.js";
+import type { Device, DeviceChange, Peer, PeerChange, PeerDump, PeerReading } from "./model.js";
 
 export const WG_GENL_NAME = "wireguard";
 export const WG_GENL_VERSION = 1;
@@ -237,3 +240,240 @@ export function getDeviceRequest(name: string): (w: Writer) => void {
     w.str(A_IFNAME, name);
   };
 }
+
+/**
+ * The ids (public key hex) of the last dump's peers, by position: the kernel dumps its peers in
+ * the same order read after read, so a key where it was last time takes the same string, and the
+ * hex is made only for a peer that is new there.
+ */
+export class PeerIds {
+  private ids: string[] = [];
+  private keys = new Uint8Array(0);
+
+  /** The id of the key at `buf[at..at+32]`, the i-th peer of a dump. */
+  at(i: number, buf: Uint8Array, at: number): string {
+    const k = i * 32;
+    const known = this.ids[i];
+    if (known !== undefined && k + 32 <= this.keys.length) {
+      let same = true;
+      for (let j = 0; j < 32; j++) {
+        if (this.keys[k + j] !== buf[at + j]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return known;
+    }
+    if (k + 32 > this.keys.length) {
+      const grown = new Uint8Array(Math.max(k + 32, this.keys.length * 2));
+      grown.set(this.keys);
+      this.keys = grown;
+    }
+    this.keys.set(buf.subarray(at, at + 32), k);
+    const id = toHex(buf.subarray(at, at + 32));
+    if (i >= this.ids.length) this.ids.length = i + 1;
+    this.ids[i] = id;
+    return id;
+  }
+
+  /** Forgets positions past the last read's `count` peers. */
+  trim(count: number): void {
+    if (this.ids.length > count) this.ids.length = count;
+  }
+}
+
+/**
+ * A get-device dump's peers read in place, for the activity's frequent reads: one pass over the
+ * kernel's bytes, no object per peer (at a thousand peers decodeDevice's objects were most of a read).
+ * A peer whose allowed IPs the kernel split over two messages is visited once, whole.
+ */
+export class KernelPeerDump implements PeerDump {
+  constructor(
+    private readonly parts: readonly Message[],
+    private readonly ids: PeerIds,
+  ) {}
+
+  forEach(visit: (id: string, p: PeerReading) => void): void {
+    const r = new DumpedPeer();
+    let count = 0;
+    const flush = () => {
+      if (r.buf) visit(this.ids.at(count++, r.buf, r.keyAt), r);
+    };
+    for (const m of this.parts) {
+      const body = genlPayload(m, "wireguard device");
+      const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+      for (let off = 0, len = 0; off < body.length; off += align4(len)) {
+        len = attrLen(v, off, body.length, "wireguard device");
+        if (attrType(v, off) !== A_PEERS) continue;
+        for (let p = off + NLA_HDRLEN, plen = 0, first = true; p < off + len; p += align4(plen), first = false) {
+          plen = attrLen(v, p, off + len, "wireguard peers");
+          // The kernel continues a peer whose allowed IPs did not fit at the start of the next message.
+          if (first && r.buf && sameBytes(r.buf, r.keyAt, body, findKey(v, p + NLA_HDRLEN, p + plen), 32)) {
+            r.addIps(body, v, p + NLA_HDRLEN, p + plen);
+            continue;
+          }
+          flush();
+          r.take(body, v, p + NLA_HDRLEN, p + plen);
+        }
+      }
+    }
+    flush();
+    this.ids.trim(count);
+  }
+}
+
+/** One peer of a dump (see PeerReading): offsets into the kernel's bytes, counters read as numbers. */
+class DumpedPeer implements PeerReading {
+  buf: Uint8Array | undefined;
+  keyAt = 0;
+  persistentKeepalive = 0;
+  lastHandshakeMs = 0;
+  rxBytes = 0;
+  txBytes = 0;
+  private endpointAt = -1;
+  private endpointLen = 0;
+  /** Where its allowed-IP lists are (a buffer, start and end per part), reused from peer to peer. */
+  private ipBufs: Uint8Array[] = [];
+  private ipRanges: number[] = [];
+  private ipParts = 0;
+
+  take(buf: Uint8Array, v: DataView, start: number, end: number): void {
+    this.buf = buf;
+    this.keyAt = -1;
+    this.persistentKeepalive = this.lastHandshakeMs = this.rxBytes = this.txBytes = 0;
+    this.endpointAt = -1;
+    this.ipParts = 0;
+    // Attribute headers read as bytes, inline: this loop runs for every attribute of every peer.
+    for (let off = start, len = 0; off < end; off += (len + 3) & ~3) {
+      if (end - off < NLA_HDRLEN) throw new NetlinkDecodeError(`wireguard peer: ${end - off} stray bytes at the end`);
+      len = HOST_LE ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
+      const type = (HOST_LE ? buf[off + 2]! | (buf[off + 3]! << 8) : (buf[off + 2]! << 8) | buf[off + 3]!) & NLA_TYPE_MASK;
+      if (len < NLA_HDRLEN || len > end - off) throw new NetlinkDecodeError(`wireguard peer: attribute ${type} claims ${len} bytes, ${end - off} left`);
+      const at = off + NLA_HDRLEN, size = len - NLA_HDRLEN;
+      switch (type) {
+        case P_PUBLIC_KEY:
+          if (size === 32) this.keyAt = at;
+          break;
+        case P_KEEPALIVE:
+          this.persistentKeepalive = size >= 2 ? v.getUint16(at, HOST_LE) : 0;
+          break;
+        case P_LAST_HANDSHAKE:
+          if (size < 16) throw new NetlinkDecodeError(`wireguard peer: handshake time of ${size} bytes`);
+          this.lastHandshakeMs = s64(v, at) * 1000 + Math.floor(s64(v, at + 8) / 1e6);
+          break;
+        case P_RX:
+          this.rxBytes = size >= 8 ? u64(v, at) : 0;
+          break;
+        case P_TX:
+          this.txBytes = size >= 8 ? u64(v, at) : 0;
+          break;
+        case P_ENDPOINT:
+          this.endpointAt = at;
+          this.endpointLen = size;
+          break;
+        case P_ALLOWEDIPS:
+          this.addPart(buf, at, at + size);
+      }
+    }
+    if (this.keyAt < 0) throw new NetlinkDecodeError(`wireguard peer: missing or short public key (${end - start} bytes of attributes)`);
+  }
+
+  /** Where a list of its allowed IPs is; the arrays keep their slots from peer to peer. */
+  private addPart(buf: Uint8Array, start: number, end: number): void {
+    const i = this.ipParts++;
+    this.ipBufs[i] = buf;
+    this.ipRanges[2 * i] = start;
+    this.ipRanges[2 * i + 1] = end;
+  }
+
+  /** The allowed IPs of a continuation of this peer (the rest of its attributes are in the first part). */
+  addIps(buf: Uint8Array, v: DataView, start: number, end: number): void {
+    for (let off = start, len = 0; off < end; off += align4(len)) {
+      len = attrLen(v, off, end, "wireguard peer");
+      if (attrType(v, off) === P_ALLOWEDIPS) this.addPart(buf, off + NLA_HDRLEN, off + len);
+    }
+  }
+
+  endpoint(): Endpoint | undefined {
+    if (this.endpointAt < 0) return undefined;
+    return decodeSockaddr(this.buf!.subarray(this.endpointAt, this.endpointAt + this.endpointLen), this.what());
+  }
+
+  allowedIpsAre(list: readonly Prefix[]): boolean {
+    // The kernel's are distinct (a trie): equal as sets when each is in the list and they number
+    // the list's distinct prefixes. A few each, so pairs are cheap, and nothing is allocated.
+    let dumped = 0;
+    for (let i = 0; i < this.ipParts; i++) {
+      const buf = this.ipBufs[i]!, end = this.ipRanges[2 * i + 1]!;
+      // Headers read inline as in take(): two or three allowed IPs of three attributes, every peer.
+      for (let off = this.ipRanges[2 * i]!, len = 0; off < end; off += (len + 3) & ~3) {
+        len = end - off < NLA_HDRLEN ? 0 : HOST_LE ? buf[off]! | (buf[off + 1]! << 8) : (buf[off]! << 8) | buf[off + 1]!;
+        if (len < NLA_HDRLEN || len > end - off) throw new NetlinkDecodeError(`${this.what()}: allowed IPs: attribute of ${len} bytes, ${end - off} left`);
+        let family = -1, addrAt = -1, addrLen = 0, bits = -1;
+        for (let a = off + NLA_HDRLEN, alen = 0; a < off + len; a += (alen + 3) & ~3) {
+          alen = off + len - a < NLA_HDRLEN ? 0 : HOST_LE ? buf[a]! | (buf[a + 1]! << 8) : (buf[a]! << 8) | buf[a + 1]!;
+          if (alen < NLA_HDRLEN || alen > off + len - a) throw new NetlinkDecodeError(`${this.what()}: allowed IP: attribute of ${alen} bytes, ${off + len - a} left`);
+          const t = (HOST_LE ? buf[a + 2]! | (buf[a + 3]! << 8) : (buf[a + 2]! << 8) | buf[a + 3]!) & NLA_TYPE_MASK;
+          if (t === IP_FAMILY && alen >= NLA_HDRLEN + 2) family = HOST_LE ? buf[a + 4]! | (buf[a + 5]! << 8) : (buf[a + 4]! << 8) | buf[a + 5]!;
+          else if (t === IP_ADDR) (addrAt = a + NLA_HDRLEN), (addrLen = alen - NLA_HDRLEN);
+          else if (t === IP_CIDR && alen >= NLA_HDRLEN + 1) bits = buf[a + 4]!;
+        }
+        if (family < 0 || addrAt < 0 || bits < 0) throw new NetlinkDecodeError(`${this.what()}: allowed IP without family, address or mask`);
+        if (addrLen !== (family === AF_INET ? 4 : 16)) throw new NetlinkDecodeError(`${this.what()}: allowed IP of ${addrLen} bytes`);
+        let found = false;
+        for (let j = 0; j < list.length && !found; j++) found = prefixIs(list[j]!, buf, addrAt, addrLen, bits);
+        if (!found) return false;
+        dumped++;
+      }
+    }
+    let distinct = 0;
+    for (let i = 0; i < list.length; i++) {
+      let again = false;
+      for (let j = 0; j < i && !again; j++) again = prefixIs(list[j]!, list[i]!.ip, 0, list[i]!.ip.length, list[i]!.bits);
+      if (!again) distinct++;
+    }
+    return dumped === distinct;
+  }
+
+  private what(): string {
+    return `wireguard peer ${toHex(this.buf!.subarray(this.keyAt, this.keyAt + 4))}`;
+  }
+}
+
+function attrLen(v: DataView, off: number, end: number, what: string): number {
+  if (end - off < NLA_HDRLEN) throw new NetlinkDecodeError(`${what}: ${end - off} stray bytes at the end`);
+  const len = v.getUint16(off, HOST_LE);
+  if (len < NLA_HDRLEN || len > end - off) throw new NetlinkDecodeError(`${what}: attribute ${attrType(v, off)} claims ${len} bytes, ${end - off} left`);
+  return len;
+}
+
+const attrType = (v: DataView, off: number) => v.getUint16(off + 2, HOST_LE) & NLA_TYPE_MASK;
+
+/** Where the peer's 32-byte public key is, in the attributes at [start, end). */
+function findKey(v: DataView, start: number, end: number): number {
+  for (let off = start, len = 0; off < end; off += align4(len)) {
+    len = attrLen(v, off, end, "wireguard peer");
+    if (attrType(v, off) === P_PUBLIC_KEY && len - NLA_HDRLEN === 32) return off + NLA_HDRLEN;
+  }
+  throw new NetlinkDecodeError(`wireguard peer: missing or short public key (${end - start} bytes of attributes)`);
+}
+
+function sameBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[ai + i] !== b[bi + i]) return false;
+  return true;
+}
+
+/** A prefix against a dumped address and mask, both masked (the kernel dumps them masked; a netmap may not). */
+function prefixIs(p: Prefix, buf: Uint8Array, at: number, len: number, bits: number): boolean {
+  if (p.bits !== bits || p.ip.length !== len) return false;
+  const whole = bits >> 3, rest = bits & 7;
+  for (let i = 0; i < whole; i++) if (p.ip[i] !== buf[at + i]) return false;
+  if (!rest) return true;
+  const m = (0xff << (8 - rest)) & 0xff;
+  return (p.ip[whole]! & m) === (buf[at + whole]! & m);
+}
+
+// 64-bit fields as numbers: a BigInt is an allocation, and counters stay exact to 2^53.
+const LO = HOST_LE ? 0 : 4, HI = HOST_LE ? 4 : 0;
+const u64 = (v: DataView, at: number) => v.getUint32(at + HI, HOST_LE) * 4294967296 + v.getUint32(at + LO, HOST_LE);
+const s64 = (v: DataView, at: number) => v.getInt32(at + HI, HOST_LE) * 4294967296 + v.getUint32(at + LO, HOST_LE);

@@ -6,8 +6,14 @@
 import type { Endpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
 import type { WireGuardApi } from "./api.js";
-import type { Peer, PeerChange } from "./model.js";
-import { atEndpoint, peerId, planPeer, planPeers, samePrefixes, type WantedPeer } from "./reconcile.js";
+import type { PeerChange, PeerDump, PeerReading } from "./model.js";
+import { atEndpoint, peerId, planPeer, planPeers, type WantedPeer } from "./reconcile.js";
+
+/** Our peers against a dump's, one peer at a time; changed() once all were seen. */
+export interface OutsideCheck {
+  readonly peer: (id: string, p: PeerReading) => void;
+  changed(): boolean;
+}
 
 /** What the kernel has for a peer: the wanted peer itself when it names its endpoint (no copy per peer); no keep-alive is 0. */
 type ModelPeer = WantedPeer;
@@ -97,18 +103,31 @@ export class KernelPeers {
   }
 
   /**
-   * Whether the peers of a dump read for other reasons (by key hex) show our peers changed by someone else (a peer
+   * Whether the peers of a dump read for other reasons show our peers changed by someone else (a peer
    * added, removed, or its allowed IPs or keep-alive changed). Endpoints are not compared:
    * the kernel moves them itself when a peer roams.
    */
-  changedOutside(peers: ReadonlyMap<string, Peer>): boolean {
-    if (this.stale) return false;
-    if (peers.size !== this.model.size) return true;
-    for (const [id, p] of peers) {
-      const m = this.model.get(id);
-      if (!m || (m.persistentKeepalive ?? 0) !== p.persistentKeepalive || !samePrefixes(m.allowedIps, p.allowedIps)) return true;
-    }
-    return false;
+  changedOutside(dump: PeerDump): boolean {
+    const check = this.outsideCheck();
+    if (!check) return false;
+    dump.forEach(check.peer);
+    return check.changed();
+  }
+
+  /** changedOutside's check a peer at a time, to ride along another pass over a dump; none while stale. */
+  outsideCheck(): OutsideCheck | undefined {
+    if (this.stale) return undefined;
+    const model = this.model;
+    let count = 0, changed = false;
+    return {
+      peer: (id, p) => {
+        count++;
+        if (changed) return;
+        const m = model.get(id);
+        changed = !m || (m.persistentKeepalive ?? 0) !== p.persistentKeepalive || !p.allowedIpsAre(m.allowedIps);
+      },
+      changed: () => changed || count !== model.size,
+    };
   }
 
   private async send(plan: PeerChange[]): Promise<void> {

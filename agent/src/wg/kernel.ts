@@ -5,11 +5,14 @@ import type { NetlinkClient } from "../netlink/client.js";
 import { NLM_F_DUMP } from "../netlink/codec.js";
 import { resolveFamily } from "../netlink/genl.js";
 import type { WireGuardApi } from "./api.js";
-import { decodeDevice, encodeSetDevice, getDeviceRequest, setDeviceRequest, WG_GENL_NAME } from "./genl.js";
-import type { Device, DeviceChange } from "./model.js";
+import { decodeDevice, encodeSetDevice, getDeviceRequest, KernelPeerDump, PeerIds, setDeviceRequest, WG_GENL_NAME } from "./genl.js";
+import type { Device, DeviceChange, PeerDump } from "./model.js";
 
 export class KernelWireGuard implements WireGuardApi {
   readonly kind = "kernel";
+
+  /** The last read's peer ids, by position (see PeerIds). */
+  private readonly ids = new PeerIds();
 
   private constructor(
     private readonly c: NetlinkClient,
@@ -27,6 +30,11 @@ export class KernelWireGuard implements WireGuardApi {
 
   async get(name: string): Promise<Device> {
     return decodeDevice(await this.c.request(this.family, NLM_F_DUMP, getDeviceRequest(name), `read WireGuard device ${name}`));
+  }
+
+  /** The dump kept as the kernel sent it, its peers read in place (KernelPeerDump). */
+  async readPeers(name: string): Promise<PeerDump> {
+    return new KernelPeerDump(await this.c.request(this.family, NLM_F_DUMP, getDeviceRequest(name), `read WireGuard device ${name}'s peers`), this.ids);
   }
 
   async set(change: DeviceChange): Promise<void> {

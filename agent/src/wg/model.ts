@@ -47,3 +47,23 @@ export interface DeviceChange {
   readonly replacePeers?: boolean;
   readonly peers?: readonly PeerChange[];
 }
+
+/**
+ * One peer of a device read, read where it lies: the same object stands for each peer in turn,
+ * so a visitor takes what it needs during its visit. Counters are numbers (exact to 2^53 bytes).
+ */
+export interface PeerReading {
+  readonly persistentKeepalive: number;
+  readonly lastHandshakeMs: number;
+  readonly rxBytes: number;
+  readonly txBytes: number;
+  /** Decoded on asking (an object): only for the peers that need it. */
+  endpoint(): Endpoint | undefined;
+  /** Whether its allowed IPs are the prefixes of `list` (masked, in any order). */
+  allowedIpsAre(list: readonly Prefix[]): boolean;
+}
+
+/** A device's peers as read, each with its id (public key hex), without an object per peer. */
+export interface PeerDump {
+  forEach(visit: (id: string, p: PeerReading) => void): void;
+}
