@@ -2,8 +2,8 @@
 // ("router") with a stand-in for the kernel's WireGuard socket on port P and
 // the agent's socket on Q, and a peer that sends to P. Disco and STUN
 // answers reach Q; everything else stays with P; what Q sends leaves from P.
-import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { promisify } from "node:util";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createInterface } from "node:readline";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { portShareScript, removePortShareScript } from "../../agent/src/gateway/portshare.js";
@@ -14,19 +14,45 @@ const tag = randomBytes(3).toString("hex");
 const [ns, peer] = [`mw-ps-${tag}`, `mw-pp-${tag}`];
 const sh = (n: string, cmd: string) => execFileSync("ip", ["netns", "exec", n, "sh", "-c", cmd], { encoding: "utf8" });
 
-/** One node process per namespace: binds the ports, sends what it is told, prints what arrives as JSON lines. */
+/**
+ * One node process per namespace: binds the ports and says "ready"; sends what a line on its
+ * stdin tells it and says "sent"; at the end of stdin prints what arrived as JSON. The test
+ * waits for each step, so a loaded machine slows it and cannot lose a datagram on the way.
+ */
 const UDP = `
-const d=require("dgram"),[ports,sends]=[JSON.parse(process.argv[1]),JSON.parse(process.argv[2])];
-const got=[];const socks=ports.map(p=>{const s=d.createSocket("udp4");s.on("message",(m,r)=>got.push({at:p,from:r.address+":"+r.port,hex:m.toString("hex")}));s.bind(p);return s;});
-setTimeout(()=>{for(const x of sends)socks[x.via].send(Buffer.from(x.hex,"hex"),x.port,x.ip)},300);
-setTimeout(()=>{console.log(JSON.stringify(got));process.exit(0)},1200);`;
+const d=require("dgram"),rl=require("readline"),ports=JSON.parse(process.argv[1]);
+const got=[];let bound=0;
+const socks=ports.map(p=>{const s=d.createSocket("udp4");s.on("message",(m,r)=>got.push({at:p,from:r.address+":"+r.port,hex:m.toString("hex")}));s.bind(p,()=>{if(++bound===ports.length)console.log("ready")});return s;});
+const lines=rl.createInterface({input:process.stdin});
+lines.on("line",(l)=>{const sends=JSON.parse(l);let n=0;for(const x of sends)socks[x.via].send(Buffer.from(x.hex,"hex"),x.port,x.ip,()=>{if(++n===sends.length)console.log("sent")})});
+lines.on("close",()=>setTimeout(()=>{console.log(JSON.stringify(got));process.exit(0)},300));`;
 
 type Got = { at: number; from: string; hex: string }[];
+type Send = { via: number; ip: string; port: number; hex: string };
 
-/** Runs the node process in namespace `n`: what arrived at its ports. */
-async function run(n: string, ports: number[], sends: { via: number; ip: string; port: number; hex: string }[]): Promise<Got> {
-  const r = await promisify(execFile)("ip", ["netns", "exec", n, process.execPath, "-e", UDP, JSON.stringify(ports), JSON.stringify(sends)], { encoding: "utf8" });
-  return JSON.parse(r.stdout) as Got;
+/** A node process in namespace `n` with sockets on `ports`, once they are bound. */
+async function udpAt(n: string, ports: number[]) {
+  const child = spawn("ip", ["netns", "exec", n, process.execPath, "-e", UDP, JSON.stringify(ports)], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: ((l: string) => void)[] = [];
+  lines.on("line", (l) => waiting.shift()?.(l));
+  const next = () => new Promise<string>((resolve, reject) => {
+    waiting.push(resolve);
+    child.once("exit", (code) => reject(new Error(`udp helper in ${n} exited (${code})`)));
+  });
+  expect(await next()).toBe("ready");
+  return {
+    async send(sends: Send[]) {
+      child.stdin!.write(`${JSON.stringify(sends)}\n`);
+      expect(await next()).toBe("sent");
+    },
+    /** What arrived at its ports, in order. */
+    async received(): Promise<Got> {
+      const line = next();
+      child.stdin!.end();
+      return JSON.parse(await line) as Got;
+    },
+  };
 }
 
 const DISCO = "5453f09f92ac" + "00".repeat(56);
@@ -50,22 +76,25 @@ afterAll(() => {
 
 describe("sharing the WireGuard port with the agent, in real nftables", () => {
   it("sends disco and STUN answers to the agent's port and leaves WireGuard's traffic alone", async () => {
-    const [got] = await Promise.all([
-      run(ns, [P, Q], []),
-      run(peer, [5555], [
-        { via: 0, ip: "10.9.0.1", port: P, hex: DISCO },
-        { via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA },
-        { via: 0, ip: "10.9.0.1", port: P, hex: STUN },
-        { via: 0, ip: "10.9.0.1", port: P, hex: Buffer.from(bindingRequest(new Uint8Array(12))).toString("hex") },
-      ]),
+    const [router, phone] = [await udpAt(ns, [P, Q]), await udpAt(peer, [5555])];
+    await phone.send([
+      { via: 0, ip: "10.9.0.1", port: P, hex: DISCO },
+      { via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA },
+      { via: 0, ip: "10.9.0.1", port: P, hex: STUN },
+      { via: 0, ip: "10.9.0.1", port: P, hex: Buffer.from(bindingRequest(new Uint8Array(12))).toString("hex") },
     ]);
+    const got = await router.received();
+    await phone.received();
     expect(got.filter((g) => g.at === Q).map((g) => g.hex)).toEqual([DISCO, STUN]);
     expect(got.filter((g) => g.at === P)).toHaveLength(2); // the WireGuard data and a request (not an answer)
     expect(got.every((g) => g.from === "10.9.0.2:5555")).toBe(true);
   });
 
   it("sends what the agent sends from the WireGuard port, with a valid checksum", async () => {
-    const [, got] = await Promise.all([run(ns, [Q], [{ via: 0, ip: "10.9.0.2", port: 5556, hex: DISCO }]), run(peer, [5556], [])]);
+    const [router, phone] = [await udpAt(ns, [Q]), await udpAt(peer, [5556])];
+    await router.send([{ via: 0, ip: "10.9.0.2", port: 5556, hex: DISCO }]);
+    const got = await phone.received();
+    await router.received();
     // The peer's socket only gets datagrams whose checksum holds: arriving proves it.
     expect(got).toEqual([{ at: 5556, from: `10.9.0.1:${P}`, hex: DISCO }]);
   });
