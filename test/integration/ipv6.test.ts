@@ -75,4 +75,20 @@ describe("IPv6 on both sides, UDP over IPv4 blocked between the houses", () => {
     expect(netcheck.endpoints.filter((e) => e.includes("::ffff:"))).toEqual([]);
     withinBudget("direct over IPv6 after the phone saw the router", sinceLoop, 15_000);
   }, 300_000);
+
+  it("NetInfo.DERPLatency as tailscale reports it: the relay's round trip over IPv4 and over IPv6 apart, as the control server hands it to the phone", async () => {
+    // The router's Hostinfo in the phone's netmap is what meshwrt sent Headscale.
+    type Peer = { Name?: string; ComputedName?: string; Hostinfo?: { Hostname?: string; NetInfo?: { PreferredDERP?: number; DERPLatency?: Record<string, number> } } };
+    const router = await waitFor("the router's NetInfo in the phone's netmap", async () => {
+      const r = await lab.phone.cli("debug netmap");
+      const peers = (JSON.parse(r.stdout || "{}") as { Peers?: Peer[] }).Peers ?? [];
+      return peers.find((p) => p.Hostinfo?.Hostname === "router" || p.ComputedName === "router" || p.Name?.startsWith("router."))?.Hostinfo?.NetInfo;
+    }, 30_000, 1000);
+    console.log(`the router's NetInfo as the phone got it: PreferredDERP ${router.PreferredDERP}, DERPLatency ${JSON.stringify(router.DERPLatency)}`);
+    expect(router.PreferredDERP).toBe(lab.derp.regionId);
+    const lat = router.DERPLatency ?? {};
+    expect(Object.keys(lat).sort()).toEqual([`${lab.derp.regionId}-v4`, `${lab.derp.regionId}-v6`]);
+    // Seconds, as tailscale writes them: a round trip in the lab is well under one.
+    for (const v of Object.values(lat)) expect(v).toBeGreaterThan(0), expect(v).toBeLessThan(1);
+  }, 60_000);
 });
