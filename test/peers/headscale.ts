@@ -148,7 +148,8 @@ ${opts.extraConfig ?? ""}
         const r = await hx(`${sh(bin)} -c ${sh(configFile)} users list -o json`);
         return r.code === 0 ? true : undefined;
       },
-      30_000,
+      // Two seconds on a quiet machine; in a VM under TCG beside the other lane's VMs it took over 30.
+      90_000,
       200,
     ).catch(async (e: Error) => {
       throw new Error(`${e.message}\nheadscale log:\n${await log()}`);
