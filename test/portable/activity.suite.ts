@@ -28,17 +28,23 @@ suite("peer activity", (check) => {
   check("reads as often as a path needs while they are cheap; the dearer a read (more peers), the further apart, within bounds", () => {
     const cadence = (costMs: number, moving: boolean) => {
       const a = new PeerActivity();
-      a.update(read(peer(0n, 0n)), 1000, costMs);
-      a.update(read(peer(0n, moving ? 1n : 0n)), 2000, costMs);
+      a.update(read(peer(0n, 0n)), 1000);
+      a.took(costMs);
+      a.update(read(peer(0n, moving ? 1n : 0n)), 2000);
+      a.took(costMs);
       return a.nextReadMs(2000);
     };
     eq(`${cadence(5, true)} ${cadence(5, false)}`, "1000 2000", "a few peers: every second while one is active, every 2 s idle");
     eq(`${cadence(300, true)} ${cadence(300, false)}`, "3000 15000", "reads of 300 ms: 10% of the time active, 2% idle");
     eq(`${cadence(2000, true)} ${cadence(2000, false)}`, `${READ_CADENCE.active.ceilingMs} ${READ_CADENCE.idle.ceilingMs}`, "never further apart than 5 s active, 30 s idle");
     const a = new PeerActivity();
-    a.update(read(peer(0n, 0n)), 1000, 400);
+    a.update(read(peer(0n, 0n)), 1000);
+    a.took(400);
     eq(a.nextReadMs(1000), 20_000, "one slow read");
-    for (let t = 2000; t < 12_000; t += 1000) a.update(read(peer(0n, 0n)), t, 4);
+    for (let t = 2000; t < 12_000; t += 1000) {
+      a.update(read(peer(0n, 0n)), t);
+      a.took(4);
+    }
     eq(a.nextReadMs(12_000), 2000, "the cost is an average of the last reads: once they are cheap again, every 2 s");
   });
   check("the status's counters are the last read's, kept without the read; a peer gone from the device is forgotten", () => {

@@ -5,6 +5,7 @@ import { type Message, parseAttrs, attrMap, getU32 } from "../../agent/src/netli
 import { toHex } from "../../agent/src/util/bytes.js";
 import { decodeDevice, encodeSetDevice, KernelPeerDump, PeerIds, SET_MESSAGE_LIMIT } from "../../agent/src/wg/genl.js";
 import type { PeerChange, PeerDump, PeerReading } from "../../agent/src/wg/model.js";
+import { packPrefixes } from "../../agent/src/wg/wanted.js";
 import { eq, eqBytes, hex, host16, host32, host64, suite, throws } from "./check.js";
 
 const keyN = (n: number) => {
@@ -120,6 +121,12 @@ suite("wireguard genl", (check) => {
       eq(p.allowedIpsAre([parsePrefix("100.64.0.2/32"), parsePrefix("10.0.0.0/8")]), false, "one more");
       eq(p.allowedIpsAre([parsePrefix("100.64.0.3/32")]), false, "another");
       eq(p.allowedIpsAre([]), false, "none");
+      // As the agent's model keeps them (wg/wanted.ts): packed in a string, compared without unpacking.
+      eq(p.allowedIpsAre(packPrefixes([parsePrefix("100.64.0.2/32")])), true, "packed: its allowed IPs");
+      eq(p.allowedIpsAre(packPrefixes([parsePrefix("100.64.0.2/32"), parsePrefix("100.64.0.2/32")])), true, "packed: the same prefix twice");
+      eq(p.allowedIpsAre(packPrefixes([parsePrefix("100.64.0.2/32"), parsePrefix("fd7a::2/128")])), false, "packed: one more");
+      eq(p.allowedIpsAre(packPrefixes([parsePrefix("100.64.0.3/32")])), false, "packed: another");
+      eq(p.allowedIpsAre(""), false, "packed: none");
     });
     eq(seen, "11111111 4294967298 3 1700000000500 25 [2001:db8::1]:6666", "id, counters, handshake, keep-alive, endpoint");
   });

@@ -5,13 +5,15 @@
 // against the model, then the activity's counters) and, for comparison, decoded into objects
 // first (decodeDevice, as every read was before). CPU ms per read, so a regression shows
 // natively in seconds (test/wg/activity-read.test.ts); the VM's steady state is wgcheck steady.
-import { parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
+import { parseEndpoint } from "../../agent/src/netaddr/ip.js";
 import { type Message, Writer } from "../../agent/src/netlink/codec.js";
 import { toHex } from "../../agent/src/util/bytes.js";
 import { PeerActivity } from "../../agent/src/wg/activity.js";
 import { peerDump, type WireGuardApi } from "../../agent/src/wg/api.js";
 import { decodeDevice, encodeSockaddr, KernelPeerDump, PeerIds } from "../../agent/src/wg/genl.js";
 import { KernelPeers } from "../../agent/src/wg/kernel-peers.js";
+import { wantedPeer } from "../../agent/src/wg/wanted.js";
+import type { Node } from "../../agent/src/control/tailcfg.js";
 import type { WantedPeer } from "../../agent/src/wg/reconcile.js";
 
 export interface ReadCost {
@@ -31,12 +33,12 @@ const key = (i: number) => {
 
 /** The wanted peers and the kernel's dump of them (counters moving with `round`). */
 export function kernelDump(count: number, round = 0): { wanted: WantedPeer[]; parts: Message[] } {
-  const wanted: WantedPeer[] = Array.from({ length: count }, (_, i) => ({
-    publicKey: key(i),
-    endpoint: parseEndpoint(`198.51.${(i >> 8) & 255}.${i & 255}:${10000 + i}`),
-    persistentKeepalive: 0,
-    allowedIps: [parsePrefix(`100.64.${i >> 8}.${i & 255}/32`), parsePrefix(`fd7a:115c:a1e0::${(i + 1).toString(16)}/128`)],
-  }));
+  // The model holds what the agent's does: the netmap's nodes as wanted peers (wg/wanted.ts).
+  const opts = { acceptRoutes: true, endpointFor: (nd: Node) => parseEndpoint(`198.51.${(nd.ID >> 8) & 255}.${nd.ID & 255}:${10000 + nd.ID}`), log: () => {} };
+  const wanted = Array.from({ length: count }, (_, i) => {
+    const n = { ID: i, Key: `nodekey:${toHex(key(i))}`, Addresses: [`100.64.${i >> 8}.${i & 255}/32`, `fd7a:115c:a1e0::${(i + 1).toString(16)}/128`] } as Node;
+    return wantedPeer(n, opts)!;
+  });
   const parts: Message[] = [];
   const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const timespec = new Uint8Array(16);
@@ -46,13 +48,13 @@ export function kernelDump(count: number, round = 0): { wanted: WantedPeer[]; pa
     w.raw(Uint8Array.of(0, 1, 0, 0)).u32(1, 7).str(2, "mw0").u16(6, 41641);
     w.nest(8, () => {
       for (; i < count && w.length < 8000; i++) {
-        const p = wanted[i]!;
+        const p = wanted[i]!, ips = p.allowedIps;
         w.nest(0, () => {
           w.bytes(1, p.publicKey).bytes(2, new Uint8Array(32)).bytes(6, timespec);
           w.u16(5, 0).u64(7, BigInt(1000 * i + round)).u64(8, BigInt(2000 * i + round)).u32(10, 1);
           w.bytes(4, encodeSockaddr(p.endpoint!));
           w.nest(9, () => {
-            for (const a of p.allowedIps) w.nest(0, () => w.u8(3, a.bits).bytes(2, a.ip).u16(1, a.ip.length === 4 ? 2 : 10));
+            for (const a of ips) w.nest(0, () => w.u8(3, a.bits).bytes(2, a.ip).u16(1, a.ip.length === 4 ? 2 : 10));
           });
         });
       }
@@ -87,7 +89,7 @@ export async function readCost(count: number, reads: number, cpuMs: () => number
   // As running.ts refreshPeers reads: the outside check rides along the activity's pass.
   const inPlaceCpuMs = time((parts) => {
     const outside = model.outsideCheck()!;
-    inPlaceActivity.update(new KernelPeerDump(parts, ids), (now += 1000), 0, outside.peer);
+    inPlaceActivity.update(new KernelPeerDump(parts, ids), (now += 1000), outside.peer);
     if (outside.changed()) fail();
   });
   const decodedActivity = new PeerActivity();

@@ -325,9 +325,10 @@ export class Running {
     try {
       // Read in place (wg/genl.ts KernelPeerDump): no object per peer; a malformed dump fails here.
       const read = await readPeers(this.wg, this.opts.interfaceName);
-      const now = this.env.monotonic();
       const outside = generation === peers.generation ? peers.outsideCheck() : undefined;
-      this.activity.update(read, now, now - readAt, outside?.peer);
+      this.activity.update(read, this.env.monotonic(), outside?.peer);
+      // The pass over the peers is most of a read's cost: counted in.
+      this.activity.took(this.env.monotonic() - readAt);
       if (outside?.changed()) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
     } catch (e) {
       this.env.log("warn", `read ${this.opts.interfaceName}'s peers: ${(e as Error).message}`);

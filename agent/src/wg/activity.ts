@@ -43,12 +43,11 @@ export class PeerActivity {
   private reads = 0;
 
   /**
-   * Takes a read of the device's peers made at `now`, which took `costMs` to make. A peer as it
-   * was is updated in place: nothing is allocated for it. `also` sees each peer in the same pass
-   * (the outside-change check): a pass over a thousand peers is most of a read's cost.
+   * Takes a read of the device's peers made at `now`. A peer as it was is updated in place:
+   * nothing is allocated for it. `also` sees each peer in the same pass (the outside-change
+   * check). What the read cost, this pass included, is told after it (took).
    */
-  update(peers: PeerDump, now: number, costMs = 0, also?: (id: string, p: PeerReading) => void): void {
-    this.readCostMs = this.readCostMs ? (3 * this.readCostMs + costMs) / 4 : costMs;
+  update(peers: PeerDump, now: number, also?: (id: string, p: PeerReading) => void): void {
     const read = ++this.reads;
     let count = 0;
     peers.forEach((id, p) => {
@@ -76,6 +75,11 @@ export class PeerActivity {
       had.lastHandshakeMs = p.lastHandshakeMs;
     });
     if (this.byPeer.size > count) for (const [id, c] of this.byPeer) if (c.seen !== read) this.byPeer.delete(id);
+  }
+
+  /** What the last read cost (ms), from asking to the end of update's pass over it: sets the wait before the next. */
+  took(costMs: number): void {
+    this.readCostMs = this.readCostMs ? (3 * this.readCostMs + costMs) / 4 : costMs;
   }
 
   /** The kernel's counters of a peer at the last read. */

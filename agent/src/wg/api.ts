@@ -4,6 +4,7 @@ import type { Prefix } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
 import type { Device, DeviceChange, Peer, PeerDump, PeerReading } from "./model.js";
 import { samePrefixes } from "./reconcile.js";
+import { unpackPrefixes } from "./wanted.js";
 
 export interface WireGuardApi {
   readonly kind: "kernel" | "wireguard-go";
@@ -45,7 +46,7 @@ class DecodedPeer implements PeerReading {
   endpoint() {
     return this.p.endpoint;
   }
-  allowedIpsAre(list: readonly Prefix[]) {
-    return samePrefixes(this.p.allowedIps, list);
+  allowedIpsAre(list: readonly Prefix[] | string) {
+    return samePrefixes(this.p.allowedIps, typeof list === "string" ? unpackPrefixes(list) : list);
   }
 }

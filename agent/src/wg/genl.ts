@@ -399,7 +399,8 @@ class DumpedPeer implements PeerReading {
     return decodeSockaddr(this.buf!.subarray(this.endpointAt, this.endpointAt + this.endpointLen), this.what());
   }
 
-  allowedIpsAre(list: readonly Prefix[]): boolean {
+  allowedIpsAre(list: readonly Prefix[] | string): boolean {
+    const packed = typeof list === "string";
     // The kernel's are distinct (a trie): equal as sets when each is in the list and they number
     // the list's distinct prefixes. A few each, so pairs are cheap, and nothing is allocated.
     let dumped = 0;
@@ -421,16 +422,25 @@ class DumpedPeer implements PeerReading {
         if (family < 0 || addrAt < 0 || bits < 0) throw new NetlinkDecodeError(`${this.what()}: allowed IP without family, address or mask`);
         if (addrLen !== (family === AF_INET ? 4 : 16)) throw new NetlinkDecodeError(`${this.what()}: allowed IP of ${addrLen} bytes`);
         let found = false;
-        for (let j = 0; j < list.length && !found; j++) found = prefixIs(list[j]!, buf, addrAt, addrLen, bits);
+        if (packed) for (let o = 0; o < list.length && !found; o += 2 + list.charCodeAt(o)) found = packedIs(list, o, buf, addrAt, addrLen, bits);
+        else for (let j = 0; j < list.length && !found; j++) found = prefixIs(list[j]!, buf, addrAt, addrLen, bits);
         if (!found) return false;
         dumped++;
       }
     }
     let distinct = 0;
-    for (let i = 0; i < list.length; i++) {
-      let again = false;
-      for (let j = 0; j < i && !again; j++) again = prefixIs(list[j]!, list[i]!.ip, 0, list[i]!.ip.length, list[i]!.bits);
-      if (!again) distinct++;
+    if (packed) {
+      for (let o = 0; o < list.length; o += 2 + list.charCodeAt(o)) {
+        let again = false;
+        for (let e = 0; e < o && !again; e += 2 + list.charCodeAt(e)) again = packedSame(list, e, o);
+        if (!again) distinct++;
+      }
+    } else {
+      for (let i = 0; i < list.length; i++) {
+        let again = false;
+        for (let j = 0; j < i && !again; j++) again = prefixIs(list[j]!, list[i]!.ip, 0, list[i]!.ip.length, list[i]!.bits);
+        if (!again) distinct++;
+      }
     }
     return dumped === distinct;
   }
@@ -471,6 +481,27 @@ function prefixIs(p: Prefix, buf: Uint8Array, at: number, len: number, bits: num
   if (!rest) return true;
   const m = (0xff << (8 - rest)) & 0xff;
   return (p.ip[whole]! & m) === (buf[at + whole]! & m);
+}
+
+/** prefixIs for the packed prefix at `o` of `s` (wg/wanted.ts packPrefixes: length, bits, address bytes, a character each). */
+function packedIs(s: string, o: number, buf: Uint8Array, at: number, len: number, bits: number): boolean {
+  if (s.charCodeAt(o + 1) !== bits || s.charCodeAt(o) !== len) return false;
+  const whole = bits >> 3, rest = bits & 7;
+  for (let i = 0; i < whole; i++) if (s.charCodeAt(o + 2 + i) !== buf[at + i]) return false;
+  if (!rest) return true;
+  const m = (0xff << (8 - rest)) & 0xff;
+  return (s.charCodeAt(o + 2 + whole) & m) === (buf[at + whole]! & m);
+}
+
+/** Whether the packed prefixes at `a` and `b` of `s` are one (masked). */
+function packedSame(s: string, a: number, b: number): boolean {
+  const len = s.charCodeAt(a), bits = s.charCodeAt(a + 1);
+  if (s.charCodeAt(b) !== len || s.charCodeAt(b + 1) !== bits) return false;
+  for (let i = 0; i < len; i++) {
+    const m = i < bits >> 3 ? 0xff : i === bits >> 3 ? (0xff << (8 - (bits & 7))) & 0xff : 0;
+    if ((s.charCodeAt(a + 2 + i) & m) !== (s.charCodeAt(b + 2 + i) & m)) return false;
+  }
+  return true;
 }
 
 // 64-bit fields as numbers: a BigInt is an allocation, and counters stay exact to 2^53.

@@ -124,7 +124,7 @@ export class KernelPeers {
         count++;
         if (changed) return;
         const m = model.get(id);
-        changed = !m || (m.persistentKeepalive ?? 0) !== p.persistentKeepalive || !p.allowedIpsAre(m.allowedIps);
+        changed = !m || (m.persistentKeepalive ?? 0) !== p.persistentKeepalive || !p.allowedIpsAre(m.packedIps ?? m.allowedIps);
       },
       changed: () => changed || count !== model.size,
     };

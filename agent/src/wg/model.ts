@@ -59,8 +59,8 @@ export interface PeerReading {
   readonly txBytes: number;
   /** Decoded on asking (an object): only for the peers that need it. */
   endpoint(): Endpoint | undefined;
-  /** Whether its allowed IPs are the prefixes of `list` (masked, in any order). */
-  allowedIpsAre(list: readonly Prefix[]): boolean;
+  /** Whether its allowed IPs are the prefixes of `list` (masked, in any order), or of a list packed by wg/wanted.ts packPrefixes. */
+  allowedIpsAre(list: readonly Prefix[] | string): boolean;
 }
 
 /** A device's peers as read, each with its id (public key hex), without an object per peer. */

@@ -13,6 +13,8 @@ export interface WantedPeer {
   readonly endpoint?: Endpoint;
   readonly persistentKeepalive?: number;
   readonly allowedIps: readonly Prefix[];
+  /** The allowed IPs packed (wg/wanted.ts packPrefixes), when the peer keeps them so: compared with a dump without unpacking. */
+  readonly packedIps?: string;
   readonly presharedKey?: Uint8Array;
   /** The same peer at another endpoint, when a spread would not copy it (its fields behind getters). */
   at?(endpoint: Endpoint): WantedPeer;

@@ -70,19 +70,23 @@ class PackedPeer implements WantedPeer {
     return unpackPrefixes(this.ips);
   }
 
+  get packedIps(): string {
+    return this.ips;
+  }
+
   at(endpoint: Endpoint): WantedPeer {
     return new PackedPeer(this.id, this.ips, endpoint);
   }
 }
 
 /** Each prefix as its address length, its bits and its address bytes, a character each. */
-function packPrefixes(prefixes: readonly Prefix[]): string {
+export function packPrefixes(prefixes: readonly Prefix[]): string {
   let s = "";
   for (const p of prefixes) s += String.fromCharCode(p.ip.length, p.bits, ...p.ip);
   return s;
 }
 
-function unpackPrefixes(s: string): Prefix[] {
+export function unpackPrefixes(s: string): Prefix[] {
   const out: Prefix[] = [];
   for (let i = 0; i < s.length; ) {
     const len = s.charCodeAt(i), bits = s.charCodeAt(i + 1);
