@@ -24,7 +24,8 @@
 // per path to test/out/bench.png.
 // Memory is read joined, with 10 peers and with 200 (Headscale registers
 // nodes that never connect), and the control plane's cost for a 1,000-peer
-// netmap is timed in the shipped runtime (build/out/netmapscale). Start to
+// netmap is timed in the shipped runtime (build/out/netmapscale), and in the VM
+// the steady state at 1,000 peers against the real kernel (wgcheck steady). Start to
 // first ping is timed in the VM and, before it, natively on this x86 host
 // (meshwrt on wireguard-go there: this kernel has no WireGuard module).
 // Before the VM, each cross target's cost is measured under qemu-user and
@@ -323,6 +324,20 @@ async function netmapScale(where: string, run: (cmd: string) => Promise<string>)
   }
 }
 
+/**
+ * Issue 18's steady state against the real kernel (test/vm/wgcheck.ts steady): 1,000 peers, one
+ * netmap delta a second, and the activity's reads of the device at the wait it sets after reads of
+ * that cost; a read's CPU in place (as the agent reads), decoded into objects (as before) and the
+ * raw dump alone, measured in one process so a loaded host inflates them alike.
+ */
+async function steadyState(where: string, run: (cmd: string) => Promise<string>): Promise<void> {
+  const s = JSON.parse(await run(`${process.cwd()}/build/out/wgcheck steady mwsteady 1000 20`)) as { deltaCpuMsPerSecond: number; readCpuMs: number; decodedReadCpuMs: number; dumpCpuMs: number; waitMs: number; cadenceCpuMsPerSecond: number };
+  await run("ip link del mwsteady");
+  facts[`1,000 peers, ${where}: steady state, one delta a second and the activity's reads (% CPU; budget 5)`] = (s.cadenceCpuMsPerSecond / 10).toFixed(1);
+  facts[`1,000 peers, ${where}: of which the deltas, the reads every ${(s.waitMs / 1000).toFixed(0)} s (% CPU)`] = `${(s.deltaCpuMsPerSecond / 10).toFixed(1)}, ${((s.cadenceCpuMsPerSecond - s.deltaCpuMsPerSecond) / 10).toFixed(1)}`;
+  facts[`1,000 peers, ${where}: a read of the device in place, decoded as before, the dump alone (CPU ms)`] = `${s.readCpuMs}, ${s.decodedReadCpuMs}, ${s.dumpCpuMs}`;
+}
+
 /** Waits until m1's path to m2 is `kind` (direct or relay), m1 pinging m2 meanwhile. */
 async function pathIs(kind: "direct" | "relay", m1: Meshwrt, h: Host, ip: string): Promise<void> {
   await waitFor(`a ${kind} path m1-m2`, async () => {
@@ -380,7 +395,7 @@ async function measureDirect(name: string, m: Meshwrt[], from: Host, to: Target,
 }
 
 async function main(): Promise<void> {
-  execFileSync("make", ["--no-print-directory", "build/out/meshwrt", "build/out/netmapscale"], { stdio: "inherit" });
+  execFileSync("make", ["--no-print-directory", "build/out/meshwrt", "build/out/netmapscale", "build/out/wgcheck"], { stdio: "inherit" });
   if (want("netmap")) await netmapScale("x86 host", async (c) => execFileSync("sh", ["-c", c], { encoding: "utf8" }));
   if (want("targets")) {
     stage("cost per target, emulated");
@@ -543,6 +558,7 @@ async function main(): Promise<void> {
     if (want("netmap")) {
       stage("1,000-peer netmap in the VM");
       await netmapScale("1-vCPU VM", (c) => m1h.run(c));
+      await steadyState("1-vCPU VM", (c) => m1h.run(c));
     }
     for (const x of m) await x.proc.stop();
   } catch (e) {
