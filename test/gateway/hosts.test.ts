@@ -37,4 +37,19 @@ describe("hostsFile", () => {
     expect(log[0]).toBe('node 2: name "evil\\n1.2.3.4 bank.example." is not a DNS name; left out');
     expect(log[1]).toMatch(/^node 3: address "nonsense": .+; left out$/);
   });
+  it("a line is written once: an extra record that repeats a node's line, an address a node lists twice", () => {
+    const nm: NetMap = {
+      ...emptyNetMap(),
+      peers: new Map([
+        [2, node(2, "nas.tailnet.test.", ["100.64.0.9/32", "100.64.0.9/32"])],
+        [3, node(3, "nas2.tailnet.test.", ["100.64.0.10/32"])],
+      ]),
+      dns: { ExtraRecords: [{ Name: "nas.tailnet.test", Value: "100.64.0.9" }, { Name: "nas.tailnet.test", Value: "0.64.0.9" }, { Name: "nas.tailnet.test", Value: "100.64.0.10" }] },
+    };
+    expect(hostsFile(nm, () => {}).split("\n").slice(1)).toEqual(["100.64.0.9 nas.tailnet.test", "100.64.0.10 nas2.tailnet.test", "0.64.0.9 nas.tailnet.test", "100.64.0.10 nas.tailnet.test", ""]);
+  });
+  it("no nodes: the extra records alone", () => {
+    const nm: NetMap = { ...emptyNetMap(), dns: { ExtraRecords: [{ Name: "nas.tailnet.test", Value: "100.64.0.9" }] } };
+    expect(hostsFile(nm, () => {})).toBe("# meshwrt: the tailnet's names (MagicDNS), rewritten on every change\n100.64.0.9 nas.tailnet.test\n");
+  });
 });
