@@ -136,6 +136,17 @@ suite("incremental apply", (check) => {
     same(r, await fresh(nm), "after the reconcile");
   });
 
+  check("the routes the tunnel takes say which addresses it covers (disco sends none into it)", async () => {
+    const r = rig();
+    let nm = next(emptyNetMap(), { Node: SELF, Peers: [node(2), node(3, { AllowedIPs: ["100.64.0.3/32", "192.168.7.0/24"] })] });
+    await step(r, nm);
+    const covered = (ip: string) => r.tunnel.netmapPeers.routesContain(parsePrefix(ip).ip);
+    eq([covered("100.64.0.2"), covered("192.168.7.55"), covered("fd7a:115c:a1e0::99"), covered("100.64.0.9"), covered("192.168.8.1"), covered("fd7a:115c:a1e1::1")].join(), "true,true,true,false,false,false", "the peers' addresses, a subnet, the IPv6 range");
+    nm = next(nm, { PeersRemoved: [3] });
+    await step(r, nm);
+    eq([covered("192.168.7.55"), covered("100.64.0.3"), covered("100.64.0.2")].join(), "false,false,true", "a departed peer's routes no longer");
+  });
+
   check("a failed change makes the next apply read the kernel back", async () => {
     const r = rig();
     let nm = next(emptyNetMap(), { Node: SELF, Peers: [node(2), node(3)] });

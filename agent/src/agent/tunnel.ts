@@ -3,7 +3,7 @@
 // the node's addresses to the router. The kernel is read back only when a
 // reconcile is asked for (start, an error, an outside change, a slow timer).
 import type { Node } from "../control/tailcfg.js";
-import { parsePrefix, type Prefix } from "../netaddr/ip.js";
+import { parsePrefix } from "../netaddr/ip.js";
 import { Router, type RouterOps } from "../router/router.js";
 import type { WireGuardApi } from "../wg/api.js";
 import { KernelPeers } from "../wg/kernel-peers.js";
@@ -56,7 +56,7 @@ export class Tunnel {
     else if (!this.allowed || p.needsReconcile || reconcile) sent = await p.reconcile(this.netmapPeers.all());
     else sent = await p.apply(delta.peers);
     this.allowed = allowed;
-    const config = { addresses: addresses.map(parsePrefix), routes: allowed ? this.netmapPeers.routes() : new Map<string, Prefix>() };
+    const config = { addresses: addresses.map(parsePrefix), routes: allowed ? this.netmapPeers.routes() : new Set<string>() };
     // The routes follow the peers by difference too, unless the whole set may have changed.
     const everything = reconcile || allowed !== wasAllowed || !wasComplete;
     const routed = reconcile ? await this.router.reconcile(config) : await this.router.set(config, everything ? undefined : delta.routes);

@@ -3,13 +3,16 @@
 // differs from what it put there itself. The kernel is read (a dump) only to
 // reconcile: at start, after a failed change, when a netlink event shows
 // someone else removed one of ours, and on the agent's slow timer.
-import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
 import { type Address, type Route, type RouteSpec, RT_TABLE_MAIN } from "../netlink/route.js";
 
 export interface RouterConfig {
   readonly addresses: readonly Prefix[];
-  /** By their text (formatPrefix of the masked prefix). */
-  readonly routes: ReadonlyMap<string, Prefix>;
+  /**
+   * By their text (formatPrefix of the masked prefix), parsed only when a request is made: 5,000
+   * peers' routes as prefix objects were ~2 MB of the agent's heap.
+   */
+  readonly routes: ReadonlySet<string>;
 }
 
 /** The rtnetlink calls the router makes (Rtnl has them). */
@@ -23,16 +26,16 @@ export interface RouterOps {
   removeRoute(r: RouteSpec): Promise<unknown>;
 }
 
-/** `key` is the prefix's text, the model's key (kept once, not formatted again per action). */
+/** `key` is the prefix's text, the model's key (kept once, not formatted again per action); a route's prefix is parsed from it when its request is made. */
 export type RouterAction =
   | { readonly kind: "add-address" | "remove-address"; readonly key: string; readonly prefix: Prefix }
-  | { readonly kind: "add-route"; readonly key: string; readonly prefix: Prefix }
-  | { readonly kind: "remove-route"; readonly key: string; readonly prefix: Prefix; readonly table: number };
+  | { readonly kind: "add-route"; readonly key: string }
+  | { readonly kind: "remove-route"; readonly key: string; readonly table: number };
 
 /** What the router believes the kernel has on the link, by text; a route's table is main unless `tables` names another. */
 export interface RouterModel {
   readonly addresses: ReadonlyMap<string, Prefix>;
-  readonly routes: ReadonlyMap<string, Prefix>;
+  readonly routes: ReadonlySet<string>;
   readonly tables: ReadonlyMap<string, number>;
 }
 
@@ -45,21 +48,19 @@ export function planRouter(have: RouterModel, want: RouterConfig, refused: Reado
   const addrs = new Map(want.addresses.map((p) => [formatPrefix(p), p]));
   for (const [k, p] of addrs) if (!have.addresses.has(k) && !refused.has(`address ${k}`)) out.push({ kind: "add-address", key: k, prefix: p });
   for (const [k, p] of have.addresses) if (!addrs.has(k)) out.push({ kind: "remove-address", key: k, prefix: p });
-  const add = (k: string, p: Prefix) => !have.routes.has(k) && !refused.has(`route ${k}`) && out.push({ kind: "add-route", key: k, prefix: p });
+  const add = (k: string) => !have.routes.has(k) && !refused.has(`route ${k}`) && out.push({ kind: "add-route", key: k });
   const remove = (k: string) => {
-    const r = have.routes.get(k);
-    if (r && !want.routes.has(k)) out.push({ kind: "remove-route", key: k, prefix: r, table: have.tables.get(k) ?? RT_TABLE_MAIN });
+    if (have.routes.has(k) && !want.routes.has(k)) out.push({ kind: "remove-route", key: k, table: have.tables.get(k) ?? RT_TABLE_MAIN });
   };
   if (touched) {
     for (const k of touched) {
-      const p = want.routes.get(k);
-      if (p) add(k, p);
+      if (want.routes.has(k)) add(k);
       else remove(k);
     }
     return out;
   }
-  for (const [k, p] of want.routes) add(k, p);
-  for (const k of have.routes.keys()) remove(k);
+  want.routes.forEach(add);
+  have.routes.forEach(remove);
   return out;
 }
 
@@ -68,12 +69,12 @@ const linkLocal = (p: Prefix) => p.ip.length === 16 && p.ip[0] === 0xfe && (p.ip
 
 export class Router {
   private addresses = new Map<string, Prefix>();
-  private routes = new Map<string, Prefix>();
+  private routes = new Set<string>();
   /** The few routes of ours found in a table other than main (by an older meshwrt, say). */
   private tables = new Map<string, number>();
   /** Additions the kernel refused (IPv6 off, say): not asked for again until a reconcile. */
   private refused = new Set<string>();
-  private want: RouterConfig = { addresses: [], routes: new Map() };
+  private want: RouterConfig = { addresses: [], routes: new Set() };
   private stale = true;
   /** Requests sent and dumps read: what the budgets are measured in. */
   readonly stats = { requests: 0, dumps: 0 };
@@ -109,7 +110,7 @@ export class Router {
     const addrs = await this.ops.addresses(this.index);
     const routes = (await this.ops.ownRoutes()).filter((r) => r.oif === this.index);
     this.addresses = new Map(addrs.filter((a) => !linkLocal(a.prefix)).map((a) => [formatPrefix(a.prefix), a.prefix]));
-    this.routes = new Map(routes.map((r) => [formatPrefix(r.dst), r.dst]));
+    this.routes = new Set(routes.map((r) => formatPrefix(r.dst)));
     this.tables = new Map(routes.filter((r) => r.table !== RT_TABLE_MAIN).map((r) => [formatPrefix(r.dst), r.table]));
     this.refused.clear();
     this.stale = false;
@@ -142,12 +143,12 @@ export class Router {
           this.addresses.delete(k);
           return;
         case "add-route":
-          await this.ops.addRoute({ dst: a.prefix, oif: this.index });
-          this.routes.set(k, a.prefix);
+          await this.ops.addRoute({ dst: parsePrefix(k), oif: this.index });
+          this.routes.add(k);
           this.tables.delete(k);
           return;
         case "remove-route":
-          await this.ops.removeRoute({ dst: a.prefix, oif: this.index, table: a.table });
+          await this.ops.removeRoute({ dst: parsePrefix(k), oif: this.index, table: a.table });
           this.routes.delete(k);
           this.tables.delete(k);
           return;

@@ -5,9 +5,8 @@
 // IPv6 addresses by one route for their range), and each peer's home relay.
 import { homeRegion } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
-import { formatPrefix, parsePrefix, prefixContains, type Prefix } from "../netaddr/ip.js";
+import { formatPrefix, type IpBytes, maskPrefix, parsePrefix, prefixContains, type Prefix } from "../netaddr/ip.js";
 import { latin1 } from "../util/bytes.js";
-import { slabCopy } from "../util/slab.js";
 import { peerId, type WantedPeer } from "./reconcile.js";
 import { wantedPeer, type WantedOptions } from "./wanted.js";
 
@@ -31,7 +30,10 @@ export interface PeersDelta {
 export class NetmapPeers {
   private readonly byNode = new Map<number, Entry>();
   private readonly byKey = new Map<string, WantedPeer>();
-  private readonly routeSet = new Map<string, Prefix>();
+  /** By their text alone: the router parses one when it makes its request (prefix objects were ~2 MB at 5,000 peers). */
+  private readonly routeSet = new Set<string>();
+  /** How many routes have each length, by family (4 or 16) * 256 + bits: the lengths routesContain tries. */
+  private readonly routeLengths = new Map<number, number>();
   /** Peers beyond the first that ask for a route (a subnet two routers serve): most routes have one, and no count. */
   private readonly routeExtra = new Map<string, number>();
   private readonly regions = new Map<string, number>();
@@ -80,8 +82,16 @@ export class NetmapPeers {
   }
 
   /** The routes the peers' allowed IPs ask for, by their text (masked). */
-  routes(): ReadonlyMap<string, Prefix> {
+  routes(): ReadonlySet<string> {
     return this.routeSet;
+  }
+
+  /** Whether one of the routes covers `ip`: a lookup per route length in use, not a pass over the routes. */
+  routesContain(ip: IpBytes): boolean {
+    for (const lb of this.routeLengths.keys()) {
+      if (lb >> 8 === ip.length && this.routeSet.has(formatPrefix(maskPrefix({ ip, bits: lb & 255 })))) return true;
+    }
+    return false;
   }
 
   /** A peer's home relay region (0: none known), by its key's bytes as a string. */
@@ -126,8 +136,11 @@ export class NetmapPeers {
         else this.routeExtra.delete(k);
       } else {
         // The route comes or goes; the router keeps its prefix as long as it stays.
-        if (by === 1) this.routeSet.set(k, p === ULA ? ULA : { ip: slabCopy(p.ip), bits: p.bits });
+        const lb = p.ip.length * 256 + p.bits, had = this.routeLengths.get(lb) ?? 0;
+        if (by === 1) this.routeSet.add(k);
         else this.routeSet.delete(k);
+        if (had + by > 0) this.routeLengths.set(lb, had + by);
+        else this.routeLengths.delete(lb);
         this.touched.add(k);
       }
     }
