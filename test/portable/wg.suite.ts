@@ -43,13 +43,13 @@ function kernelDumpBytes(): Uint8Array {
 
 suite("wireguard genl", (check) => {
   check("device settings and one peer (byte layout)", () => {
-    const [body, ...rest] = encodeSetDevice({
+    const [body, ...rest] = [...encodeSetDevice({
       name: "wg0",
       privateKey: keyN(0),
       listenPort: 41641,
       replacePeers: true,
       peers: [{ publicKey: keyN(1), endpoint: parseEndpoint("203.0.113.7:41641"), persistentKeepalive: 25, allowedIps: [parsePrefix("100.64.0.2/32")], replaceAllowedIps: true }],
-    });
+    })];
     eq(rest.length, 0, "one message");
     const top = attrMap(body!, "device");
     eq(getU32(top.get(5)!, "flags"), 1, "WGDEVICE_F_REPLACE_PEERS");
@@ -66,10 +66,10 @@ suite("wireguard genl", (check) => {
     eq(formatPrefix(dev.peers[0]!.allowedIps[0]!), "100.64.0.2/32", "allowed IP");
   });
   check("a peer's IPv6 endpoint (a path over IPv6) as WGPEER_A_ENDPOINT: struct sockaddr_in6", () => {
-    const [body] = encodeSetDevice({
+    const [body] = [...encodeSetDevice({
       name: "meshwrt0",
       peers: [{ publicKey: keyN(1), endpoint: parseEndpoint("[2001:db8:168:2::10]:41641"), allowedIps: [] }],
-    });
+    })];
     const peer = attrMap(parseAttrs(attrMap(body!, "device").get(8)!, "peers")[0]!.data, "peer");
     // AF_INET6 (10) in host order, port 41641 big-endian, flowinfo 0, the address, scope id 0: 28 bytes.
     eqBytes(peer.get(4)!, `${host16(10)} a2a9 00000000 20010db8016800020000000000000010 00000000`, "endpoint sockaddr_in6");
@@ -93,7 +93,7 @@ suite("wireguard genl", (check) => {
       allowedIps: [parsePrefix(`100.64.${i >> 8}.${i & 255}/32`), parsePrefix(`fd7a:115c:a1e0::${i.toString(16)}/128`)],
       replaceAllowedIps: true,
     }));
-    const bodies = encodeSetDevice({ name: "wg0", peers });
+    const bodies = [...encodeSetDevice({ name: "wg0", peers })];
     eq(bodies.length > 10, true, `split into ${bodies.length} messages`);
     for (const b of bodies) if (b.length + 20 > SET_MESSAGE_LIMIT + 64) throw new Error(`a message of ${b.length} bytes`);
     const dev = decodeDevice(bodies.map(asDumpPart));
@@ -103,7 +103,7 @@ suite("wireguard genl", (check) => {
   });
   check("a peer with 600 allowed IPs continues in the next message", () => {
     const allowedIps = Array.from({ length: 600 }, (_, i) => parsePrefix(`10.${i >> 8}.${i & 255}.0/24`));
-    const bodies = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(7), allowedIps, replaceAllowedIps: true }] });
+    const bodies = [...encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(7), allowedIps, replaceAllowedIps: true }] })];
     eq(bodies.length > 1, true, "more than one message");
     const second = attrMap(parseAttrs(attrMap(bodies[1]!, "device").get(8)!, "peers")[0]!.data, "peer");
     eq(getU32(second.get(3)!, "flags"), 4, "continuation is update-only, never replace");
@@ -138,15 +138,15 @@ suite("wireguard genl", (check) => {
     };
     const ids = new PeerIds();
     const peers: PeerChange[] = Array.from({ length: 1000 }, (_, i) => ({ publicKey: keyN(i), allowedIps: [parsePrefix(`100.64.${i >> 8}.${i & 255}/32`)], replaceAllowedIps: true }));
-    const bodies = encodeSetDevice({ name: "wg0", peers }).map(asDumpPart);
+    const bodies = [...encodeSetDevice({ name: "wg0", peers })].map(asDumpPart);
     const want = decodeDevice(bodies).peers.map((p) => toHex(p.publicKey));
     eq(read(new KernelPeerDump(bodies, ids)).join(), want.join(), "every peer, in the dump's order");
     eq(read(new KernelPeerDump(bodies, ids)).join(), want.join(), "again, its ids kept by position");
     // Peers gone and moved: the ids kept by position must not stick to the wrong key.
-    const fewer = encodeSetDevice({ name: "wg0", peers: [peers[5]!, ...peers.slice(10, 20), peers[0]!] }).map(asDumpPart);
+    const fewer = [...encodeSetDevice({ name: "wg0", peers: [peers[5]!, ...peers.slice(10, 20), peers[0]!] })].map(asDumpPart);
     eq(read(new KernelPeerDump(fewer, ids)).join(), [5, ...Array.from({ length: 10 }, (_, i) => 10 + i), 0].map((i) => toHex(keyN(i))).join(), "after peers left and moved");
     const allowedIps = Array.from({ length: 600 }, (_, i) => parsePrefix(`10.${i >> 8}.${i & 255}.0/24`));
-    const split = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(7), allowedIps, replaceAllowedIps: true }, peers[1]!] }).map(asDumpPart);
+    const split = [...encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(7), allowedIps, replaceAllowedIps: true }, peers[1]!] })].map(asDumpPart);
     eq(split.length > 1, true, "the first peer's allowed IPs fill more than one message");
     let visits = "";
     new KernelPeerDump(split, ids).forEach((id, p) => {
@@ -162,10 +162,10 @@ suite("wireguard genl", (check) => {
     throws(() => walk(cut), /wireguard (device|peers|peer).*claims/, "a dump cut short");
   });
   check("removal and bad keys", () => {
-    const [body] = encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(3), remove: true, allowedIps: [parsePrefix("10.0.0.1/32")] }] });
+    const [body] = [...encodeSetDevice({ name: "wg0", peers: [{ publicKey: keyN(3), remove: true, allowedIps: [parsePrefix("10.0.0.1/32")] }] })];
     const peer = attrMap(parseAttrs(attrMap(body!, "device").get(8)!, "peers")[0]!.data, "peer");
     eq(getU32(peer.get(3)!, "flags"), 1, "WGPEER_F_REMOVE_ME");
     eq(peer.has(9), false, "a removed peer carries no allowed IPs");
-    throws(() => encodeSetDevice({ name: "wg0", privateKey: new Uint8Array(31) }), /private key must be 32 bytes, got 31/, "short key");
+    throws(() => [...encodeSetDevice({ name: "wg0", privateKey: new Uint8Array(31) })], /private key must be 32 bytes, got 31/, "short key");
   });
 });

@@ -42,10 +42,10 @@ export const SET_MESSAGE_LIMIT = 4096;
  * The attribute bodies (after the genl header) of the set-device messages
  * for `change`. Device settings go in the first; a peer whose allowed IPs do
  * not fit continues in the next message, as the kernel and `wg` expect.
+ * Made one at a time as they are sent: 5,000 peers' messages at once were ~1 MB.
  */
-export function encodeSetDevice(change: DeviceChange, limit = SET_MESSAGE_LIMIT): Uint8Array[] {
+export function* encodeSetDevice(change: DeviceChange, limit = SET_MESSAGE_LIMIT): Generator<Uint8Array, void, undefined> {
   const peers = change.peers ?? [];
-  const bodies: Uint8Array[] = [];
   let peerIdx = 0;
   let ipIdx = 0;
   for (let first = true; first || peerIdx < peers.length; first = false) {
@@ -81,9 +81,8 @@ export function encodeSetDevice(change: DeviceChange, limit = SET_MESSAGE_LIMIT)
       });
       if (inChunk === 0) throw new Error(`wireguard set ${change.name}: peer does not fit in ${limit} bytes`);
     }
-    bodies.push(w.finish());
+    yield w.finish();
   }
-  return bodies;
 }
 
 /** Writes one peer from allowed IP `from` on; false when IPs remain for the next message. */

@@ -38,10 +38,10 @@ export class KernelWireGuard implements WireGuardApi {
   }
 
   async set(change: DeviceChange): Promise<void> {
-    const bodies = encodeSetDevice(change);
     // In order: the first part carries the device settings and any replace-peers flag.
-    for (let i = 0; i < bodies.length; i++) {
-      await this.c.request(this.family, 0, setDeviceRequest(bodies[i]!), `configure WireGuard device ${change.name} (part ${i + 1} of ${bodies.length})`);
+    let part = 0;
+    for (const body of encodeSetDevice(change)) {
+      await this.c.request(this.family, 0, setDeviceRequest(body), `configure WireGuard device ${change.name} (part ${++part})`);
     }
   }
 }

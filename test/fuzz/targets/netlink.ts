@@ -99,7 +99,7 @@ function dumpPart(body: Uint8Array, extra: (w: Writer) => void = () => {}): Uint
 }
 
 const key = (n: number) => new Uint8Array(32).fill(n);
-const bodies = encodeSetDevice(
+const bodies = [...encodeSetDevice(
   {
     name: "wg0",
     privateKey: key(1),
@@ -110,7 +110,7 @@ const bodies = encodeSetDevice(
     ],
   },
   600,
-);
+)];
 const peerCounters = dumpPart(new Uint8Array(0), (w) => {
   w.str(2, "wg0").u32(1, 5);
   w.nest(8, () =>
