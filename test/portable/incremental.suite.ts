@@ -8,7 +8,7 @@ import { Tunnel } from "../../agent/src/agent/tunnel.js";
 import { applyMapResponse, emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
 import type { MapResponse, Node } from "../../agent/src/control/tailcfg.js";
 import { parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
-import { toHex } from "../../agent/src/util/bytes.js";
+import { latin1, toHex } from "../../agent/src/util/bytes.js";
 import { readPeers } from "../../agent/src/wg/api.js";
 import { keyFromText } from "../../agent/src/crypto/keys.js";
 import { eq, suite } from "./check.js";
@@ -145,6 +145,20 @@ suite("incremental apply", (check) => {
     nm = next(nm, { PeersRemoved: [3] });
     await step(r, nm);
     eq([covered("192.168.7.55"), covered("100.64.0.3"), covered("100.64.0.2")].join(), "false,false,true", "a departed peer's routes no longer");
+  });
+
+  check("a peer's home relay follows its node, and is none once it left", async () => {
+    const r = rig();
+    const key = (i: number) => latin1(keyFromText("nodekey", node(i).Key));
+    let nm = next(emptyNetMap(), { Node: SELF, Peers: [node(2), node(3, { HomeDERP: 901 })] });
+    await step(r, nm);
+    eq(`${r.tunnel.netmapPeers.region(key(2))} ${r.tunnel.netmapPeers.region(key(3))} ${r.tunnel.netmapPeers.region(key(9))}`, "900 901 0", "from the netmap");
+    nm = next(nm, { PeersChangedPatch: [{ NodeID: 2, DERPRegion: 902 }] });
+    eq((await step(r, nm)).sent, 0, "a new home relay is nothing the kernel has");
+    eq(r.tunnel.netmapPeers.region(key(2)), 902, "the new home relay");
+    nm = next(nm, { PeersRemoved: [2] });
+    await step(r, nm);
+    eq(r.tunnel.netmapPeers.region(key(2)), 0, "a departed peer's");
   });
 
   check("a failed change makes the next apply read the kernel back", async () => {

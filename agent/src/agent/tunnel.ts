@@ -59,7 +59,7 @@ export class Tunnel {
     const config = { addresses: addresses.map(parsePrefix), routes: allowed ? this.netmapPeers.routes() : new Set<string>() };
     // The routes follow the peers by difference too, unless the whole set may have changed.
     const everything = reconcile || allowed !== wasAllowed || !wasComplete;
-    const routed = reconcile ? await this.router.reconcile(config) : await this.router.set(config, everything ? undefined : delta.routes);
+    const routed = reconcile ? await this.router.reconcile(config) : await this.router.set(config, everything || !delta.routes ? undefined : delta.routes);
     this.complete = true;
     return { sent, routed };
   }

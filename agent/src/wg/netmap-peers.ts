@@ -10,8 +10,9 @@ import { latin1 } from "../util/bytes.js";
 import { peerId, type WantedPeer } from "./reconcile.js";
 import { wantedPeer, type WantedOptions } from "./wanted.js";
 
+/** A node as last seen (replaced in place when a delta changes nothing WireGuard has), shared by byNode and byKey. */
 interface Entry {
-  readonly node: Node;
+  node: Node;
   /** What WireGuard should have for it (its id: the key as hex); absent when it is no peer (expired, bad key). */
   readonly wanted?: WantedPeer;
 }
@@ -23,21 +24,21 @@ export interface PeersDelta {
   readonly names: boolean;
   /** A node came, went, or changed its key, disco key, endpoints or home relay: path discovery needs the new list. */
   readonly paths: boolean;
-  /** The routes (by text) that came or went. */
-  readonly routes: ReadonlySet<string>;
+  /** The routes (by text) that came or went; undefined when more than TOUCHED_LIMIT did (compare them all). */
+  readonly routes: ReadonlySet<string> | undefined;
 }
 
 export class NetmapPeers {
   private readonly byNode = new Map<number, Entry>();
-  private readonly byKey = new Map<string, WantedPeer>();
+  /** The entry whose peer the kernel has for a key, by the key's bytes as a string: also where a peer's home relay is looked up. */
+  private readonly byKey = new Map<string, Entry>();
   /** By their text alone: the router parses one when it makes its request (prefix objects were ~2 MB at 5,000 peers). */
   private readonly routeSet = new Set<string>();
   /** How many routes have each length, by family (4 or 16) * 256 + bits: the lengths routesContain tries. */
   private readonly routeLengths = new Map<number, number>();
   /** Peers beyond the first that ask for a route (a subnet two routers serve): most routes have one, and no count. */
   private readonly routeExtra = new Map<string, number>();
-  private readonly regions = new Map<string, number>();
-  private touched = new Set<string>();
+  private touched: Set<string> | undefined = new Set<string>();
 
   constructor(private readonly o: WantedOptions) {}
 
@@ -54,8 +55,7 @@ export class NetmapPeers {
       if (!e || e.node.Key !== n.Key || e.node.DiscoKey !== n.DiscoKey || !sameList(e.node.Endpoints, n.Endpoints) || homeRegion(e.node) !== homeRegion(n)) paths = true;
       if (e && sameWanted(e.node, n)) {
         // Online, last seen, endpoints, hostinfo: nothing WireGuard has.
-        this.byNode.set(nid, { ...e, node: n });
-        if (e.wanted) this.regions.set(latin1(e.wanted.publicKey), homeRegion(n));
+        e.node = n;
         return;
       }
       if (e) this.drop(e, changed);
@@ -73,8 +73,8 @@ export class NetmapPeers {
     return { peers: changed, names, paths, routes: this.touched };
   }
 
-  all(): IterableIterator<WantedPeer> {
-    return this.byKey.values();
+  *all(): IterableIterator<WantedPeer> {
+    for (const e of this.byKey.values()) yield e.wanted!;
   }
 
   get size(): number {
@@ -96,7 +96,8 @@ export class NetmapPeers {
 
   /** A peer's home relay region (0: none known), by its key's bytes as a string. */
   region(keyLatin1: string): number {
-    return this.regions.get(keyLatin1) ?? 0;
+    const e = this.byKey.get(keyLatin1);
+    return e ? homeRegion(e.node) : 0;
   }
 
   private add(nid: number, n: Node, changed: Map<string, WantedPeer | null>): void {
@@ -105,24 +106,23 @@ export class NetmapPeers {
       this.byNode.set(nid, { node: n });
       return;
     }
-    const id = peerId(w);
-    this.byNode.set(nid, { node: n, wanted: w });
-    const had = this.byKey.get(id);
-    if (had) this.countRoutes(had.allowedIps, -1);
-    this.byKey.set(id, w);
+    const e: Entry = { node: n, wanted: w }, k = latin1(w.publicKey);
+    this.byNode.set(nid, e);
+    const had = this.byKey.get(k);
+    if (had) this.countRoutes(had.wanted!.allowedIps, -1);
+    this.byKey.set(k, e);
     this.countRoutes(w.allowedIps, 1);
-    this.regions.set(latin1(w.publicKey), homeRegion(n));
-    changed.set(id, w);
+    changed.set(peerId(w), w);
   }
 
   private drop(e: Entry, changed: Map<string, WantedPeer | null>): void {
     // Two nodes with one key: the other one's peer stays.
-    const id = e.wanted && peerId(e.wanted);
-    if (!id || this.byKey.get(id) !== e.wanted) return;
-    this.byKey.delete(id);
-    this.countRoutes(e.wanted!.allowedIps, -1);
-    this.regions.delete(latin1(e.wanted!.publicKey));
-    changed.set(id, null);
+    if (!e.wanted) return;
+    const k = latin1(e.wanted.publicKey);
+    if (this.byKey.get(k) !== e) return;
+    this.byKey.delete(k);
+    this.countRoutes(e.wanted.allowedIps, -1);
+    changed.set(peerId(e.wanted), null);
   }
 
   private countRoutes(prefixes: readonly Prefix[], by: 1 | -1): void {
@@ -141,11 +141,15 @@ export class NetmapPeers {
         else this.routeSet.delete(k);
         if (had + by > 0) this.routeLengths.set(lb, had + by);
         else this.routeLengths.delete(lb);
-        this.touched.add(k);
+        // A full netmap's 5,000 routes listed would be a second set as big as the routes (~0.4 MB).
+        if (this.touched && this.touched.add(k).size > TOUCHED_LIMIT) this.touched = undefined;
       }
     }
   }
 }
+
+/** More routes than this come or go at once (a full netmap): the router compares them all. */
+const TOUCHED_LIMIT = 256;
 
 /** Tailscale's IPv6 range: a peer's own address in it goes by one route for the range, as tailscale's peerRoutes routes it. */
 const ULA = parsePrefix("fd7a:115c:a1e0::/48");
