@@ -59,7 +59,8 @@ function hasLine(lines: string, line: string): boolean {
  * nodes do not share a name, so only an extra record can repeat a line.
  */
 export function hostsFile(nm: NetMap, log: (msg: string) => void): string {
-  const parts: string[] = [];
+  // The header and the closing newline are parts too: one join makes the file, with no copy of it after.
+  const parts: string[] = ["# meshwrt: the tailnet's names (MagicDNS), rewritten on every change"];
   const add = (lines: string) => lines && parts.push(lines);
   if (nm.self) add(linesOf(nm.self, log));
   nm.peers.forEach((n) => add(linesOf(n, log)));
@@ -68,5 +69,7 @@ export function hostsFile(nm: NetMap, log: (msg: string) => void): string {
     const e = entry(r.Name, r.Value, log, "extra record");
     if (e && !parts.some((p) => hasLine(p, e))) parts.push(e);
   }
-  return `# meshwrt: the tailnet's names (MagicDNS), rewritten on every change\n${parts.join("\n")}\n`;
+  if (parts.length === 1) parts.push("");
+  parts.push("");
+  return parts.join("\n");
 }
