@@ -374,6 +374,7 @@ export class Running {
       },
       bridge: this.bridge,
       localAddresses: () => this.ownAddresses(),
+      routedByTunnel: (ip) => this.tunnel.netmapPeers.routesContain(ip),
       peerActivity: (id) => this.activity.of(id, this.env.monotonic()),
       onNetcheck: (report) => this.derp.netcheck(report),
       onEndpoints: (eps) => {
