@@ -10,7 +10,7 @@ import type { Host, UdpSocket } from "../host/host.js";
 import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
 import type { RelayBridge } from "./bridge.js";
 import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "./manager.js";
-import type { PathStatus } from "./peer.js";
+import { type PathStatus, RECEIVED_FRESH_MS } from "./peer.js";
 import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
 import type { LatencyReport } from "../derp/home.js";
 import { toHex } from "../util/bytes.js";
@@ -305,6 +305,8 @@ export class DirectPaths {
 
   private tick(): void {
     const now = this.d.host.monotonic();
+    // Past the freshness window a relayed packet says nothing of the path: forget it (and peers that left).
+    for (const [id, at] of this.relayedAt) if (now - at >= RECEIVED_FRESH_MS) this.relayedAt.delete(id);
     if (now - this.lastStun >= (this.peerCount ? STUN_EVERY_MS : NETCHECK_IDLE_MS)) this.rediscover("periodic");
     this.handle(this.disco.tick(now, (id) => this.activity(id)));
   }

@@ -175,7 +175,8 @@ export class PeerPaths {
       if (b) b.unansweredSince = undefined;
       return acts;
     }
-    const alive = b && received?.from && key(received.from) === key(b.ep) && now - received.at < RECEIVED_FRESH_MS && !(now - (received.relayedAt ?? -Infinity) < RECEIVED_FRESH_MS);
+    const relayedLately = received?.relayedAt !== undefined && now - received.relayedAt < RECEIVED_FRESH_MS;
+    const alive = b && received?.from && key(received.from) === key(b.ep) && now - received.at < RECEIVED_FRESH_MS && !relayedLately;
     if (b && !alive && b.unansweredSince !== undefined && now - b.unansweredSince >= UNANSWERED_MS) {
       // Heartbeats to the direct path go unanswered: back to the relay, and keep looking.
       this.best = undefined;
