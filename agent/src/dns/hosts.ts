@@ -5,22 +5,35 @@
 // the file is written from what the control server sent.
 import type { NetMap } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
-import { formatIp, parseIp } from "../netaddr/ip.js";
+import { ipText } from "../netaddr/ip.js";
 
-const NAME = /^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
+/** A DNS name's labels; its length (1-253) is checked apart, cheaper than a lookahead in QuickJS's regex engine. */
+const NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
 
-function entry(name: string, addr: string, log: (msg: string) => void, what: string): string | undefined {
-  const n = name.replace(/\.$/, "").toLowerCase();
-  if (!NAME.test(n)) {
-    log(`${what}: name ${JSON.stringify(name)} is not a DNS name; left out`);
-    return undefined;
-  }
+/** The name as the file writes it (no final dot, lowercase), undefined when it is no DNS name. */
+function dnsName(name: string, log: (msg: string) => void, what: string): string | undefined {
+  const n = (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase();
+  if (n.length >= 1 && n.length <= 253 && NAME.test(n)) return n;
+  log(`${what}: name ${JSON.stringify(name)} is not a DNS name; left out`);
+  return undefined;
+}
+
+/** The address of `addr` (an address or a prefix) as the file writes it, undefined when it is none. */
+function addressText(addr: string, log: (msg: string) => void, what: string): string | undefined {
+  const slash = addr.indexOf("/");
+  const text = slash < 0 ? addr : addr.slice(0, slash);
   try {
-    return `${formatIp(parseIp(addr.split("/")[0]!))} ${n}`;
+    return ipText(text);
   } catch (e) {
     log(`${what}: address ${JSON.stringify(addr)}: ${(e as Error).message}; left out`);
     return undefined;
   }
+}
+
+function entry(name: string, addr: string, log: (msg: string) => void, what: string): string | undefined {
+  const n = dnsName(name, log, what);
+  const a = n === undefined ? undefined : addressText(addr, log, what);
+  return a === undefined ? undefined : `${a} ${n}`;
 }
 
 /**
@@ -33,12 +46,20 @@ const nodeLines = new WeakMap<Node, string>();
 function linesOf(n: Node, log: (msg: string) => void): string {
   let lines = nodeLines.get(n);
   if (lines === undefined) {
-    const out: string[] = [];
-    for (const a of n.Name ? n.Addresses : []) {
-      const e = entry(n.Name, a, log, `node ${n.ID}`);
-      if (e && !out.includes(e)) out.push(e);
+    lines = "";
+    // The name checked once for all of the node's addresses (at 5,000 nodes, 10,000 checks were ~70 ms in QuickJS).
+    const what = `node ${n.ID}`;
+    const name = n.Name && n.Addresses.length ? dnsName(n.Name, log, what) : undefined;
+    if (name !== undefined) {
+      for (const a of n.Addresses) {
+        const ip = addressText(a, log, what);
+        if (ip === undefined) continue;
+        const line = `${ip} ${name}`;
+        if (!lines) lines = line;
+        else if (!hasLine(lines, line)) lines += `\n${line}`;
+      }
     }
-    nodeLines.set(n, (lines = out.join("\n")));
+    nodeLines.set(n, lines);
   }
   return lines;
 }
