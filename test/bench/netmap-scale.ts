@@ -6,7 +6,9 @@
 // then deltas the way a tailnet sends them: a node joins (1-peer delta), a
 // node goes offline (presence only), and a steady run of one delta a second
 // (presence, endpoints, now and then a join or a leave) with the CPU time
-// it took (utime + stime: on a shared machine the wall clock counts others' work). The kernel is a counting sink: netlink round trips are the
+// it took (utime + stime: on a shared machine the wall clock counts others' work).
+// Each step also times its stages apart (stages: parse, netmap, follow, disco,
+// filter, hosts, tunnel). The kernel is a counting sink: netlink round trips are the
 // kernel's time and not counted (the VM suite times them against the real
 // kernel). Prints one JSON line: milliseconds per step, the peer changes,
 // messages and bytes it sent, and the process's peak resident memory
@@ -16,7 +18,7 @@
 import "../../agent/src/host/polyfills.js";
 import { Tunnel } from "../../agent/src/agent/tunnel.js";
 import { applyMapResponse, emptyNetMap, homeRegion, keptPeer, type NetMap } from "../../agent/src/control/netmap.js";
-import { type Node, parseMapResponse } from "../../agent/src/control/tailcfg.js";
+import { type MapResponse, type Node, parseMapResponse } from "../../agent/src/control/tailcfg.js";
 import { hostsFile } from "../../agent/src/dns/hosts.js";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
 import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
@@ -113,7 +115,10 @@ class CountingLink {
   async removeRoute(): Promise<void> { this.requests++; }
 }
 
-interface Step { ms: number; cpuMs: number; peakKb: number; changes: number; messages: number; bytes: number }
+/** Wall-clock ms of each stage of an apply, in order: the JSON parsed and checked, the netmap, the peers followed (tunnel.follow), path discovery's peers, the packet filter's script, the hosts file, the kernel sink (tunnel.apply). */
+interface Stages { parse: number; netmap: number; follow: number; disco: number; filter: number; hosts: number; tunnel: number }
+
+interface Step { ms: number; cpuMs: number; peakKb: number; changes: number; messages: number; bytes: number; stages: Stages }
 
 const wg = new CountingWireGuard();
 const link = new CountingLink();
@@ -130,10 +135,10 @@ interface Message {
 }
 
 /** As the map session takes a message: parsed and checked a node at a time, each node kept as the netmap keeps it, the bytes then let go (control/session.ts). */
-function parsed(prev: NetMap, m: Message) {
+function parsed(m: Message): MapResponse {
   const raw = m.bytes!;
   m.bytes = undefined;
-  return applyMapResponse(prev, parseMapResponse(raw, keptPeer), "2026-11-22T10:00:00Z");
+  return parseMapResponse(raw, keptPeer);
 }
 
 /** One map response through what the agent's apply does with it (agent.ts apply), the kernel a sink. */
@@ -141,18 +146,32 @@ async function apply(prev: NetMap, message: Message | string, first: boolean): P
   const m = typeof message === "string" ? { bytes: utf8Encode(message) } : message;
   const t0 = n.mono(), c0 = cpuMs();
   const m0 = wg.messages, b0 = wg.bytes, r0 = link.requests;
-  const { netmap, changes } = parsed(prev, m);
+  let at = t0;
+  const lap = () => {
+    const t = n.mono(), d = t - at;
+    at = t;
+    return d;
+  };
+  const response = parsed(m);
+  const parse = lap();
+  const { netmap, changes } = applyMapResponse(prev, response, "2026-11-22T10:00:00Z");
+  const nmMs = lap();
   const delta = tunnel.follow(netmap.peers);
+  const follow = lap();
   if (delta.paths) disco.setPeers(netmap.peers.values(), homeRegion);
+  const paths = lap();
   if (changes.has("filter")) {
     const rules = [...netmap.filters.values()].flat();
     script = rulesetScript({ iface: "tailscale0", routes: [parsePrefix("192.168.1.0/24")], exitNode: true, snat: true, filter: filterStatements(rules, () => {}) });
   }
+  const filter = lap();
   if (delta.names || changes.has("self") || changes.has("dns")) hosts = hostsFile(netmap, () => {});
+  const names = lap();
   const { sent } = await tunnel.apply(delta, netmap.self?.Addresses ?? [], true, first);
+  const stages = { parse, netmap: nmMs, follow, disco: paths, filter, hosts: names, tunnel: lap() };
   const ms = n.mono() - t0;
   const bytes = wg.bytes - b0 + (changes.has("filter") ? script.length : 0) + (delta.names ? hosts.length : 0);
-  return { nm: netmap, step: { ms, cpuMs: cpuMs() - c0, peakKb: status("VmHWM"), changes: sent, messages: wg.messages - m0 + link.requests - r0, bytes } };
+  return { nm: netmap, step: { ms, cpuMs: cpuMs() - c0, peakKb: status("VmHWM"), changes: sent, messages: wg.messages - m0 + link.requests - r0, bytes, stages } };
 }
 
 async function main(): Promise<void> {
