@@ -47,7 +47,8 @@ export const SET_MESSAGE_LIMIT = 4096;
 export function* encodeSetDevice(change: DeviceChange, limit = SET_MESSAGE_LIMIT): Generator<Uint8Array, void, undefined> {
   const peers = change.peers ?? [];
   let peerIdx = 0;
-  let ipIdx = 0;
+  // Where the next message resumes the current peer's allowed IPs (an index, or an offset in its packed IPs).
+  let ipAt = 0;
   for (let first = true; first || peerIdx < peers.length; first = false) {
     const w = new Writer(limit + 256);
     w.str(A_IFNAME, change.name);
@@ -59,74 +60,113 @@ export function* encodeSetDevice(change: DeviceChange, limit = SET_MESSAGE_LIMIT
     }
     if (peerIdx < peers.length) {
       let inChunk = 0;
-      w.nest(A_PEERS, () => {
-        while (peerIdx < peers.length) {
-          const p = peers[peerIdx]!;
-          const mark = w.length;
-          const resumeAt = ipIdx;
-          let done = true;
-          w.nest(0, () => {
-            done = writePeer(w, p, ipIdx, limit, (next) => (ipIdx = next));
-          });
-          if (w.length > limit && inChunk > 0) {
-            w.truncate(mark);
-            ipIdx = resumeAt;
-            return;
-          }
-          inChunk++;
-          if (!done) return;
-          peerIdx++;
-          ipIdx = 0;
+      // Nests opened and closed in place, not through closures: this loop runs for every peer.
+      const list = w.open(A_PEERS);
+      while (peerIdx < peers.length) {
+        const p = peers[peerIdx]!;
+        const mark = w.length;
+        const peer = w.open(0);
+        const next = writePeer(w, p, ipAt, limit);
+        w.close(peer);
+        if (w.length > limit && inChunk > 0) {
+          w.truncate(mark);
+          break;
         }
-      });
+        inChunk++;
+        if (next >= 0) {
+          ipAt = next;
+          break;
+        }
+        peerIdx++;
+        ipAt = 0;
+      }
+      w.close(list);
       if (inChunk === 0) throw new Error(`wireguard set ${change.name}: peer does not fit in ${limit} bytes`);
     }
     yield w.finish();
   }
 }
 
-/** Writes one peer from allowed IP `from` on; false when IPs remain for the next message. */
-function writePeer(w: Writer, p: PeerChange, from: number, limit: number, resume: (next: number) => void): boolean {
-  w.bytes(P_PUBLIC_KEY, key(p.publicKey, "peer public key"));
+/** Writes one peer from allowed IP `from` on (an index, or an offset in its packed IPs); where the next message resumes, -1 when all are written. */
+function writePeer(w: Writer, p: PeerChange, from: number, limit: number): number {
+  if (p.publicKeyHex !== undefined) {
+    if (p.publicKeyHex.length !== 64) throw new Error(`wireguard: peer public key must be 32 bytes, got ${p.publicKeyHex.length / 2}`);
+    w.hex(P_PUBLIC_KEY, p.publicKeyHex);
+  } else w.bytes(P_PUBLIC_KEY, key(p.publicKey, "peer public key"));
   if (from === 0) {
     const flags = (p.remove ? PF_REMOVE_ME : 0) | (p.updateOnly ? PF_UPDATE_ONLY : 0) | (p.replaceAllowedIps ? PF_REPLACE_ALLOWEDIPS : 0);
     if (flags) w.u32(P_FLAGS, flags);
-    if (p.remove) return true;
+    if (p.remove) return -1;
     if (p.presharedKey) w.bytes(P_PRESHARED_KEY, key(p.presharedKey, "preshared key"));
-    if (p.endpoint) w.bytes(P_ENDPOINT, encodeSockaddr(p.endpoint));
+    if (p.endpoint) w.bytes(P_ENDPOINT, sockaddr(p.endpoint));
     if (p.persistentKeepalive !== undefined) w.u16(P_KEEPALIVE, p.persistentKeepalive);
   } else {
     // A continuation only adds IPs to a peer that the previous message made.
     w.u32(P_FLAGS, PF_UPDATE_ONLY);
   }
+  const packed = p.packedIps;
+  if (packed !== undefined) return writePackedIps(w, packed, from, limit);
   const ips = p.allowedIps ?? [];
-  if (from >= ips.length) return true;
+  if (from >= ips.length) return -1;
   let i = from;
-  w.nest(P_ALLOWEDIPS, () => {
-    for (; i < ips.length; i++) {
-      const mark = w.length;
-      writeAllowedIp(w, ips[i]!);
-      if (w.length > limit - 8 && i > from) {
-        w.truncate(mark);
-        break;
-      }
+  const list = w.open(P_ALLOWEDIPS);
+  for (; i < ips.length; i++) {
+    const mark = w.length;
+    const ip = ips[i]!;
+    w.open(0);
+    w.u16(IP_FAMILY, ip.ip.length === 4 ? AF_INET : AF_INET6);
+    w.bytes(IP_ADDR, ip.ip);
+    w.u8(IP_CIDR, ip.bits);
+    w.close(mark);
+    if (w.length > limit - 8 && i > from) {
+      w.truncate(mark);
+      break;
     }
-  });
-  resume(i);
-  return i >= ips.length;
+  }
+  w.close(list);
+  return i < ips.length ? i : -1;
 }
 
-function writeAllowedIp(w: Writer, p: Prefix): void {
-  w.nest(0, () => {
-    w.u16(IP_FAMILY, p.ip.length === 4 ? AF_INET : AF_INET6);
-    w.bytes(IP_ADDR, p.ip);
-    w.u8(IP_CIDR, p.bits);
-  });
+/** writePeer's allowed IPs from a packed list (wg/wanted.ts packPrefixes), written from its characters. */
+function writePackedIps(w: Writer, packed: string, from: number, limit: number): number {
+  if (from >= packed.length) return -1;
+  let o = from;
+  const list = w.open(P_ALLOWEDIPS);
+  while (o < packed.length) {
+    const mark = w.length;
+    const len = packed.charCodeAt(o);
+    if ((len !== 4 && len !== 16) || o + 2 + len > packed.length) throw new Error(`wireguard: packed allowed IPs: ${len}-byte address at ${o} of ${packed.length}`);
+    w.open(0);
+    w.u16(IP_FAMILY, len === 4 ? AF_INET : AF_INET6);
+    w.chars(IP_ADDR, packed, o + 2, o + 2 + len);
+    w.u8(IP_CIDR, packed.charCodeAt(o + 1));
+    w.close(mark);
+    if (w.length > limit - 8 && o > from) {
+      w.truncate(mark);
+      break;
+    }
+    o += 2 + len;
+  }
+  w.close(list);
+  return o < packed.length ? o : -1;
 }
 
 function key(k: Uint8Array, what: string): Uint8Array {
   if (k.length !== 32) throw new Error(`wireguard: ${what} must be 32 bytes, got ${k.length}`);
   return k;
+}
+
+/** encodeSockaddr's bytes in one of two buffers kept for it (written into the message at once): no buffer and view a peer. */
+const SOCKADDR4 = new Uint8Array(16), SOCKADDR6 = new Uint8Array(28);
+function sockaddr(e: Endpoint): Uint8Array {
+  const len = e.ip.length;
+  if (len !== 4 && len !== 16) return encodeSockaddr(e);
+  const b = len === 4 ? SOCKADDR4 : SOCKADDR6, family = len === 4 ? AF_INET : AF_INET6;
+  b[HOST_LE ? 0 : 1] = family;
+  b[2] = e.port >> 8;
+  b[3] = e.port;
+  b.set(e.ip, len === 4 ? 4 : 8);
+  return b;
 }
 
 /** struct sockaddr_in / sockaddr_in6: family in host order, port in network order. */

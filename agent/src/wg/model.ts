@@ -27,6 +27,8 @@ export interface Device {
 
 export interface PeerChange {
   readonly publicKey: Uint8Array;
+  /** The public key as 64 lowercase hex digits, when the change keeps it so: netlink writes it from the text and does not read publicKey. */
+  readonly publicKeyHex?: string;
   readonly remove?: boolean;
   /** Only change an existing peer; never create one. */
   readonly updateOnly?: boolean;
@@ -36,6 +38,8 @@ export interface PeerChange {
   readonly persistentKeepalive?: number;
   /** With replaceAllowedIps the list is the whole set, else it is added. */
   readonly allowedIps?: readonly Prefix[];
+  /** allowedIps packed (wg/wanted.ts packPrefixes), when the change keeps them so: netlink writes them from the text and does not read allowedIps. */
+  readonly packedIps?: string;
   readonly replaceAllowedIps?: boolean;
 }
 
