@@ -49,7 +49,8 @@ export function* planRouter(have: RouterModel, want: RouterConfig, refused: Read
   const addrs = new Map(want.addresses.map((p) => [formatPrefix(p), p]));
   for (const [k, p] of addrs) if (!have.addresses.has(k) && !refused.has(`address ${k}`)) yield { kind: "add-address", key: k, prefix: p };
   for (const [k, p] of have.addresses) if (!addrs.has(k)) yield { kind: "remove-address", key: k, prefix: p };
-  const add = (k: string) => !have.routes.has(k) && !refused.has(`route ${k}`);
+  // Mostly nothing was refused: no subject text made per route then.
+  const add = (k: string) => !have.routes.has(k) && !(refused.size && refused.has(`route ${k}`));
   const remove = (k: string) => have.routes.has(k) && !want.routes.has(k);
   const removal = (k: string): RouterAction => ({ kind: "remove-route", key: k, table: have.tables.get(k) ?? RT_TABLE_MAIN });
   if (touched) {
