@@ -119,6 +119,41 @@ suite("netmap", (check) => {
     }
     throws(() => parseMapResponse(enc(JSON.stringify({ Peers: [node(2), { ...node(3), Key: 7 }] }))), /^MapResponse\.Peers\[1\]\.Key: want a string, got number/, "a bad node named");
   });
+  check("a big message's nodes found by the next node's first key, not byte by byte: the same as parsed whole, across its text windows", () => {
+    const enc = (t: string) => utf8Encode(t);
+    const whole = (t: string) => JSON.stringify(checkMapResponse(JSON.parse(t)));
+    // 300 nodes of ~300-1,300 bytes (the 64 KB windows end inside nodes), one named in UTF-8, one holding objects that start
+    // with the nodes' own first key (false ends), one longer than the search for its end (found byte by byte), and a message
+    // after them that starts its objects with "ID" too (UserProfiles).
+    const peers = Array.from({ length: 300 }, (_, i) => node(i + 2, { Name: `host${i}.${"x".repeat((i * 37) % 1000)}.` }));
+    peers[5] = node(7, { Name: "café ✓ \u{1f600}.tailnet.example." });
+    peers[6] = { ...node(8), Extra: [{ ID: 1 }, { ID: 2, Name: "}]" }] } as Node;
+    peers[200] = node(202, { Name: "y".repeat(70_000) });
+    const big = JSON.stringify({ Peers: peers, UserProfiles: [{ ID: 1, LoginName: "a", DisplayName: "A" }, { ID: 2, LoginName: "b", DisplayName: "B" }] });
+    eq(JSON.stringify(parseMapResponse(enc(big))), whole(big), "300 nodes");
+    const last = JSON.stringify({ PeersChanged: [node(2), node(3, { Name: "é" })] });
+    eq(JSON.stringify(parseMapResponse(enc(last))), whole(last), "the last node, not ASCII");
+    for (const bad of ['{"Peers":[{"ID":1},{"ID":2}', '{"Peers":[{"ID":1,},{"ID":2}]}', '{"Peers":[{"ID":1},{"ID":2},]}', '{"Peers":[{"ID":1}{"ID":2}]}', '{"Peers":[{"ID":1},{"ID":2}]]}']) {
+      throws(() => parseMapResponse(enc(bad)), /./, `refused: ${bad}`);
+    }
+  });
+  check("a node's every field checked, on the quick look at right nodes as on the slow walk that names a wrong one", () => {
+    const wrong: Record<string, unknown> = {
+      ID: "1", StableID: 1, Name: 1, User: "1", Key: 1, KeyExpiry: 1, Machine: 1, DiscoKey: 1, Addresses: ["a", 1], AllowedIPs: "a",
+      Endpoints: [null], HomeDERP: "900", DERP: 1, Hostinfo: [], Tags: "t", PrimaryRoutes: [1], Online: "yes", LastSeen: 1,
+      MachineAuthorized: 1, Expired: "no", Cap: 1e999, KeySignature: 1,
+    };
+    for (const [field, v] of Object.entries(wrong)) {
+      // Infinity is written null: put back the number JSON.parse makes Infinity of.
+      const bad = JSON.stringify({ Peers: [node(2), { ...node(3), [field]: v }] }).replace('"Cap":null', '"Cap":1e999');
+      throws(() => parseMapResponse(utf8Encode(bad)), new RegExp(`^MapResponse\\.Peers\\[1\\]\\.${field}(\\[\\d\\])?: want`), field);
+    }
+    for (const [field, v] of Object.entries({ OS: 1, Hostname: true, RoutableIPs: [1] })) {
+      throws(() => checkMapResponse({ Peers: [{ ...node(3), Hostinfo: { [field]: v } }] }), new RegExp(`^MapResponse\\.Peers\\[0\\]\\.Hostinfo\\.${field}`), `Hostinfo.${field}`);
+    }
+    throws(() => checkMapResponse({ Peers: [{ ...node(3), Key: "mkey:00" }] }), /Peers\[0\]\.Key: want a nodekey: string/, "key kind");
+    eq(JSON.stringify(checkMapResponse({ Peers: [{ ID: 4, Key: "nodekey:00", Name: null }] }).Peers![0]), '{"ID":4,"Key":"nodekey:00","Name":"","StableID":"","User":0,"Addresses":[],"AllowedIPs":[]}', "Go's zero values");
+  });
   check("garbage is an error that names the field", () => {
     throws(() => checkMapResponse([]), /^MapResponse: want an object, got array/, "array");
     throws(() => checkMapResponse({ Peers: [node(2), { ...node(3), Key: 7 }] }), /MapResponse\.Peers\[1\]\.Key: want a string, got number/, "key type");
