@@ -145,6 +145,9 @@ suite("incremental apply", (check) => {
     nm = next(nm, { PeersRemoved: [3] });
     await step(r, nm);
     eq([covered("192.168.7.55"), covered("100.64.0.3"), covered("100.64.0.2")].join(), "false,false,true", "a departed peer's routes no longer");
+    nm = next(nm, { PeersChanged: [node(4, { AllowedIPs: ["100.64.0.4/32", "10.1.2.3/16", "2001:db8:1::/48", "fd7a:115c:a1e0::4/128", "fd7a:115c:a1e1::4/128"] })] });
+    await step(r, nm);
+    eq([...r.tunnel.netmapPeers.routes()].sort().join(" "), "10.1.0.0/16 100.64.0.2/32 100.64.0.4/32 2001:db8:1::/48 fd7a:115c:a1e0::/48 fd7a:115c:a1e1::4/128", "the routes by their text, masked; the tailnet's IPv6 addresses one range");
   });
 
   check("a peer's home relay follows its node, and is none once it left", async () => {

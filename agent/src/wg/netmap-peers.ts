@@ -5,10 +5,9 @@
 // IPv6 addresses by one route for their range), and each peer's home relay.
 import { homeRegion } from "../control/netmap.js";
 import type { Node } from "../control/tailcfg.js";
-import { formatPrefix, type IpBytes, maskPrefix, parsePrefix, prefixContains, type Prefix } from "../netaddr/ip.js";
-import { latin1 } from "../util/bytes.js";
+import { formatPrefix, type IpBytes, maskPrefix, parsePrefix } from "../netaddr/ip.js";
 import { peerId, type WantedPeer } from "./reconcile.js";
-import { wantedPeer, type WantedOptions } from "./wanted.js";
+import { packPrefixes, wantedPeer, type WantedOptions } from "./wanted.js";
 
 /** A node as last seen (replaced in place when a delta changes nothing WireGuard has), shared by byNode and byKey. */
 interface Entry {
@@ -30,8 +29,11 @@ export interface PeersDelta {
 
 export class NetmapPeers {
   private readonly byNode = new Map<number, Entry>();
-  /** The entry whose peer the kernel has for a key, by the key's bytes as a string: also where a peer's home relay is looked up. */
+  /** The entry whose peer the kernel has for a key, by the key's hex (its peer id): also where a peer's home relay is looked up. */
   private readonly byKey = new Map<string, Entry>();
+  /** The key region() was last asked for, and its hex: relayed packets come in runs to one peer. */
+  private lastKey = "";
+  private lastHex = "";
   /** By their text alone: the router parses one when it makes its request (prefix objects were ~2 MB at 5,000 peers). */
   private readonly routeSet = new Set<string>();
   /** How many routes have each length, by family (4 or 16) * 256 + bits: the lengths routesContain tries. */
@@ -96,7 +98,11 @@ export class NetmapPeers {
 
   /** A peer's home relay region (0: none known), by its key's bytes as a string. */
   region(keyLatin1: string): number {
-    const e = this.byKey.get(keyLatin1);
+    if (keyLatin1 !== this.lastKey) {
+      this.lastHex = hexOf(keyLatin1);
+      this.lastKey = keyLatin1;
+    }
+    const e = this.byKey.get(this.lastHex);
     return e ? homeRegion(e.node) : 0;
   }
 
@@ -106,29 +112,30 @@ export class NetmapPeers {
       this.byNode.set(nid, { node: n });
       return;
     }
-    const e: Entry = { node: n, wanted: w }, k = latin1(w.publicKey);
+    const e: Entry = { node: n, wanted: w }, k = peerId(w);
     this.byNode.set(nid, e);
     const had = this.byKey.get(k);
-    if (had) this.countRoutes(had.wanted!.allowedIps, -1);
+    if (had) this.countRoutes(packedOf(had.wanted!), -1);
     this.byKey.set(k, e);
-    this.countRoutes(w.allowedIps, 1);
+    this.countRoutes(packedOf(w), 1);
     changed.set(peerId(w), w);
   }
 
   private drop(e: Entry, changed: Map<string, WantedPeer | null>): void {
     // Two nodes with one key: the other one's peer stays.
     if (!e.wanted) return;
-    const k = latin1(e.wanted.publicKey);
+    const k = peerId(e.wanted);
     if (this.byKey.get(k) !== e) return;
     this.byKey.delete(k);
-    this.countRoutes(e.wanted.allowedIps, -1);
+    this.countRoutes(packedOf(e.wanted), -1);
     changed.set(peerId(e.wanted), null);
   }
 
-  private countRoutes(prefixes: readonly Prefix[], by: 1 | -1): void {
-    for (const a of prefixes) {
-      const p = routeOf(a);
-      const k = p === ULA ? ULA_TEXT : formatPrefix(p);
+  /** The routes of allowed IPs packed as wg/wanted.ts packs them, read from the packing (no prefix objects made). */
+  private countRoutes(packed: string, by: 1 | -1): void {
+    for (let i = 0; i < packed.length; i += 2 + packed.charCodeAt(i)) {
+      const ula = packed.startsWith(ULA_HEAD, i);
+      const k = ula ? ULA_TEXT : routeText(packed, i);
       const extra = this.routeExtra.get(k) ?? 0;
       if (by === 1 && this.routeSet.has(k)) this.routeExtra.set(k, extra + 1);
       else if (by === -1 && extra > 0) {
@@ -136,7 +143,7 @@ export class NetmapPeers {
         else this.routeExtra.delete(k);
       } else {
         // The route comes or goes; the router keeps its prefix as long as it stays.
-        const lb = p.ip.length * 256 + p.bits, had = this.routeLengths.get(lb) ?? 0;
+        const lb = ula ? ULA_LENGTH : packed.charCodeAt(i) * 256 + packed.charCodeAt(i + 1), had = this.routeLengths.get(lb) ?? 0;
         if (by === 1) this.routeSet.add(k);
         else this.routeSet.delete(k);
         if (had + by > 0) this.routeLengths.set(lb, had + by);
@@ -155,10 +162,31 @@ const TOUCHED_LIMIT = 256;
 const ULA = parsePrefix("fd7a:115c:a1e0::/48");
 const ULA_TEXT = formatPrefix(ULA);
 
-/** The route an allowed IP asks for: a tailnet IPv6 address the range's one route (5,000 peers: one route, not 5,000). */
-function routeOf(p: Prefix): Prefix {
-  return p.bits === 128 && prefixContains(ULA, p.ip) ? ULA : p;
+/**
+ * A packed tailnet IPv6 address (16 bytes, 128 bits, in ULA): it asks for the range's one route, as
+ * tailscale's peerRoutes routes it (5,000 peers: one route, not 5,000).
+ */
+const ULA_HEAD = String.fromCharCode(16, 128, ...ULA.ip.subarray(0, ULA.bits / 8));
+const ULA_LENGTH = 16 * 256 + ULA.bits;
+
+/** The text of the (masked) prefix packed at `i` of `packed`: what formatPrefix makes of it. */
+function routeText(packed: string, i: number): string {
+  const len = packed.charCodeAt(i), bits = packed.charCodeAt(i + 1);
+  if (len === 4) return `${packed.charCodeAt(i + 2)}.${packed.charCodeAt(i + 3)}.${packed.charCodeAt(i + 4)}.${packed.charCodeAt(i + 5)}/${bits}`;
+  const ip = new Uint8Array(len);
+  for (let k = 0; k < len; k++) ip[k] = packed.charCodeAt(i + 2 + k);
+  return formatPrefix({ ip, bits });
 }
+
+/** A key's bytes as a string (latin1), in hex: a peer's id. */
+function hexOf(keyLatin1: string): string {
+  let h = "";
+  for (let i = 0; i < keyLatin1.length; i++) h += HEX_PAIRS[keyLatin1.charCodeAt(i) & 255];
+  return h;
+}
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+const packedOf = (w: WantedPeer): string => w.packedIps ?? packPrefixes(w.allowedIps);
 
 /** The node fields wantedPeer reads (the endpoint is asked for separately, see refresh). */
 function sameWanted(a: Node, b: Node): boolean {
