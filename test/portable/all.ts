@@ -7,6 +7,7 @@ import "./reconcile.suite.js";
 import "./incremental.suite.js";
 import "./activity.suite.js";
 import "./route.suite.js";
+import "./router.suite.js";
 import "./hpack.suite.js";
 import "./netmap.suite.js";
 import "./disco.suite.js";

@@ -175,7 +175,16 @@ export function ipText(s: string): string {
   return formatIp(parseIp(s));
 }
 
+/** A dotted quad with an optional length of 0-32: most prefixes, read by one regex. */
+const PREFIX4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}(?:/(3[0-2]|[12]?\\d))?$`);
+
 export function parsePrefix(s: string): Prefix {
+  const m = PREFIX4.exec(s);
+  if (m) {
+    const ip = new Uint8Array(4);
+    for (let i = 0; i < 4; i++) ip[i] = +m[i + 1]!;
+    return { ip, bits: m[5] === undefined ? 32 : +m[5] };
+  }
   const slash = s.indexOf("/");
   const ip = parseIp(slash < 0 ? s : s.slice(0, slash));
   const max = ip.length * 8;

@@ -100,7 +100,14 @@ export class Router {
     if (this.stale) return this.reconcile(config);
     let ran = 0;
     for (const a of planRouter({ addresses: this.addresses, routes: this.routes, tables: this.tables }, config, this.refused, touched)) {
-      await this.run(a);
+      // One await an action, here (a full netmap runs 5,000 of them): the request, then the model.
+      this.stats.requests++;
+      try {
+        await this.request(a);
+        this.took(a);
+      } catch (e) {
+        this.failed(a, e as Error);
+      }
       ran++;
     }
     return ran;
@@ -133,41 +140,53 @@ export class Router {
     return this.routes.has(k) && this.want.routes.has(k);
   }
 
-  private async run(a: RouterAction): Promise<void> {
-    const k = a.key;
-    this.stats.requests++;
-    try {
-      switch (a.kind) {
-        case "add-address":
-          await this.ops.addAddress(this.index, a.prefix);
-          this.addresses.set(k, a.prefix);
-          return;
-        case "remove-address":
-          await this.ops.removeAddress(this.index, a.prefix);
-          this.addresses.delete(k);
-          return;
-        case "add-route":
-          await this.ops.addRoute({ dst: parsePrefix(k), oif: this.index });
-          this.routes.add(k);
-          this.tables.delete(k);
-          return;
-        case "remove-route":
-          await this.ops.removeRoute({ dst: parsePrefix(k), oif: this.index, table: a.table });
-          this.routes.delete(k);
-          this.tables.delete(k);
-          return;
-      }
-    } catch (e) {
-      if (a.kind === "add-address" || a.kind === "add-route") {
-        // One refused (IPv6 disabled on the router, say) must not cost the others.
-        const subject = `${a.kind === "add-address" ? "address" : "route"} ${k}`;
-        this.refused.add(subject);
-        this.refusedNote(subject, `${(e as Error).message}; ${a.kind === "add-address" ? "the tailnet works without it" : "other routes still apply"}`);
-        return;
-      }
-      // A removal that failed: only a dump says what the kernel has.
-      this.stale = true;
-      throw e;
+  /** The request for `a`; a route's prefix is parsed from its text here. */
+  private request(a: RouterAction): Promise<unknown> {
+    switch (a.kind) {
+      case "add-address":
+        return this.ops.addAddress(this.index, a.prefix);
+      case "remove-address":
+        return this.ops.removeAddress(this.index, a.prefix);
+      case "add-route":
+        return this.ops.addRoute({ dst: parsePrefix(a.key), oif: this.index });
+      case "remove-route":
+        return this.ops.removeRoute({ dst: parsePrefix(a.key), oif: this.index, table: a.table });
     }
+  }
+
+  /** The model after the kernel took `a`. */
+  private took(a: RouterAction): void {
+    const k = a.key;
+    switch (a.kind) {
+      case "add-address":
+        this.addresses.set(k, a.prefix);
+        return;
+      case "remove-address":
+        this.addresses.delete(k);
+        return;
+      case "add-route":
+        this.routes.add(k);
+        if (this.tables.size) this.tables.delete(k);
+        return;
+      case "remove-route":
+        this.routes.delete(k);
+        this.tables.delete(k);
+        return;
+    }
+  }
+
+  /** A refused addition is noted and not asked for again; a failed removal makes the model stale and fails the set. */
+  private failed(a: RouterAction, e: Error): void {
+    const k = a.key;
+    if (a.kind === "add-address" || a.kind === "add-route") {
+      // One refused (IPv6 disabled on the router, say) must not cost the others.
+      const subject = `${a.kind === "add-address" ? "address" : "route"} ${k}`;
+      this.refused.add(subject);
+      this.refusedNote(subject, `${e.message}; ${a.kind === "add-address" ? "the tailnet works without it" : "other routes still apply"}`);
+      return;
+    }
+    // A removal that failed: only a dump says what the kernel has.
+    this.stale = true;
+    throw e;
   }
 }
