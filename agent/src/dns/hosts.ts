@@ -10,27 +10,31 @@ import { ipText } from "../netaddr/ip.js";
 /** A DNS name's labels; its length (1-253) is checked apart, cheaper than a lookahead in QuickJS's regex engine. */
 const NAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$/;
 
+/** What a log line names: a node by its ID (the text made only for a line), or the words. */
+type What = number | string;
+const whatText = (w: What) => (typeof w === "number" ? `node ${w}` : w);
+
 /** The name as the file writes it (no final dot, lowercase), undefined when it is no DNS name. */
-function dnsName(name: string, log: (msg: string) => void, what: string): string | undefined {
+function dnsName(name: string, log: (msg: string) => void, what: What): string | undefined {
   const n = (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase();
   if (n.length >= 1 && n.length <= 253 && NAME.test(n)) return n;
-  log(`${what}: name ${JSON.stringify(name)} is not a DNS name; left out`);
+  log(`${whatText(what)}: name ${JSON.stringify(name)} is not a DNS name; left out`);
   return undefined;
 }
 
 /** The address of `addr` (an address or a prefix) as the file writes it, undefined when it is none. */
-function addressText(addr: string, log: (msg: string) => void, what: string): string | undefined {
+function addressText(addr: string, log: (msg: string) => void, what: What): string | undefined {
   const slash = addr.indexOf("/");
   const text = slash < 0 ? addr : addr.slice(0, slash);
   try {
     return ipText(text);
   } catch (e) {
-    log(`${what}: address ${JSON.stringify(addr)}: ${(e as Error).message}; left out`);
+    log(`${whatText(what)}: address ${JSON.stringify(addr)}: ${(e as Error).message}; left out`);
     return undefined;
   }
 }
 
-function entry(name: string, addr: string, log: (msg: string) => void, what: string): string | undefined {
+function entry(name: string, addr: string, log: (msg: string) => void, what: What): string | undefined {
   const n = dnsName(name, log, what);
   const a = n === undefined ? undefined : addressText(addr, log, what);
   return a === undefined ? undefined : `${a} ${n}`;
@@ -48,11 +52,10 @@ function linesOf(n: Node, log: (msg: string) => void): string {
   if (lines === undefined) {
     lines = "";
     // The name checked once for all of the node's addresses (at 5,000 nodes, 10,000 checks were ~70 ms in QuickJS).
-    const what = `node ${n.ID}`;
-    const name = n.Name && n.Addresses.length ? dnsName(n.Name, log, what) : undefined;
+    const name = n.Name && n.Addresses.length ? dnsName(n.Name, log, n.ID) : undefined;
     if (name !== undefined) {
       for (const a of n.Addresses) {
-        const ip = addressText(a, log, what);
+        const ip = addressText(a, log, n.ID);
         if (ip === undefined) continue;
         const line = `${ip} ${name}`;
         if (!lines) lines = line;

@@ -73,14 +73,15 @@ export class DiscoManager {
     const seen = new Set<string>();
     for (const n of nodes) {
       // A node object already taken in was checked then.
-      if (this.byNode.get(n.Key) === n) {
+      const had = this.byNode.get(n.Key);
+      if (had === n) {
         seen.add(n.Key);
         continue;
       }
+      // nk is n.Key itself when it is a key: `had` is what the map holds for it.
       const nk = keyText("nodekey", n.Key), dk = n.DiscoKey ? keyText("discokey", n.DiscoKey) : undefined;
       if (!nk || !dk) continue;
       seen.add(nk);
-      const had = this.byNode.get(nk);
       const hadDisco = had && keyText("discokey", had.DiscoKey ?? "");
       if (hadDisco !== undefined && hadDisco !== dk) {
         // A new disco key: the peer restarted, what we knew of its paths is stale.
@@ -91,7 +92,8 @@ export class DiscoManager {
       }
       this.byNode.set(nk, n);
       this.byDisco.set(dk, n);
-      this.state.get(nk)?.paths.setKnownEndpoints(n.Endpoints ?? []);
+      // Most peers never saw disco (no state): no lookup for them while none did.
+      if (this.state.size) this.state.get(nk)?.paths.setKnownEndpoints(n.Endpoints ?? []);
     }
     if (seen.size !== this.byNode.size) for (const [nk, n] of this.byNode) {
       if (seen.has(nk)) continue;
