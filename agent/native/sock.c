@@ -166,6 +166,67 @@ static JSValue js_udp_recv(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	return addr_pair(ctx, &sa, new_bytes(ctx, rxbuf, n));
 }
 
+/* Connects a UDP socket: the kernel then drops datagrams from any other
+ * address, and read/write/readInto carry datagrams with no address made or
+ * parsed (the relay bridge's per-packet path). */
+static JSValue js_udp_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	argv += 1;
+	ARG_ADDR("connect udp");
+	if (connect(fd, (struct sockaddr *)&sa, salen) < 0)
+		return throw_errno(ctx, "connect udp", what, errno);
+	return JS_UNDEFINED;
+}
+
+/* Reads into a Uint8Array from `offset` to its end, with no new buffer: the
+ * byte count, or null (nothing now). A datagram longer than the room is cut. */
+static JSValue js_read_into(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd, off;
+	size_t len;
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]) || JS_ToInt32(ctx, &off, argv[2]))
+		return JS_EXCEPTION;
+	uint8_t *buf = get_bytes(ctx, argv[1], &len);
+	if (!buf)
+		return JS_EXCEPTION;
+	if (off < 0 || (size_t)off > len)
+		return throw_errno(ctx, "readInto", "offset", EINVAL);
+	ssize_t n = read(fd, buf + off, len - (size_t)off);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return JS_NULL;
+		return throw_errno(ctx, "read", NULL, errno);
+	}
+	return JS_NewInt32(ctx, (int32_t)n);
+}
+
+/* SO_MEMINFO's layout (linux/sock_diag.h): the ninth counter is the datagrams
+ * the kernel dropped for the socket, its receive buffer full. The option's
+ * number is the same on every Linux architecture. */
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#define SK_MEMINFO_DROPS 8
+
+/* Datagrams the kernel dropped for a socket since it was made (a full receive buffer). */
+static JSValue js_sock_drops(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	int fd;
+	uint32_t mem[SK_MEMINFO_DROPS + 1] = {0};
+	socklen_t len = sizeof(mem);
+	(void)this_val; (void)argc;
+	if (JS_ToInt32(ctx, &fd, argv[0]))
+		return JS_EXCEPTION;
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+		return throw_errno(ctx, "getsockopt SO_MEMINFO", NULL, errno);
+	return JS_NewUint32(ctx, len == sizeof(mem) ? mem[SK_MEMINFO_DROPS] : 0);
+}
+
 static JSValue js_tcp_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
 	(void)this_val; (void)argc;
@@ -485,6 +546,9 @@ const JSCFunctionListEntry sock_funcs[] = {
 	JS_CFUNC_DEF("udpBind", 4, js_udp_bind),
 	JS_CFUNC_DEF("udpSend", 4, js_udp_send),
 	JS_CFUNC_DEF("udpRecv", 1, js_udp_recv),
+	JS_CFUNC_DEF("udpConnect", 3, js_udp_connect),
+	JS_CFUNC_DEF("readInto", 3, js_read_into),
+	JS_CFUNC_DEF("sockDrops", 1, js_sock_drops),
 	JS_CFUNC_DEF("tcpConnect", 2, js_tcp_connect),
 	JS_CFUNC_DEF("tcpListen", 2, js_tcp_listen),
 	JS_CFUNC_DEF("peerAddr", 1, js_peer_addr),

@@ -174,6 +174,9 @@ export function describeHostcheck(title: string, command: readonly string[], opt
       expect(r.udp6).toBe("echo ping ::1");
       expect(r.udp6only).toBe("dual-stack refused, v6only on the same port true: echo ping ::1");
     });
+    it("a loopback socket connected to one port: the stranger's datagram dropped, the other read in place and answered; the kernel's drops counted", () => {
+      expect(r.loopbackUdp).toBe("read from the kernel (byte before ee); kernel got back from 127.0.0.1:the bridge port; nothing more null; drops at a full buffer counted");
+    });
     it("TCP and unix streams", () => {
       expect(r.tcp).toBe("echo hello tcp");
       expect(r.unix).toBe("echo hello unix");

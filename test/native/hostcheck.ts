@@ -173,6 +173,29 @@ async function main() {
     u4.close();
     return `${dual}, v6only on the same port ${same}: ${got}`;
   });
+  // The relay bridge's socket: connected to one port on 127.0.0.1 (the kernel's WireGuard port), read into the caller's buffer.
+  await check("loopbackUdp", async () => {
+    const kernel = env.bindUdp("127.0.0.1", 0), stranger = env.bindUdp("127.0.0.1", 0);
+    const lb = env.loopbackUdp(kernel.port);
+    const buf = new Uint8Array(64).fill(0xee);
+    const read: string[] = [];
+    const got = await timeout(new Promise<string>((resolve) => {
+      kernel.onMessage = (d, ip, port) => resolve(`kernel got ${utf8Decode(d)} from ${ip}:${port === lb.port ? "the bridge port" : port}`);
+      lb.onReadable = () => {
+        for (let k; (k = lb.readInto(buf, 5)) !== null; ) read.push(`${utf8Decode(buf.subarray(5, 5 + k))} (byte before ${buf[4]!.toString(16)})`);
+        if (read.length) lb.send(utf8Encode("back"));
+      };
+      stranger.send(utf8Encode("from a stranger"), "127.0.0.1", lb.port);
+      env.setTimer(100, () => kernel.send(utf8Encode("from the kernel"), "127.0.0.1", lb.port));
+    }), 3000, "loopback socket");
+    const cut = lb.readInto(new Uint8Array(4), 0);
+    // A socket whose receive buffer is full: the kernel's drops are counted (loopback delivers within the send).
+    const tiny = env.loopbackUdp(kernel.port, 1);
+    for (let i = 0; i < 20; i++) kernel.send(new Uint8Array(1000), "127.0.0.1", tiny.port);
+    const drops = tiny.drops();
+    for (const u of [kernel, stranger, lb, tiny]) u.close();
+    return `read ${read.join(", ")}; ${got}; nothing more ${cut}; drops at a full buffer ${drops >= 10 ? "counted" : drops}`;
+  });
   await check("tcp", () => roundTrip(() => env.dialTcp("127.0.0.1", cfg.tcp), "hello tcp"));
   await check("unix", () => roundTrip(() => env.connectUnix(cfg.unix), "hello unix"));
   await check("tls", () => roundTrip(tlsTo(cfg.tls, "localhost", cfg.ca), "hello tls"));

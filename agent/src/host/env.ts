@@ -1,7 +1,7 @@
 // The Host on the meshwrt runtime: non-blocking streams
 // (TCP, TLS, unix), UDP and netlink sockets driven by the runtime's poll
 // loop, timers, files, processes, signals and the clocks.
-import type { ChildProcess, Host, LogLevel, NetlinkSocket, TcpListener, TlsOptions, UdpSocket, UnixListener } from "./host.js";
+import type { ChildProcess, Host, LogLevel, LoopbackUdp, NetlinkSocket, TcpListener, TlsOptions, UdpSocket, UnixListener } from "./host.js";
 import type { ByteStream } from "../util/stream.js";
 import { utf8Decode } from "../util/utf8.js";
 import { ERROR, type Native, native, READ, WRITE } from "./native.js";
@@ -408,6 +408,33 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
           u.onMessage(d[0], d[1], d[2]);
         }
       });
+      return u;
+    },
+    loopbackUdp(peerPort: number, receiveBuffer?: number): LoopbackUdp {
+      const [fd, , bound] = n.udpBind("127.0.0.1", 0, receiveBuffer);
+      let closed = false;
+      const u: LoopbackUdp = {
+        port: bound,
+        onReadable: () => {},
+        connect: (port) => n.udpConnect(fd, "127.0.0.1", port),
+        send: (data) => n.write(fd, data) > 0,
+        readInto: (buf, offset) => (closed ? null : n.readInto(fd, buf, offset)),
+        drops: () => (closed ? 0 : n.sockDrops(fd)),
+        close: () => {
+          if (closed) return;
+          closed = true;
+          n.unwatch(fd);
+          n.close(fd);
+        },
+      };
+      try {
+        u.connect(peerPort);
+      } catch (e) {
+        u.close();
+        throw e;
+      }
+      // The reader takes what it wants a turn; what is left wakes the next one.
+      n.watch(fd, READ, () => u.onReadable());
       return u;
     },
     netlink(protocol: number, groups: number): NetlinkSocket {

@@ -13,6 +13,26 @@ export interface UdpSocket {
   onMessage: (data: Uint8Array, ip: string, port: number) => void;
 }
 
+/**
+ * A UDP socket on 127.0.0.1 connected to one port there (the relay bridge's):
+ * the kernel drops datagrams from any other port, and a datagram moves with no
+ * address made or parsed, read into the caller's buffer.
+ */
+export interface LoopbackUdp {
+  readonly port: number;
+  /** Points the socket at 127.0.0.1:`port` (again). */
+  connect(port: number): void;
+  /** One datagram: false when the socket's buffer is full (dropped, as UDP may); throws on a socket error (ECONNREFUSED: nobody listens there). */
+  send(data: Uint8Array): boolean;
+  /** The next datagram into `buf` from `offset` (cut at its end): its length, or null when none waits; throws on a socket error. */
+  readInto(buf: Uint8Array, offset: number): number | null;
+  /** Datagrams the kernel dropped here since the socket was made: its receive buffer was full. */
+  drops(): number;
+  close(): void;
+  /** Set by the user: datagrams (or an error) wait to be read. */
+  onReadable: () => void;
+}
+
 export interface NetlinkSocket {
   send(datagram: Uint8Array): void;
   close(): void;
@@ -87,6 +107,8 @@ export interface Host {
    * An IPv6 socket is dual-stack unless `v6only`: then it may share its port number with an IPv4 socket.
    */
   bindUdp(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): UdpSocket;
+  /** A UDP socket on 127.0.0.1 connected to 127.0.0.1:`peerPort`; `receiveBuffer` in bytes. */
+  loopbackUdp(peerPort: number, receiveBuffer?: number): LoopbackUdp;
   netlink(protocol: number, groups: number): NetlinkSocket;
   readFile(path: string): Uint8Array | null;
   writeFileAtomic(path: string, data: Uint8Array, mode: number): void;

@@ -29,6 +29,12 @@ export interface Native {
   /** false when the socket buffer is full (the datagram is dropped, as UDP may). */
   udpSend(fd: number, data: Uint8Array, ip: string, port: number): boolean;
   udpRecv(fd: number): [Uint8Array, string, number] | null;
+  /** Connects a UDP socket: only datagrams from there are received; read, write and readInto then carry them. */
+  udpConnect(fd: number, ip: string, port: number): void;
+  /** Reads into `buf` from `offset` to its end (a datagram longer than that is cut): the byte count, or null (nothing now). */
+  readInto(fd: number, buf: Uint8Array, offset: number): number | null;
+  /** Datagrams the kernel dropped for the socket since it was made (its receive buffer full). */
+  sockDrops(fd: number): number;
   tcpConnect(ip: string, port: number): number;
   /** [fd, boundIp, boundPort]; accept() takes its connections. */
   tcpListen(ip: string, port: number): [number, string, number];
