@@ -137,6 +137,37 @@ suite("netmap", (check) => {
       throws(() => parseMapResponse(enc(bad)), /./, `refused: ${bad}`);
     }
   });
+  check("the peers map is a value with a Map's order: each delta's map a new one, the old one as it was (2,000 random joins, leaves and changes)", () => {
+    let seed = 7;
+    const rand = (k: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % k;
+    };
+    const show = (m: ReadonlyMap<number, Node>) => [...m].map(([id, n]) => `${id}:${n.Name}`).join(",") + `|${m.size}|${[...m.keys()].filter((id) => m.has(id) && m.get(id)!.ID === id).length}`;
+    let nm = applyMapResponse(emptyNetMap(), checkMapResponse({ Peers: [node(2), node(3), node(4)] }), NOW).netmap;
+    let model = new Map([...nm.peers]);
+    const kept: [ReadonlyMap<number, Node>, string][] = [];
+    for (let i = 0; i < 2000; i++) {
+      const id = 2 + rand(40);
+      const r = rand(3) === 0 ? { PeersRemoved: [id] } : rand(2) ? { PeersChanged: [node(id, { Name: `v${i}` })] } : { OnlineChange: { [String(id)]: i % 2 === 0 } };
+      const next = applyMapResponse(nm, checkMapResponse(r), NOW).netmap;
+      const m = new Map(model);
+      for (const x of r.PeersRemoved ?? []) m.delete(x);
+      for (const p of r.PeersChanged ?? []) m.set(p.ID, keptPeer(p));
+      for (const [k, on] of Object.entries(r.OnlineChange ?? {})) if (m.has(Number(k)) && m.get(Number(k))!.Online !== on) m.set(Number(k), { ...m.get(Number(k))!, Online: on });
+      if (i % 100 === 0) kept.push([nm.peers, show(nm.peers)]);
+      eq(show(next.peers), show(m), `after delta ${i}`);
+      nm = next;
+      model = m;
+    }
+    for (const [m, was] of kept) eq(show(m), was, "an old map as it was");
+    // A delta applied to an old map again and again (as the fuzz target does) leaves it as it was too.
+    const [old, was] = kept[3]!;
+    for (let i = 0; i < 3; i++) applyMapResponse({ ...emptyNetMap(), peers: old }, checkMapResponse({ PeersChanged: [node(99)], PeersRemoved: [2, 3] }), NOW);
+    eq(show(old), was, "an old map a delta started from");
+  });
   check("a node's every field checked, on the quick look at right nodes as on the slow walk that names a wrong one", () => {
     const wrong: Record<string, unknown> = {
       ID: "1", StableID: 1, Name: 1, User: "1", Key: 1, KeyExpiry: 1, Machine: 1, DiscoKey: 1, Addresses: ["a", 1], AllowedIPs: "a",

@@ -1,6 +1,7 @@
 // The network map: the first full MapResponse, then each delta of the map
 // stream applied on top, as Tailscale's map session does (nil/absent means
 // unchanged). Pure: responses and the time in, a new state and what changed out.
+import { PeerMap } from "./peer-map.js";
 import type { DERPMap, DNSConfig, FilterRule, MapResponse, Node, UserProfile } from "./tailcfg.js";
 
 export interface NetMap {
@@ -18,18 +19,19 @@ export interface NetMap {
 
 export type Change = "self" | "peers" | "derp" | "dns" | "filter" | "health";
 
-export const emptyNetMap = (): NetMap => ({ peers: new Map(), filters: new Map(), userProfiles: new Map(), health: [] });
+export const emptyNetMap = (): NetMap => ({ peers: PeerMap.of([]), filters: new Map(), userProfiles: new Map(), health: [] });
 
 export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { netmap: NetMap; changes: Set<Change> } {
   const changes = new Set<Change>();
   let { self, derpMap, dns, domain, health } = nm;
-  let peers = nm.peers as Map<number, Node>;
+  let peers = nm.peers;
   let filters = nm.filters as Map<string, readonly FilterRule[]>;
   let userProfiles = nm.userProfiles as Map<number, UserProfile>;
+  let edited: PeerMap | undefined;
   const editPeers = () => {
-    if (peers === nm.peers) peers = copyMap(nm.peers);
+    if (!edited) peers = edited = PeerMap.edited(peers);
     changes.add("peers");
-    return peers;
+    return edited;
   };
 
   if (r.Node) {
@@ -57,16 +59,15 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
   }
   if (r.Domain) domain = r.Domain;
   if (r.Peers) {
-    peers = new Map();
-    for (const p of r.Peers) peers.set(p.ID, keptPeer(p));
+    peers = edited = PeerMap.of(r.Peers.map(keptPeer));
     changes.add("peers");
   }
-  for (const p of r.PeersChanged ?? []) editPeers().set(p.ID, keptPeer(p));
+  for (const p of r.PeersChanged ?? []) editPeers().set(keptPeer(p));
   for (const id of r.PeersRemoved ?? []) if (peers.has(id)) editPeers().delete(id);
   for (const c of r.PeersChangedPatch ?? []) {
     const p = peers.get(c.NodeID);
     if (!p) continue;
-    editPeers().set(c.NodeID, {
+    editPeers().set({
       ...p,
       ...(c.DERPRegion !== undefined ? { HomeDERP: c.DERPRegion } : {}),
       ...(c.Endpoints !== undefined ? { Endpoints: c.Endpoints } : {}),
@@ -80,13 +81,13 @@ export function applyMapResponse(nm: NetMap, r: MapResponse, nowIso: string): { 
   }
   for (const [id, online] of Object.entries(r.OnlineChange ?? {})) {
     const p = peers.get(Number(id));
-    if (p && p.Online !== online) editPeers().set(p.ID, { ...p, Online: online });
+    if (p && p.Online !== online) editPeers().set({ ...p, Online: online });
   }
   for (const [id, seen] of Object.entries(r.PeerSeenChange ?? {})) {
     const p = peers.get(Number(id));
     if (!p) continue;
     const { LastSeen: _drop, ...rest } = p;
-    editPeers().set(p.ID, seen ? { ...p, LastSeen: nowIso } : rest);
+    editPeers().set(seen ? { ...p, LastSeen: nowIso } : rest);
   }
   if (r.PacketFilters) {
     filters = new Map(Object.prototype.hasOwnProperty.call(r.PacketFilters, "*") ? [] : filters);
@@ -168,17 +169,6 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * A delta's copy of the peers, the netmap staying a value: forEach and set, not new Map(map), which
- * makes a [key, value] pair per entry (2-3x the time; with thousands of peers, most of a presence
- * delta's cost).
- */
-function copyMap<K, V>(m: ReadonlyMap<K, V>): Map<K, V> {
-  const c = new Map<K, V>();
-  m.forEach((v, k) => c.set(k, v));
-  return c;
 }
 
 /** The packet filter in force: every chunk, in key order. */
