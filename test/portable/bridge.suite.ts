@@ -6,23 +6,55 @@ import { type LoopbackPort, RelayBridge } from "../../agent/src/paths/bridge.js"
 import { DiscoManager, type PeerActivity } from "../../agent/src/paths/manager.js";
 import { eq, suite } from "./check.js";
 
+/** A loopback socket double: datagrams the test queues are read by the bridge when it is told they wait. */
+type PortDouble = LoopbackPort & { sent: number[][]; connected: number[]; closed: boolean; kernelDrops: number; arrive(...d: Uint8Array[]): void };
+
 function harness() {
-  const opened: (LoopbackPort & { sent: [number[], number][]; closed: boolean })[] = [];
-  const relayed: [number, number[]][] = [];
+  const opened: PortDouble[] = [];
+  const relayed: [number, number[], number][] = [];
   const bridge = new RelayBridge(
     {
-      openLoopback: () => {
-        const p = { port: 40000 + opened.length, sent: [] as [number[], number][], closed: false, send(d: Uint8Array, port: number) { p.sent.push([[...d], port]); }, close() { p.closed = true; }, onMessage: (_d: Uint8Array, _f: number) => {} };
+      openLoopback: (wgPort) => {
+        const queue: Uint8Array[] = [];
+        const p: PortDouble = {
+          port: 40000 + opened.length,
+          sent: [],
+          connected: [wgPort],
+          closed: false,
+          kernelDrops: 0,
+          drops: () => p.kernelDrops,
+          connect: (port) => void p.connected.push(port),
+          send: (d) => (p.sent.push([...d]), true),
+          readInto: (buf, off) => {
+            const d = queue.shift();
+            if (!d) return null;
+            buf.set(d.subarray(0, buf.length - off), off);
+            return Math.min(d.length, buf.length - off);
+          },
+          close: () => void (p.closed = true),
+          onReadable: () => {},
+          arrive: (...d) => {
+            queue.push(...d);
+            p.onReadable();
+          },
+        };
         opened.push(p);
         return p;
       },
-      sendRelayed: (peer, data) => relayed.push([peer[0]!, [...data]]),
+      sendRelayed: (peer, frames, packets) => relayed.push([peer[0]!, [...frames], packets]),
       log: () => {},
     },
     41641,
   );
   return { bridge, opened, relayed };
 }
+
+/** SendPacket frames for peer key `k` (all bytes k) around each packet, as the relay must receive them. */
+const framed = (k: number, ...packets: number[][]) =>
+  packets.flatMap((d) => {
+    const n = 32 + d.length;
+    return [4, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff, ...new Array<number>(32).fill(k), ...d];
+  });
 
 suite("relay bridge", (check) => {
   const a = new Uint8Array(32).fill(1), b = new Uint8Array(32).fill(2);
@@ -37,29 +69,52 @@ suite("relay bridge", (check) => {
   check("kernel to DERP, DERP to kernel", () => {
     const { bridge, opened, relayed } = harness();
     bridge.endpointFor(a);
-    opened[0]!.onMessage(Uint8Array.of(4, 0, 0, 0, 9), 41641);
-    eq(JSON.stringify(relayed), "[[1,[4,0,0,0,9]]]", "relayed to peer a");
+    opened[0]!.arrive(Uint8Array.of(4, 0, 0, 0, 9));
+    eq(JSON.stringify(relayed), JSON.stringify([[1, framed(1, [4, 0, 0, 0, 9]), 1]]), "framed for peer a");
     bridge.deliver(a, Uint8Array.of(1, 2));
-    eq(JSON.stringify(opened[0]!.sent), "[[[1,2],41641]]", "sent to the WireGuard port");
+    eq(JSON.stringify(opened[0]!.sent), "[[1,2]]", "sent to the kernel");
   });
-  check("only the kernel's port may use the bridge; departed peers are closed", () => {
+  check("what waits is read a turn at a time and framed in batches that fill one TLS record (16 KB) without passing it", () => {
     const { bridge, opened, relayed } = harness();
     bridge.endpointFor(a);
+    const big = new Uint8Array(1400).fill(7);
+    opened[0]!.arrive(...new Array<Uint8Array>(70).fill(big));
+    eq(relayed.map((r) => r[2]).join(" "), "11 11 11 11 11 9", "64 read this turn, in batches of 11 packets (15,807 bytes)");
+    eq(relayed.every((r) => r[1].length === r[2] * (37 + 1400)), true, "each batch exactly its frames");
+    eq(JSON.stringify(relayed[0]![1].slice(0, 37 + 1400)), JSON.stringify(framed(1, [...big])), "the first frame: head, key, packet");
+    opened[0]!.onReadable();
+    eq(relayed.map((r) => r[2]).join(" "), "11 11 11 11 11 9 6", "the rest at the next turn");
+  });
+  check("each socket points at the kernel's WireGuard port, and follows it when it moves; departed peers are closed", () => {
+    const { bridge, opened } = harness();
+    bridge.endpointFor(a);
     bridge.endpointFor(b);
-    opened[0]!.onMessage(Uint8Array.of(1), 5353);
-    eq(relayed.length, 0, "stranger dropped");
+    eq(JSON.stringify(opened.map((p) => p.connected)), "[[41641],[41641]]", "connected at the start");
+    bridge.setWireGuardPort(41642);
+    eq(JSON.stringify(opened.map((p) => p.connected)), "[[41641,41642],[41641,41642]]", "both moved");
     bridge.retain([b]);
     eq(opened[0]!.closed, true, "a closed");
     eq(opened[1]!.closed, false, "b kept");
   });
-  check("counts what it carries each way, WireGuard data apart", () => {
+  check("counts what it carries each way, WireGuard data apart, and what the kernel's socket did not take", () => {
     const { bridge, opened } = harness();
     bridge.endpointFor(a);
-    opened[0]!.onMessage(Uint8Array.of(4, 0, 0, 0, 9, 9), 41641);
-    opened[0]!.onMessage(Uint8Array.of(1, 0, 0, 0), 41641);
-    opened[0]!.onMessage(Uint8Array.of(4, 0, 0, 0), 5353);
+    opened[0]!.arrive(Uint8Array.of(4, 0, 0, 0, 9, 9), Uint8Array.of(1, 0, 0, 0));
     bridge.deliver(a, Uint8Array.of(4, 0, 0, 0, 7));
-    eq(JSON.stringify(bridge.counters), '{"toKernel":{"packets":1,"bytes":5,"data":1},"fromKernel":{"packets":2,"bytes":10,"data":1}}', "counters");
+    opened[0]!.send = () => false;
+    bridge.deliver(a, Uint8Array.of(4, 0, 0, 0, 7));
+    opened[0]!.send = () => {
+      throw new Error("write: ECONNREFUSED");
+    };
+    bridge.deliver(a, Uint8Array.of(1));
+    eq(JSON.stringify(bridge.counters), '{"toKernel":{"packets":3,"bytes":11,"data":2,"dropped":2},"fromKernel":{"packets":2,"bytes":10,"data":1,"dropped":0}}', "counters");
+    bridge.endpointFor(b);
+    opened[0]!.kernelDrops = 5;
+    opened[1]!.kernelDrops = 2;
+    eq(bridge.counters.fromKernel.dropped, 7, "what the kernel dropped at each full socket");
+    bridge.retain([b]);
+    opened[1]!.kernelDrops = 3;
+    eq(bridge.counters.fromKernel.dropped, 8, "a closed socket's drops stay counted");
   });
   check("a peer pinned direct is reported once per pin when the bridge carries a packet for it, either way", () => {
     const { bridge, opened } = harness();
@@ -72,7 +127,7 @@ suite("relay bridge", (check) => {
     bridge.deliver(a, Uint8Array.of(4));
     eq(JSON.stringify(roamed), "[1]", "once for two packets from DERP");
     bridge.pin(a, true);
-    opened[0]!.onMessage(Uint8Array.of(4), 41641);
+    opened[0]!.arrive(Uint8Array.of(4));
     eq(JSON.stringify(roamed), "[1,1]", "the kernel sending through the bridge, after a new pin");
     bridge.pin(a, false);
     bridge.deliver(a, Uint8Array.of(4));
@@ -146,7 +201,10 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
     random: (n: number) => new Uint8Array(n).fill(now & 0xff),
     log: (level: string, msg: string) => void logs.push(`${level} ${msg}`),
   };
-  const bridge = new RelayBridge({ openLoopback: () => ({ port: 40001, send: () => {}, close: () => {}, onMessage: () => {} }), sendRelayed: () => {}, log: () => {} }, 41641);
+  const bridge = new RelayBridge(
+    { openLoopback: () => ({ port: 40001, connect: () => {}, send: () => true, readInto: () => null, drops: () => 0, close: () => {}, onReadable: () => {} }), sendRelayed: () => {}, log: () => {} },
+    41641,
+  );
   const routerNode = keyPairFromSeed(new Uint8Array(32).fill(1)), routerDisco = keyPairFromSeed(new Uint8Array(32).fill(101));
   const phoneNode = keyPairFromSeed(new Uint8Array(32).fill(2)), phoneDisco = keyPairFromSeed(new Uint8Array(32).fill(102));
   const phoneEp = parseEndpoint("203.0.113.7:41641");

@@ -9,7 +9,7 @@ import { boxSeal, boxSharedKey } from "../../agent/src/crypto/box.js";
 import { publicKeyOf } from "../../agent/src/crypto/keys.js";
 import type { DERPMap, DERPNode } from "../../agent/src/control/tailcfg.js";
 import { NODE_CONNECT_MS } from "../../agent/src/derp/connect.js";
-import { encodeFrame, FRAME_KEEP_ALIVE, FRAME_SERVER_INFO, FRAME_SERVER_KEY, FrameReader, MAGIC } from "../../agent/src/derp/frame.js";
+import { encodeFrame, FRAME_KEEP_ALIVE, FRAME_SERVER_INFO, FRAME_SERVER_KEY, FrameReader, MAGIC, putSendPacketHead } from "../../agent/src/derp/frame.js";
 import { CONNECT_DEADLINE_MS, DerpManager, READ_DEADLINE_MS, SEND_QUEUE_MAX } from "../../agent/src/derp/manager.js";
 import { ascii } from "../../agent/src/util/bytes.js";
 import type { ByteStream } from "../../agent/src/util/stream.js";
@@ -38,14 +38,17 @@ function relayStream(opts: { silentAtUpgrade?: boolean; reading?: boolean } = {}
         const head = ascii("HTTP/1.1 101 Switching Protocols\r\nUpgrade: DERP\r\n\r\n");
         return void Promise.resolve().then(() => s.onData(new Uint8Array([...head, ...encodeFrame(FRAME_SERVER_KEY, MAGIC, publicKeyOf(serverPriv))])));
       }
+      // A write of packets (one, or the bridge's batch of frames) stays queued when the relay is not reading.
+      let packets = false;
       for (const f of reader.push(b)) {
         if (f.type === 0x02) {
           const shared = boxSharedKey(serverPriv, f.payload.subarray(0, 32));
           const n = new Uint8Array(24).fill(2);
           return void Promise.resolve().then(() => s.onData(encodeFrame(FRAME_SERVER_INFO, n, boxSeal(shared, n, Uint8Array.of(0x7b, 0x7d)))));
         }
-        if (f.type === 0x04 && !opts.reading) st.queued += b.length;
+        if (f.type === 0x04) packets = true;
       }
+      if (packets && !opts.reading) st.queued += b.length;
     },
     close() {
       st.closed = true;
@@ -252,6 +255,23 @@ suite("derp manager over time", (check) => {
       pathOf: () => undefined, wgPeerOf: () => undefined, advertisedRoutes: [], exitNode: false, endpoints: [], relayDrops: m.dropped,
     });
     eq(JSON.stringify(JSON.parse(JSON.stringify(status)).relayDrops), `{"notConnected":0,"queueFull":${1000 - sent}}`, "status --json");
+    m.stop();
+  });
+
+  check("the bridge's batches of frames: sent whole while the queue is within its cap, then dropped and counted by their packets", async () => {
+    const k = clocks();
+    const relay = relayStream({ reading: false });
+    const m = manager(k, async () => relay.s);
+    m.sendFrames(1, new Uint8Array(10), 10);
+    eq(JSON.stringify(m.dropped), '{"notConnected":10,"queueFull":0}', "no connection yet: the batch's 10 packets");
+    m.setMap(map([node("1a", 1)]));
+    await k.settle();
+    const batch = new Uint8Array(12 * 1237);
+    for (let i = 0; i < 12; i++) putSendPacketHead(batch, i * 1237, peer, 1200);
+    for (let i = 0; i < 20; i++) m.sendFrames(1, batch, 12);
+    const whole = Math.floor(SEND_QUEUE_MAX / batch.length) + 1;
+    eq(relay.st.queued, whole * batch.length, `${whole} batches queued whole, cap ${SEND_QUEUE_MAX}`);
+    eq(m.dropped.queueFull, (20 - whole) * 12, "the rest counted by their packets");
     m.stop();
   });
 });

@@ -212,13 +212,8 @@ export class Running {
     this.controller.onNetmap = (nm, changes) => this.onNetmap(nm, changes);
     this.bridge = new RelayBridge(
       {
-        openLoopback: () => {
-          const u = env.bindUdp("127.0.0.1", 0, BRIDGE_RECEIVE_BUFFER);
-          const port = { port: u.port, send: (d: Uint8Array, p: number) => u.send(d, "127.0.0.1", p), close: () => u.close(), onMessage: (_d: Uint8Array, _p: number) => {} };
-          u.onMessage = (d, _ip, p) => port.onMessage(d, p);
-          return port;
-        },
-        sendRelayed: (peer, data) => this.derp.send(this.tunnel.netmapPeers.region(latin1(peer)), peer, data),
+        openLoopback: (wgPort) => env.loopbackUdp(wgPort, BRIDGE_RECEIVE_BUFFER),
+        sendRelayed: (peer, frames, packets) => this.derp.sendFrames(this.tunnel.netmapPeers.region(latin1(peer)), frames, packets),
         log: (l, m) => env.log(l, m),
       },
       s.listenPort,
@@ -234,7 +229,8 @@ export class Running {
       this.controller.nodePrivateKey,
     );
     this.derp.onPacket = (src, data, region) => {
-      if (isDisco(data)) return this.direct?.receiveDerp(src, region, data);
+      // WireGuard's messages are types 1-4 (and three zero bytes): only something else can be disco.
+      if (data[0]! > 4 && isDisco(data)) return this.direct?.receiveDerp(src, region, data);
       this.bridge.deliver(src, data);
     };
     // Peers find us through our home relay: tell the control server which it is.

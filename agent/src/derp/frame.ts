@@ -42,6 +42,24 @@ export function encodeSendPacket(dst: Uint8Array, data: Uint8Array): Uint8Array 
   return f;
 }
 
+/** What a SendPacket frame puts before its packet: the frame header and the destination key. */
+export const SEND_PACKET_HEAD = FRAME_HEADER_LEN + KEY_LEN;
+
+/**
+ * Writes a SendPacket frame's head at `off` for `len` packet bytes that are
+ * already in place after it: a packet read straight into a frame buffer is
+ * framed with no copy.
+ */
+export function putSendPacketHead(f: Uint8Array, off: number, dst: Uint8Array, len: number): void {
+  const n = KEY_LEN + len;
+  f[off] = FRAME_SEND_PACKET;
+  f[off + 1] = n >>> 24;
+  f[off + 2] = (n >>> 16) & 0xff;
+  f[off + 3] = (n >>> 8) & 0xff;
+  f[off + 4] = n & 0xff;
+  f.set(dst, off + FRAME_HEADER_LEN);
+}
+
 export function encodeFrame(type: number, ...parts: Uint8Array[]): Uint8Array {
   const len = parts.reduce((n, p) => n + p.length, 0);
   const f = new Uint8Array(FRAME_HEADER_LEN + len);
@@ -68,6 +86,16 @@ export class FrameReader {
 
   push(bytes: Uint8Array): Frame[] {
     const out: Frame[] = [];
+    this.each(bytes, (type, b, start, end) => void out.push({ type, payload: b.subarray(start, end) }));
+    return out;
+  }
+
+  /**
+   * Calls `fn` for each whole frame with its type and where its payload is:
+   * `b` from `start` to `end`, no view or object made per frame (the relayed
+   * packets' path: the caller makes only the views it needs).
+   */
+  each(bytes: Uint8Array, fn: (type: number, b: Uint8Array, start: number, end: number) => void): void {
     let off = 0;
     if (this.buf.length) {
       // Only the cut frame is put together: its missing bytes copied, the rest of the chunk read in place.
@@ -76,22 +104,24 @@ export class FrameReader {
       const total = have.length + bytes.length >= FRAME_HEADER_LEN ? FRAME_HEADER_LEN + frameLength(at(0), at(1), at(2), at(3), at(4)) : Infinity;
       if (have.length + bytes.length < total) {
         this.buf = concat(have, bytes);
-        return out;
+        return;
       }
       const f = concat(have, bytes.subarray(0, total - have.length));
-      out.push({ type: f[0]!, payload: f.subarray(FRAME_HEADER_LEN) });
       off = total - have.length;
+      // Kept first: `fn` may throw, and the rest of the chunk must not be read as a frame's start.
+      this.buf = EMPTY;
+      fn(f[0]!, f, FRAME_HEADER_LEN, f.length);
     }
     const b = bytes;
     while (b.length - off >= FRAME_HEADER_LEN) {
       const len = frameLength(b[off]!, b[off + 1]!, b[off + 2]!, b[off + 3]!, b[off + 4]!);
       if (b.length - off < FRAME_HEADER_LEN + len) break;
-      out.push({ type: b[off]!, payload: b.subarray(off + FRAME_HEADER_LEN, off + FRAME_HEADER_LEN + len) });
-      off += FRAME_HEADER_LEN + len;
+      const start = off + FRAME_HEADER_LEN;
+      off = start + len;
+      fn(b[start - FRAME_HEADER_LEN]!, b, start, off);
     }
     // The unfinished rest is copied: the caller may reuse what it gave us.
     this.buf = off === b.length ? EMPTY : b.slice(off);
-    return out;
   }
 }
 

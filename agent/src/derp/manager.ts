@@ -56,8 +56,14 @@ export const READ_DEADLINE_MS = 130_000;
 const READ_CHECK_MS = 5_000;
 /** The dial (connect and TLS each have their own deadline in the host), the HTTP upgrade and the DERP handshake, together. */
 export const CONNECT_DEADLINE_MS = 30_000;
-/** What one relay connection may hold unsent before packets to it are dropped (about 190 full-size packets). */
-export const SEND_QUEUE_MAX = 256 << 10;
+/**
+ * What one relay connection may hold unsent before packets to it are dropped:
+ * about 45 full-size packets, one GSO burst from the kernel (tailscaled drops
+ * past 32 queued for a peer). At the 150-300 packets/s a slow router relays,
+ * the 256 KB it was (190 packets) made relayed latency reach a second and more
+ * under load.
+ */
+export const SEND_QUEUE_MAX = 64 << 10;
 /** A first map waits this long for a netcheck report (one STUN round and a bit) before the lowest region ID becomes home. */
 export const FIRST_REPORT_WAIT_MS = 4_000;
 
@@ -223,19 +229,40 @@ export class DerpManager {
   }
 
   send(region: number, peer: Uint8Array, data: Uint8Array): void {
+    const r = this.taking(region, 1);
+    if (!r) return;
+    try {
+      r.conn!.session.sendPacket(peer, data);
+    } catch (e) {
+      this.deps.log("warn", `derp region ${r.id}: ${(e as Error).message}`);
+    }
+  }
+
+  /** `packets` packets already framed as SendPacket frames (frame.ts putSendPacketHead), in one write: the relay bridge's batch. */
+  sendFrames(region: number, frames: Uint8Array, packets: number): void {
+    const r = this.taking(region, packets);
+    if (!r) return;
+    try {
+      r.conn!.session.sendFrames(frames);
+    } catch (e) {
+      this.deps.log("warn", `derp region ${r.id}: ${(e as Error).message}`);
+    }
+  }
+
+  /** The region's connection when it takes `packets` more; else they are counted as dropped (and a missing connection dialled). */
+  private taking(region: number, packets: number): Region | undefined {
     const r = this.ensure(region || this.home);
     r.lastUsed = this.deps.monotonic();
-    if (r.conn) {
-      if (r.conn.queuedBytes > SEND_QUEUE_MAX) return void this.drops.queueFull++;
-      try {
-        r.conn.session.sendPacket(peer, data);
-      } catch (e) {
-        this.deps.log("warn", `derp region ${r.id}: ${(e as Error).message}`);
-      }
-    } else {
-      this.drops.notConnected++;
+    if (!r.conn) {
+      this.drops.notConnected += packets;
       if (!r.connecting && !r.retry) this.connect(r);
+      return undefined;
     }
+    if (r.conn.queuedBytes > SEND_QUEUE_MAX) {
+      this.drops.queueFull += packets;
+      return undefined;
+    }
+    return r;
   }
 
   /** The router's own addresses changed: every relay connection may ride one that is gone; dial them again now. */
@@ -325,9 +352,9 @@ export class DerpManager {
         this.deps.log("info", `derp: connected to ${which} in ${((this.deps.monotonic() - r.since!) / 1000).toFixed(1)} s`);
         r.since = undefined;
         if (r.id === this.home) conn.session.notePreferred(true);
+        conn.session.onPacket = (src, data) => this.onPacket(src, data, r.id);
         conn.onEvent = (e) => {
-          if (e.kind === "packet") this.onPacket(e.src, e.data, r.id);
-          else if (e.kind === "peer-gone") this.onPeerGone(e.peer, r.id);
+          if (e.kind === "peer-gone") this.onPeerGone(e.peer, r.id);
           else if (e.kind === "health") this.deps.log("warn", `derp region ${r.id}: ${e.problem}`);
         };
         conn.onClose = (err) => {

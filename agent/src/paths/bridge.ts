@@ -9,19 +9,24 @@
 // direct path back on the relay. For a peer pinned direct, the bridge says
 // so (onRoamed) when it carries anything for it, and the direct-path glue
 // points the kernel back at the direct endpoint.
+//
+// Per packet the bridge makes no address, no string and no copy of its own:
+// a socket is connected to the kernel's WireGuard port (the kernel drops
+// datagrams from anywhere else), and what the kernel sends is read straight
+// into a batch buffer behind room for the DERP frame's head, framed in place
+// and sent to the relay a batch (up to one TLS record) at a time.
+import { putSendPacketHead, SEND_PACKET_HEAD } from "../derp/frame.js";
+import type { LoopbackUdp } from "../host/host.js";
 import { type Endpoint, parseIp } from "../netaddr/ip.js";
 
-export interface LoopbackPort {
-  readonly port: number;
-  send(data: Uint8Array, port: number): void;
-  close(): void;
-  /** Set by the bridge: a datagram from 127.0.0.1:`fromPort`. */
-  onMessage: (data: Uint8Array, fromPort: number) => void;
-}
+/** A relayed peer's socket on 127.0.0.1, connected to the kernel's WireGuard port (host.ts LoopbackUdp). */
+export type LoopbackPort = LoopbackUdp;
 
 export interface BridgeDeps {
-  openLoopback(): LoopbackPort;
-  sendRelayed(peer: Uint8Array, data: Uint8Array): void;
+  /** A socket on 127.0.0.1 connected to 127.0.0.1:`wgPort`. */
+  openLoopback(wgPort: number): LoopbackPort;
+  /** `packets` packets from the kernel for `peer`, already DERP SendPacket frames (derp/frame.ts) in `frames`. */
+  sendRelayed(peer: Uint8Array, frames: Uint8Array, packets: number): void;
   log(level: "debug" | "warn", msg: string): void;
 }
 
@@ -31,6 +36,12 @@ export interface BridgeFlow {
   bytes: number;
   /** Of the packets, WireGuard transport data (message type 4): what a direct path must not leave here. */
   data: number;
+  /**
+   * Packets lost on the way: to the kernel, those the socket did not take (its
+   * buffer full, or an error); from the kernel, those it dropped at a full
+   * bridge socket (not among the packets, which count what was read).
+   */
+  dropped: number;
 }
 
 export interface BridgeCounters {
@@ -41,13 +52,23 @@ export interface BridgeCounters {
 }
 
 /**
- * The receive buffer of each bridge socket: the kernel hands WireGuard a
- * TCP burst as one GSO batch and sends its ~45 datagrams at once; the
- * default (~200 KB, some 90 datagrams) dropped them while the agent was
- * busy writing to the relay, and TCP through the relay halved its window
- * at every drop.
+ * The receive buffer asked for each bridge socket (the kernel doubles it for
+ * its own overhead: ~110 full-size datagrams, two GSO bursts of ~45). It is
+ * the relay's queue from the kernel: at the ~150-300 packets/s a slow router
+ * relays, the 1 MB it was made relayed latency reach seconds under load;
+ * tailscaled drops past 32 packets queued for a peer. Drops are counted
+ * (counters.fromKernel.dropped) and TCP in the tunnel backs off.
  */
-export const BRIDGE_RECEIVE_BUFFER = 1 << 20;
+export const BRIDGE_RECEIVE_BUFFER = 128 << 10;
+
+/** One TLS record's worth of plaintext: a batch from the kernel goes to the relay before it would pass this. */
+const RECORD_BYTES = 16 << 10;
+/** A full-size frame (a 1,500-byte datagram and its head): the batch leaves once another may not fit in its record. */
+const FULL_FRAME = SEND_PACKET_HEAD + 1500;
+/** The largest datagram: a read always has room for one. */
+const MAX_DATAGRAM = 65535;
+/** Datagrams read from one socket a turn, so one busy peer cannot starve the rest. */
+const READS_PER_TURN = 64;
 
 const LOOPBACK = parseIp("127.0.0.1");
 const WG_TRANSPORT_DATA = 4;
@@ -62,19 +83,39 @@ interface BridgePort {
 export class RelayBridge {
   /** Set by the user: the bridge carried a packet for a peer pinned direct (once per pin). */
   onRoamed: (peer: Uint8Array) => void = () => {};
-  readonly counters: BridgeCounters = {
-    toKernel: { packets: 0, bytes: 0, data: 0 },
-    fromKernel: { packets: 0, bytes: 0, data: 0 },
+  private readonly flows: BridgeCounters = {
+    toKernel: { packets: 0, bytes: 0, data: 0, dropped: 0 },
+    fromKernel: { packets: 0, bytes: 0, data: 0, dropped: 0 },
   };
+  /** What the kernel dropped at sockets since closed. */
+  private closedDrops = 0;
   private readonly ports = new Map<string, BridgePort>();
+  /** Datagrams from the kernel are read here, each behind room for its frame's head; a batch leaves as a copy of its bytes. */
+  private readonly batch = new Uint8Array(RECORD_BYTES + SEND_PACKET_HEAD + MAX_DATAGRAM);
 
   constructor(
     private readonly deps: BridgeDeps,
     private wgPort: number,
   ) {}
 
+  /** The kernel's WireGuard port moved: every socket is pointed at the new one. */
+  get counters(): BridgeCounters {
+    let dropped = this.closedDrops;
+    for (const p of this.ports.values()) dropped += p.port.drops();
+    this.flows.fromKernel.dropped = dropped;
+    return this.flows;
+  }
+
   setWireGuardPort(port: number): void {
+    if (port === this.wgPort) return;
     this.wgPort = port;
+    for (const p of this.ports.values()) {
+      try {
+        p.port.connect(port);
+      } catch (e) {
+        this.deps.log("warn", `relay bridge on port ${p.port.port}: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** The kernel endpoint that relays to `peer`; made on first use. */
@@ -100,11 +141,17 @@ export class RelayBridge {
   /** A WireGuard packet that came over DERP from `peer`, for the kernel. */
   deliver(peer: Uint8Array, data: Uint8Array): void {
     const p = this.portFor(peer);
-    const c = this.counters.toKernel;
+    const c = this.flows.toKernel;
     c.packets++;
     c.bytes += data.length;
     if (data[0] === WG_TRANSPORT_DATA) c.data++;
-    p.port.send(data, this.wgPort);
+    try {
+      if (!p.port.send(data)) c.dropped++;
+    } catch (e) {
+      // Refused (the kernel's port closed for a moment): WireGuard retransmits.
+      c.dropped++;
+      this.deps.log("debug", `relay bridge on port ${p.port.port}: ${(e as Error).message}`);
+    }
     if (p.pinned) this.roamed(p);
   }
 
@@ -114,6 +161,7 @@ export class RelayBridge {
     for (const k of peers) keep.add(idOf(k));
     for (const [id, p] of this.ports) {
       if (!keep.has(id)) {
+        this.closedDrops += p.port.drops();
         p.port.close();
         this.ports.delete(id);
       }
@@ -129,26 +177,45 @@ export class RelayBridge {
     this.onRoamed(p.key);
   }
 
+  /** What the kernel sent to `p`'s socket, read into the batch buffer and framed there, to the relay. */
+  private fromKernel(p: BridgePort): void {
+    const b = this.batch;
+    const c = this.flows.fromKernel;
+    let fill = 0, packets = 0, any = false;
+    for (let i = 0; i < READS_PER_TURN; i++) {
+      let n: number | null;
+      try {
+        n = p.port.readInto(b, fill + SEND_PACKET_HEAD);
+      } catch (e) {
+        // An ICMP error the kernel queued on the socket (its port closed for a moment): read once, then gone.
+        this.deps.log("debug", `relay bridge on port ${p.port.port}: ${(e as Error).message}`);
+        continue;
+      }
+      if (n === null) break;
+      c.packets++;
+      c.bytes += n;
+      if (n && b[fill + SEND_PACKET_HEAD] === WG_TRANSPORT_DATA) c.data++;
+      putSendPacketHead(b, fill, p.key, n);
+      fill += SEND_PACKET_HEAD + n;
+      packets++;
+      any = true;
+      // A batch past one record would go as a full record and a scrap of one.
+      if (fill > RECORD_BYTES - FULL_FRAME) {
+        this.deps.sendRelayed(p.key, b.slice(0, fill), packets);
+        fill = packets = 0;
+      }
+    }
+    if (packets) this.deps.sendRelayed(p.key, b.slice(0, fill), packets);
+    if (any && p.pinned) this.roamed(p);
+  }
+
   private portFor(peer: Uint8Array): BridgePort {
     const id = idOf(peer);
     const have = this.ports.get(id);
     if (have) return have;
-    const port = this.deps.openLoopback();
+    const port = this.deps.openLoopback(this.wgPort);
     const p: BridgePort = { key: peer.slice(), port, pinned: false };
-    const c = this.counters.fromKernel;
-    port.onMessage = (data, fromPort) => {
-      // Only the kernel's own socket may use the bridge: anything else on the
-      // router that finds the port must not reach the tailnet through it.
-      if (fromPort !== this.wgPort) {
-        this.deps.log("debug", `relay bridge on port ${port.port}: datagram from port ${fromPort} dropped`);
-        return;
-      }
-      c.packets++;
-      c.bytes += data.length;
-      if (data[0] === WG_TRANSPORT_DATA) c.data++;
-      this.deps.sendRelayed(p.key, data);
-      if (p.pinned) this.roamed(p);
-    };
+    port.onReadable = () => this.fromKernel(p);
     this.ports.set(id, p);
     return p;
   }
