@@ -7,9 +7,14 @@
 //                     under fw4's conntrack and NAT hook, as on OpenWrt),
 //             m1, m2 (meshwrt, kernel WireGuard), t1, t2 (tailscaled with TUN)
 //
-// Pairs talk over their own tunnel: iperf3 TCP 10 s each way and 20 pings,
-// first direct, then with UDP between the pair blocked (relayed by derper);
-// the direct paths twice, alternated. Forwarded: k2 and m2 each have a LAN
+// Pairs talk over their own tunnel: iperf3 TCP 8 s each way and 10 pings a
+// round, first direct, then with UDP between the pair blocked (relayed by
+// derper). Like with like: every server and agent is started first, then the
+// direct paths take their rounds in turn, BENCH_CYCLES (4) cycles of
+// (a) (a') (b) (af) (af') (bf), the order reversed every other cycle, so the
+// emulated CPU's drift falls on each side alike; a path's figure is the median
+// of its rounds with their spread, and a ratio is the median of the ratios
+// cycle by cycle, with their range. Forwarded: k2 and m2 each have a LAN
 // (a veth to a namespace holding the printer, 192.168.7N.50), and k1 and m1
 // reach it through the tunnel, as a phone reaches the printer at home; meshwrt
 // then again with flow_offloading. The rules round loads meshwrt's own tables
@@ -20,6 +25,8 @@
 // cross target), native (start to first ping on this host), a (kernel), b
 // (meshwrt direct), c (tailscaled direct), f (forwarded to a LAN), r (rules),
 // d (both relayed), mem (RSS with 10 and 200 peers, idle CPU), netmap.
+// BENCH_CYCLES (default 4) and BENCH_SECONDS (iperf3's seconds each way, default 8)
+// set the interleaved rounds' count and length.
 // The table goes to build/bench/bench.json and a bar chart of the throughput
 // per path to test/out/bench.png.
 // Memory is read joined, with 10 peers and with 200 (Headscale registers
@@ -31,7 +38,8 @@
 // Before the VM, each cross target's cost is measured under qemu-user and
 // printed as its own table, labelled as emulated (test/bench/targets.ts).
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
 import { portShareScript } from "../../agent/src/gateway/portshare.js";
 import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
@@ -52,6 +60,19 @@ const unknownRounds = [...ROUNDS].filter((x) => !["targets", "native", "a", "b",
 if (unknownRounds.length) throw new Error(`BENCH_ROUNDS: unknown round ${unknownRounds.join(", ")} (known: targets, native, a, b, c, f, r, d, mem, netmap)`);
 const want = (...r: string[]) => r.some((x) => ROUNDS.has(x));
 
+/** A positive whole number from the environment, or `fallback`; anything else is refused by name. */
+function envCount(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: ${JSON.stringify(text)} is not a positive whole number`);
+  return n;
+}
+/** Cycles of the interleaved rounds (see above). */
+const CYCLES = envCount("BENCH_CYCLES", 4);
+/** iperf3's seconds each way in a round. */
+const SECONDS = envCount("BENCH_SECONDS", 8);
+
 /**
  * Where a path's packets end: at the far tunnel end itself, forwarded to a host on its LAN,
  * relayed, or the kernel pair under one variant of meshwrt's tables. The table and the
@@ -59,51 +80,147 @@ const want = (...r: string[]) => r.some((x) => ROUNDS.has(x));
  */
 type Group = "to the router" | "forwarded to a LAN host" | "relayed" | "meshwrt's rules on the kernel pair";
 
+/** One round of a path. */
+interface Sample {
+  upMbit: number;
+  downMbit: number;
+  rttMs: number;
+  /** The cycle of interleaved rounds it belongs to ("direct 2"): a ratio pairs the rounds of one cycle. */
+  cycle?: string;
+  /** CPU seconds the agents (both ends) used during the round, when they were running. */
+  agentCpuS?: number;
+  /** Megabits iperf3 carried both ways, and the CPU seconds qemu used meanwhile (see qemuCpuS). */
+  mbit: number;
+  qemuCpuS: number;
+}
+
 interface Path {
   group: Group;
   name: string;
+  /** The median of its rounds. */
   upMbit: number;
   downMbit: number;
   rttMs: number;
   rounds: number;
+  /** Half the range of up + down over its rounds, in % of their median: how far one round strays. */
+  spreadPct: number;
+  /** Megabits carried per second of qemu's CPU: the median of its rounds, and its spread as spreadPct's. */
+  mbitPerCpuS: number;
+  cpuSpreadPct: number;
+  /** The agent whose CPU agentCpuS counts. */
+  agent?: string;
+  samples: Sample[];
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const total = (s: Sample) => s.upMbit + s.downMbit;
+const perCpu = (s: Sample) => s.mbit / s.qemuCpuS;
+/** Half the range of xs in % of their median. */
+const spread = (xs: readonly number[]) => ((Math.max(...xs) - Math.min(...xs)) / 2 / median(xs)) * 100;
+
+/**
+ * The CPU seconds (user and system, all threads) the VM's qemu has used so far, or 0 before the
+ * VM. The VM has one CPU, busy throughout a transfer, so what a transfer costs in it is what qemu
+ * spends: megabits per qemu CPU second compare two paths apart from what else loads this host
+ * (other work takes CPU from qemu, and so wall-clock throughput, not CPU time per packet).
+ */
+let qemuCpuS = () => 0;
+
+/** Counts qemu's CPU from here on: the qemu process whose command line names the VM's share. */
+function followQemu(share: string): void {
+  const pid = readdirSync("/proc").find((d) => {
+    if (!/^\d+$/.test(d)) return false;
+    try {
+      return readFileSync(`/proc/${d}/comm`, "utf8").startsWith("qemu") && readFileSync(`/proc/${d}/cmdline`, "utf8").includes(share);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) throw new Error(`bench: no qemu process with ${share} on its command line`);
+  qemuCpuS = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
 }
 
 const rows: Path[] = [];
 const began = Date.now();
-/** A stage begins: said with the time since the start, so a stall shows where it was. */
-const stage = (what: string) => console.log(`[${Math.round((Date.now() - began) / 1000)} s] ${what}`);
-const facts: Record<string, number | string> = {};
+/** This host's load average over 1, 5 and 15 minutes: other work on the machine slows the VM. */
+const load = () => loadavg().map((x) => x.toFixed(1)).join(", ");
+/** A stage begins: said with the time since the start and the host's load, so a stall shows where it was. */
+const stage = (what: string) => console.log(`[${Math.round((Date.now() - began) / 1000)} s, load ${load()}] ${what}`);
+const facts: Record<string, number | string> = { "host load average at the start (1, 5, 15 min)": load() };
 /** The cost on each cross target's CPU, emulated (test/bench/targets.ts), and its table. */
 let targets: { rows: TargetCost[]; wireguardGoMs: number } | undefined;
 
-async function iperf(from: Host, to: Target, ip: string): Promise<[number, number]> {
+/** iperf3 each way: Mbit/s up and down, the megabits carried, and qemu's CPU seconds while the clients ran. */
+async function iperf(from: Host, to: Target, ip: string): Promise<{ up: number; down: number; mbit: number; cpuS: number }> {
   const out: number[] = [];
+  let [mbit, cpuS] = [0, 0];
   for (const reverse of ["", "-R"]) {
     await to.run(`iperf3 -s -1 -D -B ${ip}`);
     await new Promise((r) => setTimeout(r, 500));
-    const r = JSON.parse(await from.run(`iperf3 -c ${ip} -t 10 -J ${reverse}`));
+    const cpu = qemuCpuS();
+    const r = JSON.parse(await from.run(`iperf3 -c ${ip} -t ${SECONDS} -J ${reverse}`));
+    cpuS += qemuCpuS() - cpu;
+    mbit += (r.end.sum_received.bytes * 8) / 1e6;
     out.push(r.end.sum_received.bits_per_second / 1e6);
   }
-  return [out[0]!, out[1]!];
+  return { up: out[0]!, down: out[1]!, mbit, cpuS };
 }
 
 async function rtt(from: Host, ip: string): Promise<number> {
-  const out = await from.run(`ping -c 20 -i 0.2 -W 2 ${ip}`);
+  const out = await from.run(`ping -c 10 -i 0.2 -W 2 ${ip}`);
   return Number(/= [\d.]+\/([\d.]+)\//.exec(out)?.[1] ?? NaN);
 }
 
 /** What iperf3's server needs of the far end: a host of the topology, or a LAN host of lanBehind(). */
 type Target = Pick<Host, "run">;
 
-/** One round of a path; a path measured again gets the mean of its rounds in the table. */
-async function measure(name: string, from: Host, to: Target, ip: string, group: Group = "to the router"): Promise<void> {
+/** The cycle the rounds now taken belong to (set by interleaved()). */
+let cycle: string | undefined;
+
+/**
+ * One round of a path; a path measured again gets the median of its rounds in the table. With
+ * `agent`, the CPU every process of that name in the VM (both ends) used meanwhile is kept too:
+ * the kernel's work is not theirs, and in a kernel round it is what the agents cost idle.
+ */
+async function measure(name: string, from: Host, to: Target, ip: string, group: Group = "to the router", agent?: string): Promise<void> {
+  const cpuBefore = agent ? await cpuOf(from, agent) : 0;
   const ms = await rtt(from, ip);
-  const [up, down] = await iperf(from, to, ip);
-  console.log(`${name}: ${up.toFixed(1)} / ${down.toFixed(1)} Mbit/s, ${ms} ms`);
-  const r = rows.find((x) => x.name === name);
-  if (!r) return void rows.push({ group, name, upMbit: up, downMbit: down, rttMs: ms, rounds: 1 });
-  const mean = (a: number, b: number) => (a * r.rounds + b) / (r.rounds + 1);
-  [r.upMbit, r.downMbit, r.rttMs, r.rounds] = [mean(r.upMbit, up), mean(r.downMbit, down), mean(r.rttMs, ms), r.rounds + 1];
+  const { up, down, mbit, cpuS } = await iperf(from, to, ip);
+  const sample: Sample = { upMbit: up, downMbit: down, rttMs: ms, mbit, qemuCpuS: cpuS, ...(cycle ? { cycle } : {}), ...(agent ? { agentCpuS: await cpuOf(from, agent) - cpuBefore } : {}) };
+  console.log(
+    `${name}: ${up.toFixed(1)} / ${down.toFixed(1)} Mbit/s, ${ms} ms, ${perCpu(sample).toFixed(1)} Mbit per qemu CPU s${cycle ? ` (${cycle})` : ""}` +
+      `${sample.agentCpuS !== undefined ? `, ${agent} ${sample.agentCpuS.toFixed(2)} s CPU` : ""}, load ${load()}`,
+  );
+  let r = rows.find((x) => x.name === name);
+  if (!r) rows.push((r = { group, name, upMbit: 0, downMbit: 0, rttMs: 0, rounds: 0, spreadPct: 0, mbitPerCpuS: 0, cpuSpreadPct: 0, ...(agent ? { agent } : {}), samples: [] }));
+  const s = r.samples;
+  s.push(sample);
+  [r.upMbit, r.downMbit, r.rttMs, r.rounds] = [median(s.map((x) => x.upMbit)), median(s.map((x) => x.downMbit)), median(s.map((x) => x.rttMs)), s.length];
+  [r.spreadPct, r.mbitPerCpuS, r.cpuSpreadPct] = [spread(s.map(total)), median(s.map(perCpu)), spread(s.map(perCpu))];
+}
+
+/**
+ * Rounds of several sides in turn, `cycles` times, the order reversed every other cycle (a b c,
+ * c b a, a b c, ...): the emulated CPU's speed drifts within a run, and so each side meets the
+ * same drift. Each round is tagged with its cycle; ratios() pairs the rounds of a cycle.
+ */
+async function interleaved(block: string, cycles: number, sides: readonly (() => Promise<void>)[]): Promise<void> {
+  try {
+    for (let i = 0; i < cycles; i++) {
+      stage(`${block}: cycle ${i + 1} of ${cycles}`);
+      cycle = `${block} ${i + 1}`;
+      for (const side of i % 2 ? [...sides].reverse() : sides) await side();
+    }
+  } finally {
+    cycle = undefined;
+  }
 }
 
 /**
@@ -119,17 +236,14 @@ const FW4_LIKE = `table inet bench_fw4 {
 }
 `;
 
-/**
- * Bare kernel WireGuard, then under fw4's stateful rules (the k hosts keep them only for this);
- * to k2 itself (round a) and to the printer on k2's LAN (round f).
- */
-async function measureKernel(k1: Host, k2: Host, printer: Target | undefined): Promise<void> {
-  if (want("a")) await measure("(a) kernel WireGuard (wg)", k1, k2, "10.77.0.2");
-  if (printer) await measure("(af) kernel WireGuard", k1, printer, KERNEL_PRINTER, "forwarded to a LAN host");
-  for (const h of [k1, k2]) await h.run(`nft -f - <<'EOF'\n${FW4_LIKE}EOF`);
-  if (want("a")) await measure("(a') kernel WireGuard, fw4's conntrack", k1, k2, "10.77.0.2");
-  if (printer) await measure("(af') kernel WireGuard, fw4's conntrack", k1, printer, KERNEL_PRINTER, "forwarded to a LAN host");
-  for (const h of [k1, k2]) await h.run("nft delete table inet bench_fw4");
+/** `round` with fw4's stateful rules on k1 and k2 (the k hosts have them only for it). */
+async function underFw4(k: readonly Host[], round: () => Promise<void>): Promise<void> {
+  for (const h of k) await h.run(`nft -f - <<'EOF'\n${FW4_LIKE}EOF`);
+  try {
+    await round();
+  } finally {
+    for (const h of k) await h.run("nft delete table inet bench_fw4");
+  }
 }
 
 /** The printers on k2's and m2's LANs. */
@@ -163,12 +277,27 @@ async function lanBehind(t: Topology, router: Host, name: string, octet: number)
 /** Headscale's allow-all policy as the agent turns it into nft statements. */
 const ALLOW_ALL = filterStatements([{ SrcIPs: ["*"], DstPorts: [{ IP: "*", Ports: { First: 0, Last: 65535 } }] }], () => {});
 
+/**
+ * Not what the agent loads: what conntrack on each kind of flow costs, told apart. (The port-sharing
+ * table already leaves the WireGuard data the host sends untracked.) "outer": the tunnel's own UDP
+ * both ways, what comes in too (a stateful WAN firewall needs that tracked); "outer and local": the
+ * tunnel's UDP and the flows inside it that end at the host itself (no NAT on them).
+ */
+type Notrack = "none" | "outer" | "outer and local";
+
+const NOTRACK: Record<Exclude<Notrack, "none">, [string, string]> = {
+  outer: ["udp dport 51820 notrack", "udp sport 51820 notrack"],
+  "outer and local": ["udp dport 51820 notrack; iifname \"wg0\" ip daddr 10.77.0.0/24 notrack", "udp sport 51820 notrack; oifname \"wg0\" ip saddr 10.77.0.0/24 notrack"],
+};
+
 /** The same table the agent loads on m1 and m2, for the kernel pair: its tunnel wg0, its LAN lan0 on k2. */
-function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: boolean; offload: boolean }): string {
+function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: Notrack; offload: boolean }): string {
   const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
   if (o.portShare) parts.push(portShareScript(51820, 51821));
-  // Not what the agent loads: what conntrack on the tunnel's outer packets costs, told apart.
-  if (o.notrack) parts.push("table inet bench_notrack {\n  chain pre { type filter hook prerouting priority raw; udp dport 51820 notrack; }\n  chain out { type filter hook output priority raw; udp sport 51820 notrack; }\n}\n");
+  if (o.notrack !== "none") {
+    const [pre, out] = NOTRACK[o.notrack];
+    parts.push(`table inet bench_notrack {\n  chain pre { type filter hook prerouting priority raw; ${pre}${pre && ";"} }\n  chain out { type filter hook output priority raw; ${out}; }\n}\n`);
+  }
   return parts.join("");
 }
 
@@ -177,26 +306,30 @@ function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notr
  * and with one part left out or added, to k2 and to its printer: what each part costs.
  */
 async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> {
-  const whole = { snat: true, portShare: true, notrack: false, offload: false };
+  const whole = { snat: true, portShare: true, notrack: "none" as Notrack, offload: false };
   const variants: [string, typeof whole | undefined][] = [
     // The baseline again, among the variants: the emulated CPU's speed drifts within a run.
     ["no tables (bare kernel WireGuard)", undefined],
     ["meshwrt's tables", whole],
     ["without the port-sharing table", { ...whole, portShare: false }],
     ["without source NAT (no NAT chain)", { ...whole, snat: false }],
-    ["with notrack for the WireGuard port", { ...whole, notrack: true }],
+    ["with notrack for the WireGuard port", { ...whole, notrack: "outer" }],
+    ["with notrack for the port and local flows", { ...whole, notrack: "outer and local" }],
     ["with flow offloading", { ...whole, offload: true }],
-    ["notrack and flow offloading", { ...whole, notrack: true, offload: true }],
   ];
   const group: Group = "meshwrt's rules on the kernel pair";
-  // Twice through the list: each row is the mean of two rounds minutes apart.
-  for (const [what, o] of [...variants, ...variants]) {
+  // Interleaved, two cycles (the second in reverse): each row is the median of rounds minutes apart,
+  // and its ratio to the bare pair is taken cycle by cycle (ratios()).
+  await interleaved("rules", Math.min(CYCLES, 2), variants.map(([what, o]) => async () => {
     if (o) for (const [i, h] of [k1, k2].entries()) await h.run(`nft -f - <<'EOF'\n${meshwrtTables(i === 1, o)}EOF`);
-    // Flow offloading acts on forwarded flows only: the router's own figure would repeat the whole table's.
-    if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
-    await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
-    for (const h of [k1, k2]) await h.run("nft delete table inet meshwrt; nft delete table inet meshwrt_port 2>/dev/null; nft delete table inet bench_notrack 2>/dev/null; true");
-  }
+    try {
+      // Flow offloading acts on forwarded flows only: the router's own figure would repeat the whole table's.
+      if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
+      await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
+    } finally {
+      for (const h of [k1, k2]) await h.run("nft delete table inet meshwrt; nft delete table inet meshwrt_port 2>/dev/null; nft delete table inet bench_notrack 2>/dev/null; true");
+    }
+  }));
 }
 
 /**
@@ -215,13 +348,6 @@ async function proc(h: Host, comm: string): Promise<{ rssKb: number; peakKb: num
 async function cpuOf(h: Host, comm: string): Promise<number> {
   const out = await h.run(`for p in $(pgrep -x ${comm}); do awk '{ print $14 + $15 }' /proc/$p/stat; done`);
   return out.trim().split("\n").reduce((sum, x) => sum + Number(x), 0) / 100;
-}
-
-/** A round of a path, with the CPU its agents used meanwhile (the kernel's work is not theirs). */
-async function measureWithCpu(name: string, comm: string, from: Host, to: Target, ip: string, group?: Group): Promise<void> {
-  const before = await cpuOf(from, comm);
-  await measure(name, from, to, ip, group);
-  facts[`${comm}: CPU of both ends in a ${name.slice(0, 3)} round (s)`] = Number((await cpuOf(from, comm) - before).toFixed(2));
 }
 
 /** Peers each agent lists, until both list `want`. */
@@ -375,6 +501,13 @@ async function kernelEndpoint(m1: Host): Promise<string> {
   return out.trim().split(/\s+/)[1] ?? "none";
 }
 
+/** What the relay bridges of both agents counted so far (status --json relayBridge), each way: all packets or WireGuard data. */
+async function bridgeCount(m: readonly Meshwrt[], what: "packets" | "data"): Promise<number> {
+  let n = 0;
+  for (const a of m) for (const f of Object.values(JSON.parse((await a.cli("status --json")).stdout).relayBridge ?? {}) as Record<typeof what, number>[]) n += f[what];
+  return n;
+}
+
 /**
  * A round of meshwrt on its direct path. Like with like: the agent must say direct and the
  * kernel's endpoint for m2 must be m2's address (not the relay bridge's loopback port, where
@@ -385,7 +518,13 @@ async function measureDirect(name: string, m: Meshwrt[], from: Host, to: Target,
   await pathIs("direct", m[0]!, from, m2ip);
   const inKernel = await waitFor("m1's kernel endpoint for m2 at m2's address", async () => ((await kernelEndpoint(from)).startsWith(`${m2Public}:`) ? true : undefined), 60_000, 1000).catch(() => false);
   const before = await kernelEndpoint(from);
-  await measureWithCpu(inKernel ? name : `${name} [kernel endpoint ${before}]`, "meshwrt", from, to, ip, group);
+  const relayedBefore = await bridgeCount(m, "data");
+  await measure(inKernel ? name : `${name} [kernel endpoint ${before}]`, from, to, ip, group, "meshwrt");
+  // A direct round carries nothing over the relay: WireGuard data through the bridge means an end was not direct for a while.
+  const relayed = (await bridgeCount(m, "data")) - relayedBefore;
+  const key = `${name}: WireGuard data packets through the relay bridge in its rounds (both ends)`;
+  facts[key] = Number(facts[key] ?? 0) + relayed;
+  if (relayed) console.log(`${name}: ${relayed} WireGuard data packets went through the relay bridge in this round`);
   const after = await kernelEndpoint(from);
   if (!inKernel || !after.startsWith(`${m2Public}:`)) {
     const said = (await m[0]!.log()).split("\n").filter((l) => /path|disco|endpoint|roam/i.test(l)).slice(-12).join("\n");
@@ -417,6 +556,7 @@ async function main(): Promise<void> {
   facts["tailscaled binary (bytes)"] = statSync(bins.tailscaled).size;
   if (!want("a", "b", "c", "f", "r", "d", "mem", "netmap")) return report();
   const vm = await Vm.boot({ cpus: 1, memoryMb: 1536 });
+  followQemu(vm.share);
   const t = await topology({ hosts: ["control", "derp", "k1", "k2", "m1", "m2", "t1", "t2"] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
   let failed: Error | undefined;
   try {
@@ -436,11 +576,6 @@ async function main(): Promise<void> {
         `peer ${pubs[1 - i]} endpoint ${peer.ip}:51820 allowed-ips 10.77.0.${2 - i}/32${lan} && ip addr add 10.77.0.${i + 1}/32 dev wg0 && ip link set wg0 up mtu 1280 && ip route add 10.77.0.${2 - i}/32 dev wg0` +
         (lan ? " && ip route add 192.168.71.0/24 dev wg0" : ""));
     }
-    if (want("a", "f")) {
-      stage("(a) kernel WireGuard");
-      await measureKernel(k1, k2, fwd);
-    }
-
     const j = await servers(t, "bench", "1-vCPU VM", 200);
     const hs = j.hs;
     const meshwrtRounds = want("b", "f", "d", "mem");
@@ -453,7 +588,6 @@ async function main(): Promise<void> {
       stage("(b) meshwrt");
       ({ m, ip: m2ip } = await joinMeshwrt(j, { extra: ["\toption accept_routes '1'\n", "\tlist lan_device 'lan0'\n"] }));
       facts["meshwrt: RSS joined (kB)"] = (await proc(m1h, "meshwrt")).rssKb;
-      if (want("b")) await measureDirect("(b) meshwrt direct", m, m1h, m2h, m2ip, m2ip);
     }
     if (meshwrtPrinter) {
       const node = await waitFor("m2 advertising its LAN", async () => {
@@ -462,28 +596,36 @@ async function main(): Promise<void> {
       }, 60_000, 500);
       await hs.approveRoutes(node, ["192.168.72.0/24"]);
       await firstPing("m1 pinging m2's printer", m1h, MESHWRT_PRINTER);
-      await measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, "forwarded to a LAN host");
     }
 
     // (c) tailscaled with TUN, both ends.
     let ts: Tailscaled[] = [];
     let t2ip = "";
+    const tailscaledRound = () => measure("(c) tailscaled direct (TUN)", t.host("t1"), t.host("t2"), t2ip, "to the router", "tailscaled");
     if (tailscaledRounds) {
       stage("(c) tailscaled");
       ({ ts, ip: t2ip } = await joinTailscaled(j));
       facts["tailscaled: RSS joined (kB)"] = (await proc(t.host("t1"), "tailscaled")).rssKb;
       await ts[0]!.ping(t2ip, { count: 10, untilDirect: true });
-      if (want("c")) await measureWithCpu("(c) tailscaled direct (TUN)", "tailscaled", t.host("t1"), t.host("t2"), t2ip);
+      if (want("c")) await tailscaledRound();
     }
 
-    // A second round of each, alternated: the emulated CPU's speed drifts within a run.
-    if (want("a", "b", "c", "f")) {
-      stage("(a), (a'), (b), (c) and forwarded again");
-      if (want("a", "f")) await measureKernel(k1, k2, fwd);
-      if (want("b")) await measureDirect("(b) meshwrt direct", m, m1h, m2h, m2ip, m2ip);
-      if (meshwrtPrinter) await measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, "forwarded to a LAN host");
-      if (want("c")) await measureWithCpu("(c) tailscaled direct (TUN)", "tailscaled", t.host("t1"), t.host("t2"), t2ip);
+    // Every agent is running now, the same for each side: the direct paths in turn.
+    // Kernel rounds also count meshwrt's CPU meanwhile: what the agents cost without traffic.
+    const idle = m.length ? "meshwrt" : undefined;
+    const forwarded: Group = "forwarded to a LAN host";
+    const kernelTo = () => measure("(a) kernel WireGuard (wg)", k1, k2, "10.77.0.2", "to the router", idle);
+    const kernelFwd = () => measure("(af) kernel WireGuard", k1, fwd!, KERNEL_PRINTER, forwarded, idle);
+    const sides: (() => Promise<void>)[] = [];
+    if (want("a")) sides.push(kernelTo, () => underFw4([k1, k2], () => measure("(a') kernel WireGuard, fw4's conntrack", k1, k2, "10.77.0.2", "to the router", idle)));
+    if (want("b")) sides.push(() => measureDirect("(b) meshwrt direct", m, m1h, m2h, m2ip, m2ip));
+    if (fwd) sides.push(kernelFwd, () => underFw4([k1, k2], () => measure("(af') kernel WireGuard, fw4's conntrack", k1, fwd, KERNEL_PRINTER, forwarded, idle)));
+    if (meshwrtPrinter) sides.push(() => measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, forwarded));
+    if (sides.length) {
+      stage(`(a), (a'), (b) and forwarded, interleaved`);
+      await interleaved("direct", CYCLES, sides);
     }
+    if (want("c")) await tailscaledRound();
     if (meshwrtPrinter && fwd) {
       // flow_offloading on m2 (where the flows are forwarded): the agent restarts to apply it.
       stage("(bo) meshwrt forwarded, flow_offloading on");
@@ -492,10 +634,7 @@ async function main(): Promise<void> {
       await waitFor("m2's flowtable", async () => ((await m2h.exec("nft list flowtables")).stdout.includes("flowtable ft") ? true : undefined), 60_000, 500);
       await pathIs("direct", m[0]!, m1h, m2ip);
       await firstPing("m1 pinging m2's printer", m1h, MESHWRT_PRINTER);
-      for (let i = 0; i < 2; i++) {
-        await measure("(af) kernel WireGuard", k1, fwd, KERNEL_PRINTER, "forwarded to a LAN host");
-        await measureDirect("(bo) meshwrt direct, flow_offloading", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, "forwarded to a LAN host");
-      }
+      await interleaved("offload", CYCLES, [kernelFwd, () => measureDirect("(bo) meshwrt direct, flow_offloading", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, forwarded)]);
     }
     if (want("r") && kernelPrinter) {
       stage("(r) meshwrt's rules on the kernel pair");
@@ -528,11 +667,7 @@ async function main(): Promise<void> {
       await t.internet.blockUdp(t.host("t1").ip, t.host("t2").ip);
       await bothRelayed(m, m1h, m2ip);
       // Packets through the relay bridge, both agents' counters (status --json relayBridge): each packet is counted at both ends.
-      const bridged = async () => {
-        let n = 0;
-        for (const a of m) for (const f of Object.values(JSON.parse((await a.cli("status --json")).stdout).relayBridge ?? {}) as { packets: number }[]) n += f.packets;
-        return n;
-      };
+      const bridged = () => bridgeCount(m, "packets");
       const [bridgedBefore, relayedAt] = [await bridged(), Date.now()];
       await measure("(d) meshwrt relayed", m1h, m2h, m2ip, "relayed");
       facts["meshwrt: packets/s through the relay bridge in a (d) round"] = Math.round((await bridged() - bridgedBefore) / 2 / ((Date.now() - relayedAt) / 1000));
@@ -579,42 +714,70 @@ async function main(): Promise<void> {
   if (failed) throw failed;
 }
 
-/** Throughput ratios, (up + down) over (up + down); "n/a" when a side was not measured. */
+/**
+ * Throughput of row x over row y, (up + down) over (up + down): the median of the ratios of
+ * their rounds cycle by cycle, with the range and the number of cycles; the ratio of their
+ * medians where they share no cycle; "n/a" when a side was not measured.
+ */
+function ratioOf(x: Path | undefined, y: Path | undefined, of: (s: Sample) => number = total): string {
+  if (!x || !y) return "n/a";
+  const paired = x.samples.flatMap((s) => {
+    const t = s.cycle === undefined ? undefined : y.samples.find((u) => u.cycle === s.cycle);
+    return t ? [of(s) / of(t)] : [];
+  });
+  if (!paired.length) return (median(x.samples.map(of)) / median(y.samples.map(of))).toFixed(2);
+  if (paired.length === 1) return paired[0]!.toFixed(2);
+  return `${median(paired).toFixed(2)} (${Math.min(...paired).toFixed(2)}-${Math.max(...paired).toFixed(2)}, ${paired.length} cycles)`;
+}
+
+/** The ratios the issue's goals are read from, and each rules variant over the bare pair in the same cycles. */
 function ratios(): Record<string, string> {
   const by = (p: string) => rows.find((r) => r.name.startsWith(p));
-  const ratio = (x: string, y: string) => {
-    const a = by(x), b = by(y);
-    return a && b ? `${((a.upMbit + a.downMbit) / (b.upMbit + b.downMbit)).toFixed(2)}` : "n/a";
-  };
-  return {
-    "b/a": ratio("(b)", "(a)"),
-    "b/a'": ratio("(b)", "(a')"),
-    "bf/af": ratio("(bf)", "(af)"),
-    "bf/af'": ratio("(bf)", "(af')"),
-    "bo/af": ratio("(bo)", "(af)"),
-    "b/c": ratio("(b)", "(c)"),
-    "d/e": ratio("(d)", "(e)"),
-  };
+  const out: Record<string, string> = {};
+  const pairs: [string, string][] = [["b", "a"], ["b", "a'"], ["bf", "af"], ["bf", "af'"], ["bo", "af"], ["b", "c"], ["d", "e"]];
+  for (const [x, y] of pairs) out[`${x}/${y}`] = ratioOf(by(`(${x})`), by(`(${y})`));
+  // The same per second of qemu's CPU: what each path costs, apart from this host's load.
+  for (const [x, y] of pairs.slice(0, 5)) out[`${x}/${y} per qemu CPU second`] = ratioOf(by(`(${x})`), by(`(${y})`), perCpu);
+  for (const r of rows.filter((x) => x.name.startsWith("(r) ") && !x.name.startsWith("(r) no tables"))) {
+    const to = r.name.slice(r.name.lastIndexOf(", to ") + 2);
+    const bare = rows.find((x) => x.name.startsWith("(r) no tables") && x.name.endsWith(to));
+    out[`${r.name.slice(4)} / bare`] = `${ratioOf(r, bare)}; per qemu CPU s ${ratioOf(r, bare, perCpu)}`;
+  }
+  return out;
+}
+
+/** The agents' CPU in a round of each path where it was counted (the median of its rounds). */
+function agentCpu(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of rows) {
+    const cpu = r.samples.flatMap((s) => (s.agentCpuS === undefined ? [] : [s.agentCpuS]));
+    if (r.agent && cpu.length) out[`${r.agent}: CPU of both ends in a ${/^\([^)]*\)/.exec(r.name)?.[0] ?? r.name} round (s, median)`] = median(cpu).toFixed(2);
+  }
+  return out;
 }
 
 function report(): void {
+  facts["host load average at the end (1, 5, 15 min)"] = load();
   const r = ratios();
+  const cpu = agentCpu();
   const groups = [...new Set(rows.map((x) => x.group))];
   const lines = [
-    "path                                                     up Mbit/s  down Mbit/s  rtt ms  rounds",
+    "path (the median of its rounds; spread: half their range)                up Mbit/s  down Mbit/s  rtt ms  rounds  spread  Mbit/qemu CPU s  spread",
     ...groups.flatMap((g) => [
       `${g}:`,
-      ...rows.filter((x) => x.group === g).map((x) => `  ${x.name.padEnd(55)}${x.upMbit.toFixed(1).padStart(9)}  ${x.downMbit.toFixed(1).padStart(11)}  ${x.rttMs.toFixed(2).padStart(6)}  ${String(x.rounds).padStart(6)}`),
+      ...rows.filter((x) => x.group === g).map((x) =>
+        `  ${x.name.padEnd(70)}${x.upMbit.toFixed(1).padStart(9)}  ${x.downMbit.toFixed(1).padStart(11)}  ${x.rttMs.toFixed(2).padStart(6)}  ${String(x.rounds).padStart(6)}  ${`±${x.spreadPct.toFixed(0)}%`.padStart(6)}  ${x.mbitPerCpuS.toFixed(1).padStart(15)}  ${`±${x.cpuSpreadPct.toFixed(0)}%`.padStart(6)}`),
     ]),
     "",
-    Object.entries(r).map(([k, v]) => `${k} ${v}`).join("   "),
+    "ratios (paired cycle by cycle: median (range, cycles)):",
+    ...Object.entries(r).map(([k, v]) => `  ${k.padEnd(68)} ${v}`),
     "",
-    ...Object.entries(facts).map(([k, v]) => `${k.padEnd(52)}${v}`),
+    ...Object.entries({ ...facts, ...cpu }).map(([k, v]) => `${k.padEnd(52)} ${v}`),
     ...(targets ? ["", costTable(targets.rows, targets.wireguardGoMs)] : []),
   ];
   console.log(`\n${lines.join("\n")}`);
   mkdirSync("build/bench", { recursive: true });
-  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), rounds: [...ROUNDS], paths: rows, ratios: r, facts, targets }, null, 2));
+  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), rounds: [...ROUNDS], cycles: CYCLES, seconds: SECONDS, paths: rows, ratios: r, facts: { ...facts, ...cpu }, targets }, null, 2));
   if (rows.length) {
     mkdirSync("test/out", { recursive: true });
     writeFileSync(
