@@ -5,19 +5,15 @@ import { type Endpoint, type Prefix } from "../netaddr/ip.js";
 import {
   align4,
   attrMap,
-  getS64,
   getStr,
   getU16,
   getU32,
-  getU64,
-  getU8,
   HOST_LE,
   type Message,
   NLA_F_NESTED,
   NLA_HDRLEN,
   NLA_TYPE_MASK,
   NetlinkDecodeError,
-  parseAttrs,
   putAttrHeader,
   Writer,
 } from "../netlink/codec.js";
@@ -187,13 +183,13 @@ export function encodeSockaddr(e: Endpoint): Uint8Array {
   return b;
 }
 
-export function decodeSockaddr(b: Uint8Array, what: string): Endpoint {
-  if (b.length < 2) throw new NetlinkDecodeError(`${what}: sockaddr of ${b.length} bytes`);
+export function decodeSockaddr(b: Uint8Array, what: string | (() => string)): Endpoint {
+  if (b.length < 2) throw new NetlinkDecodeError(`${nameOf(what)}: sockaddr of ${b.length} bytes`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const family = v.getUint16(0, HOST_LE);
   if (family === AF_INET && b.length >= 8) return { ip: b.slice(4, 8), port: v.getUint16(2, false) };
   if (family === AF_INET6 && b.length >= 24) return { ip: b.slice(8, 24), port: v.getUint16(2, false) };
-  throw new NetlinkDecodeError(`${what}: sockaddr family ${family} in ${b.length} bytes`);
+  throw new NetlinkDecodeError(`${nameOf(what)}: sockaddr family ${family} in ${b.length} bytes`);
 }
 
 /** Merges the parts of a get-device dump. A peer split over two parts comes back whole. */
@@ -220,8 +216,12 @@ export function decodeDevice(parts: readonly Message[]): Device {
     }
     const list = attrs.get(A_PEERS);
     if (!list) continue;
-    for (const pa of parseAttrs(list, "wireguard peers")) {
-      const peer = decodePeer(pa.data);
+    // Each peer's bytes by offsets, no attribute objects: a 5,000-peer dump's were ~330 ms in QuickJS.
+    const v = new DataView(list.buffer, list.byteOffset, list.byteLength);
+    for (let off = 0, len = 0; off < list.length; off += align4(len)) len = attrLen(v, off, list.length, "wireguard peers");
+    for (let off = 0, len = 0; off < list.length; off += align4(len)) {
+      len = v.getUint16(off, HOST_LE);
+      const peer = decodePeer(list.subarray(off + NLA_HDRLEN, off + len));
       const last = peers[peers.length - 1];
       if (last && bytesEqual(last.publicKey, peer.publicKey)) {
         peers[peers.length - 1] = { ...last, allowedIps: [...last.allowedIps, ...peer.allowedIps] };
@@ -233,40 +233,71 @@ export function decodeDevice(parts: readonly Message[]): Device {
   return { ...dev!, peers };
 }
 
+/**
+ * One peer of a dump. Its attributes are read where they lie (the last of a type counts, as
+ * attrMap has it), checked in the order the decoding by maps checked them, with the same errors.
+ */
 function decodePeer(b: Uint8Array): Peer {
-  const a = attrMap(b, "wireguard peer");
-  const pub = a.get(P_PUBLIC_KEY);
-  if (!pub || pub.length !== 32) throw new NetlinkDecodeError("wireguard peer: missing or short public key");
-  const what = `wireguard peer ${toHex(pub.subarray(0, 4))}`;
-  const psk = a.get(P_PRESHARED_KEY);
-  const ep = a.get(P_ENDPOINT);
-  const hs = a.get(P_LAST_HANDSHAKE);
-  let lastHandshakeMs = 0;
-  if (hs) {
-    if (hs.length < 16) throw new NetlinkDecodeError(`${what}: handshake time of ${hs.length} bytes`);
-    lastHandshakeMs = Number(getS64(hs, what)) * 1000 + Math.floor(Number(getS64(hs.subarray(8), what)) / 1e6);
-  }
-  const allowedIps: Prefix[] = [];
-  const ips = a.get(P_ALLOWEDIPS);
-  if (ips) {
-    for (const ia of parseAttrs(ips, `${what} allowed IPs`)) {
-      const m = attrMap(ia.data, `${what} allowed IP`);
-      const fam = m.get(IP_FAMILY), addr = m.get(IP_ADDR), cidr = m.get(IP_CIDR);
-      if (!fam || !addr || !cidr) throw new NetlinkDecodeError(`${what}: allowed IP without family, address or mask`);
-      const want = getU16(fam, what) === AF_INET ? 4 : 16;
-      if (addr.length !== want) throw new NetlinkDecodeError(`${what}: allowed IP of ${addr.length} bytes`);
-      allowedIps.push({ ip: addr.slice(), bits: getU8(cidr, what) });
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let pub = -1, psk = -1, ep = -1, hs = -1, ka = -1, rx = -1, tx = -1, ips = -1;
+  let pubLen = 0, pskLen = 0, epLen = 0, hsLen = 0, kaLen = 0, rxLen = 0, txLen = 0, ipsLen = 0;
+  for (let off = 0, len = 0; off < b.length; off += align4(len)) {
+    len = attrLen(v, off, b.length, "wireguard peer");
+    const at = off + NLA_HDRLEN, size = len - NLA_HDRLEN;
+    switch (attrType(v, off)) {
+      case P_PUBLIC_KEY: (pub = at), (pubLen = size); break;
+      case P_PRESHARED_KEY: (psk = at), (pskLen = size); break;
+      case P_ENDPOINT: (ep = at), (epLen = size); break;
+      case P_LAST_HANDSHAKE: (hs = at), (hsLen = size); break;
+      case P_KEEPALIVE: (ka = at), (kaLen = size); break;
+      case P_RX: (rx = at), (rxLen = size); break;
+      case P_TX: (tx = at), (txLen = size); break;
+      case P_ALLOWEDIPS: (ips = at), (ipsLen = size); break;
     }
   }
+  if (pub < 0 || pubLen !== 32) throw new NetlinkDecodeError("wireguard peer: missing or short public key");
+  const what = () => `wireguard peer ${toHex(b.subarray(pub, pub + 4))}`;
+  let lastHandshakeMs = 0;
+  if (hs >= 0) {
+    if (hsLen < 16) throw new NetlinkDecodeError(`${what()}: handshake time of ${hsLen} bytes`);
+    lastHandshakeMs = Number(v.getBigInt64(hs, HOST_LE)) * 1000 + Math.floor(Number(v.getBigInt64(hs + 8, HOST_LE)) / 1e6);
+  }
+  const allowedIps: Prefix[] = [];
+  if (ips >= 0) {
+    const end = ips + ipsLen;
+    const listWhat = () => `${what()} allowed IPs`, ipWhat = () => `${what()} allowed IP`;
+    for (let off = ips, len = 0; off < end; off += align4(len)) len = attrLen(v, off, end, listWhat);
+    for (let off = ips, len = 0; off < end; off += align4(len)) {
+      len = v.getUint16(off, HOST_LE);
+      let fam = -1, addr = -1, cidr = -1, famLen = 0, addrLen = 0, cidrLen = 0;
+      for (let a = off + NLA_HDRLEN, alen = 0; a < off + len; a += align4(alen)) {
+        alen = attrLen(v, a, off + len, ipWhat);
+        const t = attrType(v, a), at = a + NLA_HDRLEN, size = alen - NLA_HDRLEN;
+        if (t === IP_FAMILY) (fam = at), (famLen = size);
+        else if (t === IP_ADDR) (addr = at), (addrLen = size);
+        else if (t === IP_CIDR) (cidr = at), (cidrLen = size);
+      }
+      if (fam < 0 || addr < 0 || cidr < 0) throw new NetlinkDecodeError(`${what()}: allowed IP without family, address or mask`);
+      if (famLen < 2) throw new NetlinkDecodeError(`${what()}: want 2 bytes, got ${famLen}`);
+      const want = v.getUint16(fam, HOST_LE) === AF_INET ? 4 : 16;
+      if (addrLen !== want) throw new NetlinkDecodeError(`${what()}: allowed IP of ${addrLen} bytes`);
+      if (cidrLen < 1) throw new NetlinkDecodeError(`${what()}: want 1 bytes, got ${cidrLen}`);
+      allowedIps.push({ ip: b.slice(addr, addr + addrLen), bits: b[cidr]! });
+    }
+  }
+  const endpoint = ep >= 0 ? decodeSockaddr(b.subarray(ep, ep + epLen), what) : undefined;
+  if (ka >= 0 && kaLen < 2) throw new NetlinkDecodeError(`${what()}: want 2 bytes, got ${kaLen}`);
+  if (rx >= 0 && rxLen < 8) throw new NetlinkDecodeError(`${what()}: want 8 bytes, got ${rxLen}`);
+  if (tx >= 0 && txLen < 8) throw new NetlinkDecodeError(`${what()}: want 8 bytes, got ${txLen}`);
   return {
-    publicKey: pub.slice(),
-    ...(psk && !isZero(psk) ? { presharedKey: psk.slice() } : {}),
-    ...(ep ? { endpoint: decodeSockaddr(ep, what) } : {}),
-    persistentKeepalive: a.get(P_KEEPALIVE) ? getU16(a.get(P_KEEPALIVE)!, what) : 0,
+    publicKey: b.slice(pub, pub + 32),
+    ...(psk >= 0 && !isZero(b.subarray(psk, psk + pskLen)) ? { presharedKey: b.slice(psk, psk + pskLen) } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    persistentKeepalive: ka >= 0 ? v.getUint16(ka, HOST_LE) : 0,
     allowedIps,
     lastHandshakeMs,
-    rxBytes: a.get(P_RX) ? getU64(a.get(P_RX)!, what) : 0n,
-    txBytes: a.get(P_TX) ? getU64(a.get(P_TX)!, what) : 0n,
+    rxBytes: rx >= 0 ? v.getBigUint64(rx, HOST_LE) : 0n,
+    txBytes: tx >= 0 ? v.getBigUint64(tx, HOST_LE) : 0n,
   };
 }
 
@@ -496,12 +527,15 @@ class DumpedPeer implements PeerReading {
   }
 }
 
-function attrLen(v: DataView, off: number, end: number, what: string): number {
-  if (end - off < NLA_HDRLEN) throw new NetlinkDecodeError(`${what}: ${end - off} stray bytes at the end`);
+/** An attribute's length, checked against [off, end); `what` names the container in the error (made then, when a function). */
+function attrLen(v: DataView, off: number, end: number, what: string | (() => string)): number {
+  if (end - off < NLA_HDRLEN) throw new NetlinkDecodeError(`${nameOf(what)}: ${end - off} stray bytes at the end`);
   const len = v.getUint16(off, HOST_LE);
-  if (len < NLA_HDRLEN || len > end - off) throw new NetlinkDecodeError(`${what}: attribute ${attrType(v, off)} claims ${len} bytes, ${end - off} left`);
+  if (len < NLA_HDRLEN || len > end - off) throw new NetlinkDecodeError(`${nameOf(what)}: attribute ${attrType(v, off)} claims ${len} bytes, ${end - off} left`);
   return len;
 }
+
+const nameOf = (what: string | (() => string)) => (typeof what === "string" ? what : what());
 
 const attrType = (v: DataView, off: number) => v.getUint16(off + 2, HOST_LE) & NLA_TYPE_MASK;
 
