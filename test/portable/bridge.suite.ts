@@ -3,6 +3,7 @@ import type { Node } from "../../agent/src/control/tailcfg.js";
 import { keyPairFromSeed, keyToText } from "../../agent/src/crypto/keys.js";
 import { type Endpoint, formatEndpoint, type IpBytes, parseEndpoint, parsePrefix, prefixContains } from "../../agent/src/netaddr/ip.js";
 import { type LoopbackPort, RelayBridge } from "../../agent/src/paths/bridge.js";
+import { latin1 } from "../../agent/src/util/bytes.js";
 import { DiscoManager, type PeerActivity } from "../../agent/src/paths/manager.js";
 import { eq, suite } from "./check.js";
 
@@ -41,7 +42,7 @@ function harness() {
         opened.push(p);
         return p;
       },
-      sendRelayed: (peer, frames, packets) => relayed.push([peer[0]!, [...frames], packets]),
+      sendRelayed: (peer, id, frames, packets) => relayed.push([id === latin1(peer) ? peer[0]! : -1, [...frames], packets]),
       log: () => {},
     },
     41641,

@@ -213,7 +213,7 @@ export class Running {
     this.bridge = new RelayBridge(
       {
         openLoopback: (wgPort) => env.loopbackUdp(wgPort, BRIDGE_RECEIVE_BUFFER),
-        sendRelayed: (peer, frames, packets) => this.derp.sendFrames(this.tunnel.netmapPeers.region(latin1(peer)), frames, packets),
+        sendRelayed: (_peer, id, frames, packets) => this.derp.sendFrames(this.tunnel.netmapPeers.region(id), frames, packets),
         log: (l, m) => env.log(l, m),
       },
       s.listenPort,

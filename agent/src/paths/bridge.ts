@@ -25,8 +25,12 @@ export type LoopbackPort = LoopbackUdp;
 export interface BridgeDeps {
   /** A socket on 127.0.0.1 connected to 127.0.0.1:`wgPort`. */
   openLoopback(wgPort: number): LoopbackPort;
-  /** `packets` packets from the kernel for `peer`, already DERP SendPacket frames (derp/frame.ts) in `frames`. */
-  sendRelayed(peer: Uint8Array, frames: Uint8Array, packets: number): void;
+  /**
+   * `packets` packets from the kernel for `peer`, already DERP SendPacket
+   * frames (derp/frame.ts) in `frames`; `id` is the key's bytes as a string
+   * (one character a byte), made once per peer, not per batch.
+   */
+  sendRelayed(peer: Uint8Array, id: string, frames: Uint8Array, packets: number): void;
   log(level: "debug" | "warn", msg: string): void;
 }
 
@@ -75,6 +79,8 @@ const WG_TRANSPORT_DATA = 4;
 
 interface BridgePort {
   readonly key: Uint8Array;
+  /** The key's bytes as a string: the bridge's map key, and the netmap's. */
+  readonly id: string;
   readonly port: LoopbackPort;
   /** The peer's kernel endpoint should be direct: traffic here is reported once, until pinned again. */
   pinned: boolean;
@@ -201,11 +207,11 @@ export class RelayBridge {
       any = true;
       // A batch past one record would go as a full record and a scrap of one.
       if (fill > RECORD_BYTES - FULL_FRAME) {
-        this.deps.sendRelayed(p.key, b.slice(0, fill), packets);
+        this.deps.sendRelayed(p.key, p.id, b.slice(0, fill), packets);
         fill = packets = 0;
       }
     }
-    if (packets) this.deps.sendRelayed(p.key, b.slice(0, fill), packets);
+    if (packets) this.deps.sendRelayed(p.key, p.id, b.slice(0, fill), packets);
     if (any && p.pinned) this.roamed(p);
   }
 
@@ -214,7 +220,7 @@ export class RelayBridge {
     const have = this.ports.get(id);
     if (have) return have;
     const port = this.deps.openLoopback(this.wgPort);
-    const p: BridgePort = { key: peer.slice(), port, pinned: false };
+    const p: BridgePort = { key: peer.slice(), id, port, pinned: false };
     port.onReadable = () => this.fromKernel(p);
     this.ports.set(id, p);
     return p;
