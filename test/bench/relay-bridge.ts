@@ -20,11 +20,17 @@
 // on m1's agent (the syscalls per relayed packet) and the drop counters of
 // the agents, the namespaces' UDP and TCP, and derper.
 //
+// Each round also says megabits carried per CPU second qemu used (host side),
+// and the result d/e per qemu CPU s: other work on this host takes CPU from
+// qemu and so wall-clock throughput, while what a packet costs stays what it
+// is; two builds run side by side compare by it.
+//
 // MESHWRT_BIN (test/support/meshwrt.ts) runs another build, so a before and
 // an after can be measured with the same procedure. Writes
 // build/bench/relay-bridge.json.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { waitFor } from "../net/exec.js";
 import { type Host, topology } from "../net/topology.js";
 import { ensurePeers } from "../peers/bins.js";
@@ -44,15 +50,42 @@ const PROFILE = args.includes("--profile");
 const DIRECT_FIRST = args.includes("--direct-first");
 const LAN = args.includes("--lan");
 
-async function iperf(from: Host, to: Host, ip: string): Promise<[number, number]> {
+/**
+ * qemu's CPU seconds so far (user + system, host side). Megabits per qemu CPU second is what a
+ * path costs apart from what else loads this host: other helpers' work takes CPU from qemu, and
+ * so wall-clock throughput, while each packet's CPU stays what it is.
+ */
+function qemuCpu(share: string): () => number {
+  const pid = readdirSync("/proc").find((d) => {
+    try {
+      return /^\d+$/.test(d) && readFileSync(`/proc/${d}/comm`, "utf8").startsWith("qemu") && readFileSync(`/proc/${d}/cmdline`, "utf8").includes(share);
+    } catch {
+      return false;
+    }
+  });
+  if (!pid) throw new Error(`relay-bridge: no qemu process with ${share} on its command line`);
+  return () => {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
+}
+let qemuCpuS = () => 0;
+const load = () => loadavg().map((x) => x.toFixed(1)).join(", ");
+
+/** Mbit/s up and down, and megabits carried per qemu CPU second over both. */
+async function iperf(from: Host, to: Host, ip: string): Promise<[number, number, number]> {
   const out: number[] = [];
+  let [mbit, cpuS] = [0, 0];
   for (const reverse of ["", "-R"]) {
     await to.run(`iperf3 -s -1 -D -B ${ip}`);
     await new Promise((r) => setTimeout(r, 500));
+    const cpu = qemuCpuS();
     const r = JSON.parse(await from.run(`iperf3 -c ${ip} -t 10 -J ${reverse}`));
+    cpuS += qemuCpuS() - cpu;
+    mbit += (r.end.sum_received.bytes * 8) / 1e6;
     out.push(r.end.sum_received.bits_per_second / 1e6);
   }
-  return [out[0]!, out[1]!];
+  return [out[0]!, out[1]!, mbit / cpuS];
 }
 
 /** The bridge's packets both ways, summed over both agents; undefined on a build without the counters. */
@@ -99,6 +132,7 @@ async function main(): Promise<void> {
   console.log(`meshwrt: ${MESHWRT}`);
   ensurePeers();
   const vm = await Vm.boot({ cpus: 1, memoryMb: 1536 });
+  qemuCpuS = qemuCpu(vm.share);
   const t = await topology({ hosts: ["control", "derp", "m1", "m2", "t1", "t2"] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
   const result: Record<string, unknown> = { at: new Date().toISOString(), meshwrt: MESHWRT, rounds: ROUNDS };
   try {
@@ -146,7 +180,7 @@ async function main(): Promise<void> {
       for (const h of ["m1", "m2"]) eps.push(`${h}: ${(await t.host(h).run("wg show meshwrt0 endpoints")).trim()}`);
       console.log(`${ok ? "both ends on the relay" : "NOT both on the relay"} ${((Date.now() - blockedAt) / 1000).toFixed(1)} s after UDP was blocked; paths m1->m2, m2->m1: ${(await paths()).join(", ")}; kernel endpoints ${eps.join("; ")}`);
     } else await waitFor("m1-m2 relayed, both ends", both("relay"), 120_000, 500);
-    const d: [number, number][] = [];
+    const d: [number, number, number][] = [];
     const pps: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       const before = await bridgePackets(m);
@@ -158,7 +192,7 @@ async function main(): Promise<void> {
       const secs = (Date.now() - started) / 1000;
       // Both agents' bridges each count a packet once per direction: a packet through the relay is two counts (one per end).
       if (before !== undefined && after !== undefined) pps.push((after - before) / 2 / secs);
-      console.log(`(d) meshwrt relayed: ${d.at(-1)![0].toFixed(2)} / ${d.at(-1)![1].toFixed(2)} Mbit/s${pps.length ? `, ${Math.round(pps.at(-1)!)} packets/s through the relay (bridge counters, both ends, over ${secs.toFixed(1)} s incl. iperf3 start-up)` : ""}`);
+      console.log(`(d) meshwrt relayed: ${d.at(-1)![0].toFixed(2)} / ${d.at(-1)![1].toFixed(2)} Mbit/s, ${d.at(-1)![2].toFixed(2)} Mbit per qemu CPU s, host load ${load()}${pps.length ? `, ${Math.round(pps.at(-1)!)} packets/s through the relay (bridge counters, both ends, over ${secs.toFixed(1)} s incl. iperf3 start-up)` : ""}`);
     }
     if (DIRECT_FIRST) console.log(`after the rounds: paths m1->m2, m2->m1: ${(await paths()).join(", ")}`);
     if (PROFILE) {
@@ -174,14 +208,17 @@ async function main(): Promise<void> {
       await client;
       const after = await bridgePackets(m);
       // Where packets were lost, if they were: the agents' own drops, UDP receive buffers, derper's TCP.
-      for (const [i, a] of m.entries()) console.log(`m${i + 1} relayDrops ${JSON.stringify(JSON.parse((await a.cli("status --json")).stdout).relayDrops)}`);
+      for (const [i, a] of m.entries()) {
+        const st = JSON.parse((await a.cli("status --json")).stdout) as { relayDrops: unknown; relayBridge?: { toKernel: { dropped?: number }; fromKernel: { dropped?: number } } };
+        console.log(`m${i + 1} relayDrops ${JSON.stringify(st.relayDrops)}, bridge drops to the kernel ${st.relayBridge?.toKernel.dropped ?? "-"}, at its full sockets ${st.relayBridge?.fromKernel.dropped ?? "-"}`);
+      }
       for (const h of ["m1", "m2"]) console.log(`${h}: ${(await t.host(h).exec("nstat -az UdpRcvbufErrors UdpSndbufErrors UdpInErrors TcpRetransSegs 2>&1 | tail -n 4 | tr -s ' ' | tr '\\n' ';'")).stdout}\n${(await t.host(h).exec(`ss -tin 'dport = :443' 2>&1 | tail -n 2`)).stdout}`);
       console.log(`derper drops: ${(await t.host("derp").exec("curl -sk https://127.0.0.1/debug/varz | grep -E '^derp_(packets_dropped|packets_dropped_reason|queue)' | grep -v ' 0$'")).stdout}`);
       console.log(`derp: ${(await t.host("derp").exec("nstat -az TcpRetransSegs TcpExtTCPLostRetransmit 2>&1 | tail -n 2 | tr -s ' ' | tr '\\n' ';'")).stdout}`);
       console.log(`m1's agent syscalls over 6 s (strace -c -f):\n${strace}`);
       if (before !== undefined && after !== undefined) console.log(`bridge packets both ends over the upload: ${after - before}`);
     }
-    result.d = { upMbit: mean(d.map((x) => x[0])), downMbit: mean(d.map((x) => x[1])) };
+    result.d = { upMbit: mean(d.map((x) => x[0])), downMbit: mean(d.map((x) => x[1])), mbitPerQemuCpuS: mean(d.map((x) => x[2])) };
     if (pps.length) result.bridgePacketsPerSecond = Math.round(mean(pps));
     // What the agents said about their relays meanwhile: a reconnect costs a round its throughput.
     for (const [i, a] of m.entries()) console.log(`m${i + 1} log:\n${(await a.log()).split("\n").filter((l) => /derp|relay|warn|error/.test(l)).slice(-12).join("\n")}`);
@@ -196,16 +233,19 @@ async function main(): Promise<void> {
       }
       const t2ip = (await ts[1]!.status()).Self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
       await waitFor("t1-t2 relayed", async () => (((await ts[0]!.ping(t2ip, { count: 1, untilDirect: false })).pongs[0]?.via ?? "").startsWith("DERP") ? true : undefined), 120_000, 500);
-      const e: [number, number][] = [];
+      const e: [number, number, number][] = [];
       for (let i = 0; i < ROUNDS; i++) {
         const cpu0 = await cpuSnapshot(t.host("t1"));
         e.push(await iperf(t.host("t1"), t.host("t2"), t2ip));
         console.log(cpuReport(cpu0, await cpuSnapshot(t.host("t1"))));
-        console.log(`(e) tailscaled relayed: ${e.at(-1)![0].toFixed(2)} / ${e.at(-1)![1].toFixed(2)} Mbit/s`);
+        console.log(`(e) tailscaled relayed: ${e.at(-1)![0].toFixed(2)} / ${e.at(-1)![1].toFixed(2)} Mbit/s, ${e.at(-1)![2].toFixed(2)} Mbit per qemu CPU s, host load ${load()}`);
       }
-      result.e = { upMbit: mean(e.map((x) => x[0])), downMbit: mean(e.map((x) => x[1])) };
-      const dd = result.d as { upMbit: number; downMbit: number }, ee = result.e as { upMbit: number; downMbit: number };
+      result.e = { upMbit: mean(e.map((x) => x[0])), downMbit: mean(e.map((x) => x[1])), mbitPerQemuCpuS: mean(e.map((x) => x[2])) };
+      type Round = { upMbit: number; downMbit: number; mbitPerQemuCpuS: number };
+      const dd = result.d as Round, ee = result.e as Round;
       result["d/e"] = Number(((dd.upMbit + dd.downMbit) / (ee.upMbit + ee.downMbit)).toFixed(2));
+      // The same ratio per qemu CPU second: what each costs, whatever else ran on the host meanwhile.
+      result["d/e per qemu CPU s"] = Number((dd.mbitPerQemuCpuS / ee.mbitPerQemuCpuS).toFixed(2));
     }
   } finally {
     console.log(JSON.stringify(result, null, 2));
