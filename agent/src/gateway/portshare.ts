@@ -8,13 +8,28 @@
 // has matched the packet to the WireGuard port's flow, so fw4's
 // "established" rule lets the answers in; outbound at raw priority (-300),
 // before conntrack, so the flow it records is the WireGuard port's.
+//
+// Every WireGuard packet the router receives passes the inbound chain, so
+// it is told apart by one lookup of its first two bytes (WireGuard's start
+// 01..04 00); only disco's "TS" and STUN's 0x0101 go on to their full match.
+//
+// The data messages the router sends (type 4, most of what leaves the port)
+// skip conntrack: nothing needs their state. What comes in stays tracked, as
+// a stateful WAN firewall (fw4's "established") needs it, and so does what
+// the router sends besides data: handshakes and disco make the flow that
+// lets the peer's packets in, and the peer's packets keep it. A flow that
+// expired (no handshake, disco or packet in for conntrack's UDP stream
+// timeout) is made again by the handshake WireGuard sends when its session
+// is that old, or else by the agent's next disco heartbeat to the peer.
 
 export const PORTSHARE_TABLE = "meshwrt_port";
 
-/** "TS💬", the first bytes of every disco packet; no WireGuard message starts so. */
-const DISCO_MAGIC = "0x5453f09f92ac";
-/** A STUN binding success (0x0101; WireGuard's types are 1..4 little-endian) with the RFC 5389 cookie. */
-const STUN_SUCCESS = "@th,64,16 0x0101 @th,96,32 0x2112a442";
+/** "TS💬", the first bytes of every disco packet ("TS", then the rest); no WireGuard message starts so. */
+const DISCO_START = "0x5453", DISCO_REST = "@th,80,32 0xf09f92ac";
+/** A STUN binding success (0x0101; WireGuard's types are 1..4 little-endian), then the RFC 5389 cookie. */
+const STUN_START = "0x0101", STUN_REST = "@th,96,32 0x2112a442";
+/** A WireGuard data message: type 4 and three reserved zero bytes. */
+const WG_DATA = "@th,64,32 0x04000000";
 
 function port(p: number, what: string): number {
   if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`port sharing: ${what} port ${p} is not 1-65535`);
@@ -28,14 +43,20 @@ export function portShareScript(wgPort: number, agentPort: number): string {
   return `table inet ${PORTSHARE_TABLE} {}
 delete table inet ${PORTSHARE_TABLE}
 table inet ${PORTSHARE_TABLE} {
+\tchain disco {
+\t\t${DISCO_REST} udp dport set ${agent}
+\t}
+\tchain stun {
+\t\t${STUN_REST} udp dport set ${agent}
+\t}
 \tchain inbound {
 \t\ttype filter hook prerouting priority mangle; policy accept;
-\t\tudp dport ${wg} @th,64,48 ${DISCO_MAGIC} udp dport set ${agent}
-\t\tudp dport ${wg} ${STUN_SUCCESS} udp dport set ${agent}
+\t\tudp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco, ${STUN_START} : goto stun }
 \t}
 \tchain outbound {
 \t\ttype filter hook output priority raw; policy accept;
 \t\tudp sport ${agent} udp sport set ${wg}
+\t\tudp sport ${wg} ${WG_DATA} notrack
 \t}
 }
 `;
