@@ -39,6 +39,7 @@ int main(int argc, char **argv)
 	add_list(ctx, native, tls_funcs, tls_funcs_count);
 	add_list(ctx, native, fs_funcs, fs_funcs_count);
 	add_list(ctx, native, proc_funcs, proc_funcs_count);
+	add_list(ctx, native, bytes_funcs, bytes_funcs_count);
 	JSValue args = JS_NewArray(ctx);
 	for (int i = 0; i < argc; i++)
 		JS_SetPropertyUint32(ctx, args, i, JS_NewString(ctx, argv[i]));

@@ -20,6 +20,8 @@ JSValue js_strerror(JSContext *ctx, JSValueConst this_val, int argc, JSValueCons
 /* bytes.c: Uint8Array in and out. */
 JSValue new_bytes(JSContext *ctx, const uint8_t *buf, size_t len);
 uint8_t *get_bytes(JSContext *ctx, JSValueConst v, size_t *len);
+extern const JSCFunctionListEntry bytes_funcs[];
+extern const size_t bytes_funcs_count;
 
 /* loop.c: fd watchers, timers, signals, child exits, and the poll loop. */
 void loop_init(JSContext *ctx);

@@ -48,29 +48,34 @@ describe("the static runtime", () => {
     const code = await new Promise((r) => p.on("exit", r));
     expect(code).toBe(0);
   });
-  it("takes a 1,000-peer netmap from the server's bytes to kernel messages in under 1 s of CPU, and a 1-peer delta after it, in under 5 MB", () => {
+  it("takes a 1,000-peer netmap from the server's bytes to kernel messages in under 0.5 s of CPU, and a 1-peer delta after it, in under 4.5 MB", () => {
     const r = JSON.parse(execFileSync(SCALE, ["1000"], { encoding: "utf8" })) as Scale;
     console.log(`1,000-peer netmap: ${r.full.messages} netlink messages, ${r.full.cpuMs} ms CPU; peak RSS ${r.delta.peakKb} kB`);
     expect(r.full.changes).toBe(1000);
     expect(r.delta.changes).toBe(1);
     // CPU time: on a machine others share, the wall clock counts their work too.
-    withinBudget("a 1,000-peer netmap to kernel messages (CPU)", r.full.cpuMs, 1000, { native: true });
+    // 0.13 s of CPU now (0.42 s before the parse and the peers' follow were made lean): 0.5 s leaves room for a loaded machine.
+    withinBudget("a 1,000-peer netmap to kernel messages (CPU)", r.full.cpuMs, 500, { native: true });
     withinBudget("a 1-peer delta after it", r.delta.ms, 1000, { native: true });
-    // 7.4 MB before the netmap was parsed a node at a time and the peers kept lean (4.9-5.1 MB after; 4.1 MB with routes kept as text).
-    expect(r.delta.peakKb).toBeLessThan(5_120);
+    // 7.4 MB before the netmap was parsed a node at a time and the peers kept lean (4.9-5.1 MB after; 4.1 MB with routes kept as text;
+    // 4.0 MB with the peers map no longer copied per delta).
+    expect(r.delta.peakKb).toBeLessThan(4_608);
   });
   it("takes a 5,000-peer netmap (issue 18): its time and memory, and one delta a second after it", () => {
     const r = JSON.parse(execFileSync(SCALE, ["5000", "20"], { encoding: "utf8" })) as Scale;
     console.log(
       `5,000-peer netmap (${(r.mapBytes / 1e6).toFixed(1)} MB): ${Math.round(r.full.ms)} ms (${r.full.cpuMs} ms CPU), a 1-peer delta ${r.delta.ms.toFixed(1)} ms, ` +
-        `one delta a second ${r.steady.cpuPercentAtOnePerSecond.toFixed(2)}% CPU; RSS ${r.rssKb} kB after, peak ${r.peakKb} kB (issue 18's budget: 16,384 kB, not met yet)`,
+        `one delta a second ${r.steady.cpuPercentAtOnePerSecond.toFixed(2)}% CPU; RSS ${r.rssKb} kB after, peak ${r.peakKb} kB (issue 18's budget: RSS 16,384 kB)`,
     );
     expect(r.full.changes).toBe(5000);
-    withinBudget("a 5,000-peer netmap to kernel messages (CPU, native; the issue's 10 s is for the 1-vCPU VM)", r.full.cpuMs, 10_000, { native: true });
-    // Held at this session's level, so a regression shows (before: RSS 30.2 MB, peak 33.5 MB; then 19.6 and 21.2; now 17.2 and 17.6,
-    // routes kept as text, messages and plans made one at a time, the hosts file without a set of its lines); the issue asks for 16 MB.
-    expect(r.peakKb, "peak RSS with 5,000 peers (kB)").toBeLessThan(19_456);
-    expect(r.rssKb, "RSS after, with 5,000 peers (kB)").toBeLessThan(18_432);
+    // The issue's 10 s is for the 1-vCPU VM, where TCG runs this code ~15x slower than natively: ~0.66 s here. Measured 0.57-0.7 s
+    // of CPU (was 2.1 s before the parse and the peers' follow were made lean); 2 s leaves room for a loaded machine.
+    withinBudget("a 5,000-peer netmap to kernel messages (CPU, native; the issue's 10 s is for the 1-vCPU VM)", r.full.cpuMs, 2_000, { native: true });
+    // Held at this session's level, so a regression shows (before: RSS 30.2 MB, peak 33.5 MB; then 19.6 and 21.2; then 17.2 and 17.6,
+    // routes kept as text, messages and plans made one at a time, the hosts file without a set of its lines; now 15.9 and 16.3, the
+    // peers map no longer copied per delta): RSS within the issue's 16 MB.
+    expect(r.peakKb, "peak RSS with 5,000 peers (kB)").toBeLessThan(17_408);
+    expect(r.rssKb, "RSS after, with 5,000 peers (kB)").toBeLessThanOrEqual(16_384);
     expect(r.steady.cpuPercentAtOnePerSecond, "one delta a second, % CPU (the kernel's side apart)").toBeLessThan(5);
   });
 });

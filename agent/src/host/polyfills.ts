@@ -1,10 +1,15 @@
 // What the bundle expects from a JavaScript environment and QuickJS lacks,
 // backed by the runtime. Imported first by every entry.
 import { utf8Decode, utf8Encode } from "../util/utf8.js";
+import { useAsciiText } from "../util/json-scan.js";
 import { native } from "./native.js";
 
 const g = globalThis as Record<string, unknown>;
 const n = native();
+
+// ASCII bytes made text in C: a big map message's nodes are parsed from windows of its text (util/json-scan.ts).
+const ascii = (n as { asciiText?: (b: Uint8Array) => string | null }).asciiText;
+if (ascii) useAsciiText(ascii);
 
 if (!g.crypto) {
   g.crypto = {

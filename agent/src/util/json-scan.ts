@@ -113,8 +113,9 @@ export function parseElements(b: Uint8Array, start: number, end: number, visit: 
     if (to > winTo) {
       winFrom = from;
       winTo = Math.min(end, Math.max(to, from + WINDOW));
-      win = latin1Text(b, winFrom, winTo);
-      winAscii = ASCII.test(win);
+      const ascii = asciiText?.(b.subarray(winFrom, winTo));
+      win = ascii ?? latin1Text(b, winFrom, winTo);
+      winAscii = ascii !== undefined ? ascii !== null : ASCII.test(win);
     }
     const text = win.slice(from - winFrom, to - winFrom);
     let v: unknown;
@@ -155,6 +156,14 @@ export function parseElements(b: Uint8Array, start: number, end: number, visit: 
 }
 
 const NOT_JSON = Symbol("not JSON");
+
+/** The runtime's own way to make ASCII bytes text (null when one is not ASCII), when it has one: 20x faster in QuickJS. */
+let asciiText: ((b: Uint8Array) => string | null) | undefined;
+
+/** Called by the host's polyfills with the runtime's asciiText (agent/native bytes.c). */
+export function useAsciiText(f: (b: Uint8Array) => string | null): void {
+  asciiText = f;
+}
 
 /** The bytes an object at b[i] starts with up to its first key's colon (`{"ID":`), if it starts so. */
 function leadOf(b: Uint8Array, i: number, end: number): Uint8Array | undefined {
