@@ -218,10 +218,12 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     // The phone's side is tailscaled's: once its last pong is older than 6.5 s (magicsock's
     // trustUDPAddrDuration; two heartbeats lost in a VM starved by the transfer) it sends every
     // packet both ways until the next pong. Each such copy duplicates one that came direct, and
-    // the kernel refuses it as a replay: the endpoint samples above stayed direct. A phone that
-    // had left the direct path would send thousands through the relay, not a few.
+    // the kernel refuses it as a replay: the endpoint samples above stayed direct. Such lapses
+    // come with the host's load (12 and 83 copies in loaded runs, 0 on a quiet one); a phone
+    // that had left the direct path, or never had a pong from the router, would send all of
+    // its packets through the relay, not a tenth.
     const sentByPhone = (iperf.end.sum_received.bits_per_second * (until - from)) / 1000 / 8 / 1400;
-    expect(bridge.toKernel.data, `WireGuard data packets from the phone through the relay, of about ${Math.round(sentByPhone)} it sent`).toBeLessThan(Math.max(20, sentByPhone / 100));
+    expect(bridge.toKernel.data, `WireGuard data packets from the phone through the relay, of about ${Math.round(sentByPhone)} it sent`).toBeLessThan(Math.max(20, sentByPhone / 10));
   }, 180_000);
 
   it("kernel roaming: the phone's network changes (tailscale debug rebind) and its next packet comes through the relay; the router's kernel endpoint is direct again within one heartbeat and a stream to the phone loses nothing", async () => {
