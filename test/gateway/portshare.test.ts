@@ -57,7 +57,6 @@ async function udpAt(n: string, ports: number[]) {
 
 const DISCO = "5453f09f92ac" + "00".repeat(56);
 const WG_DATA = "04000000" + "42a41221" + "00".repeat(24);
-const HANDSHAKE = "01000000" + "00".repeat(144);
 // A binding success, as a STUN server answers (the cookie at bytes 4-8).
 const STUN = "0101000c" + "2112a442" + "00".repeat(12) + "0020000800011e78" + "00000000";
 
@@ -100,7 +99,7 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
     expect(got).toEqual([{ at: 5556, from: `10.9.0.1:${P}`, hex: DISCO }]);
   });
 
-  it("WireGuard data the router sends leaves no conntrack entry; its handshake does, so a stateful WAN firewall still lets the peer's answers in", async () => {
+  it("WireGuard data the router sends makes the flow, so a stateful WAN firewall lets the peer's answers in at once after an idle spell", async () => {
     // fw4's WAN input as it stands on a router: only what answers the router's own traffic.
     sh(ns, `nft -f - <<'EOF'
 table inet statefulwan {
@@ -110,15 +109,13 @@ EOF`);
     try {
       const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5557])];
       const flows = () => sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("dport=5557"));
-      await router.send([{ via: 0, ip: "10.9.0.2", port: 5557, hex: WG_DATA }]);
-      expect(flows()).toEqual([]);
-      // No flow yet: the firewall drops the peer's packet.
+      // No flow yet (the idle spell outlived conntrack's timeout): the firewall drops the peer's packet.
       await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA.replace("42", "01") }]);
-      await router.send([{ via: 0, ip: "10.9.0.2", port: 5557, hex: HANDSHAKE }]);
+      await router.send([{ via: 0, ip: "10.9.0.2", port: 5557, hex: WG_DATA }]);
       expect(flows()).toHaveLength(1);
       await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA.replace("42", "02") }]);
       expect((await router.received()).map((g) => g.hex)).toEqual([WG_DATA.replace("42", "02")]);
-      expect((await phone.received()).map((g) => g.hex)).toEqual([WG_DATA, HANDSHAKE]);
+      expect((await phone.received()).map((g) => g.hex)).toEqual([WG_DATA]);
     } finally {
       sh(ns, "nft delete table inet statefulwan");
     }
