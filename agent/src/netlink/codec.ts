@@ -225,17 +225,7 @@ export class Writer {
     const at = this.len, end = at + ((total + 3) & ~3);
     if (end > this.buf.length) this.grow(end);
     const b = this.buf;
-    if (HOST_LE) {
-      b[at] = total;
-      b[at + 1] = total >> 8;
-      b[at + 2] = type;
-      b[at + 3] = type >> 8;
-    } else {
-      b[at] = total >> 8;
-      b[at + 1] = total;
-      b[at + 2] = type >> 8;
-      b[at + 3] = type;
-    }
+    putAttrHeader(b, at, total, type);
     // The payload is the caller's to write; the padding may hold a truncated attribute's bytes.
     for (let i = at + total; i < end; i++) b[i] = 0;
     this.len = end;
