@@ -27,5 +27,6 @@ import "./expiry.suite.js";
 import "./tka.suite.js";
 import "./lifecycle.suite.js";
 import "./apply-queue.suite.js";
+import "./gateway-glue.suite.js";
 
 export { cases, runAll } from "./check.js";

@@ -10,12 +10,8 @@ import type { DERPNode, Hostinfo } from "../control/tailcfg.js";
 import { keyFromText } from "../crypto/keys.js";
 import { DerpManager } from "../derp/manager.js";
 import { isDisco } from "../disco/message.js";
-import { hostsFile } from "../dns/hosts.js";
-import { filterStatements } from "../gateway/filter.js";
-import { Gateway } from "../gateway/gateway.js";
-import { lanSubnets } from "../gateway/lan.js";
 import type { Host, NetlinkSocket } from "../host/host.js";
-import { formatIp, formatPrefix, type IpBytes, type Prefix } from "../netaddr/ip.js";
+import { formatIp, formatPrefix, type IpBytes } from "../netaddr/ip.js";
 import { NetlinkClient } from "../netlink/client.js";
 import type { Link } from "../netlink/route.js";
 import { Rtnl } from "../netlink/rtnl.js";
@@ -30,6 +26,7 @@ import { PeerActivity } from "../wg/activity.js";
 import { readPeers, type WireGuardApi } from "../wg/api.js";
 import { openWireGuard } from "../wg/open.js";
 import { ApplyQueue } from "./apply-queue.js";
+import { GatewayGlue, type GatewayWanted } from "./gateway-glue.js";
 import { NetworkWatch } from "./network-watch.js";
 import { Tunnel } from "./tunnel.js";
 import type { AgentView } from "./view.js";
@@ -78,7 +75,8 @@ export class Running {
   private readonly bridge: RelayBridge;
   /** The device's peers, addresses and routes, kept by difference. */
   private readonly tunnel: Tunnel;
-  private readonly gateway: Gateway;
+  /** meshwrt's firewall table and MagicDNS names, and the subnets the router shares. */
+  private readonly gateway: GatewayGlue;
   /** Exit-node DNS for the peers (only when the router is an exit node). */
   private readonly peerApi: PeerApi | undefined;
   /** Disco and STUN; undefined when the WireGuard port cannot be shared (relay only). */
@@ -92,8 +90,6 @@ export class Running {
   private endpoints: { addrs: string[]; types: number[] } = { addrs: [], types: [] };
   /** Our own addresses when last looked at (formatted). */
   private addresses: string[] = [];
-  /** The subnets this router shares: the configured ones, else the LAN's. */
-  private sharedRoutes: Prefix[] = [];
   /** The timers that run while running: the slow reconcile, the activity reads; and the network's events. */
   private cancelReconcile = () => {};
   private cancelActivity = () => {};
@@ -134,7 +130,7 @@ export class Running {
     private readonly env: Host,
     private readonly settings: Settings,
     private readonly opts: AgentOptions,
-    private readonly hooks: RunningHooks,
+    hooks: RunningHooks,
     opened: Opened,
   ) {
     ({ rtnl: this.rtnl, wg: this.wg, link: this.link, sockets: this.sockets } = opened);
@@ -166,17 +162,21 @@ export class Running {
       },
       note: (subject, msg) => hooks.once(subject, msg),
     });
-    this.gateway = new Gateway(
+    this.gateway = new GatewayGlue(
       {
         run: (argv, input) => env.run(argv, input),
         writeFile: (path, data) => env.writeFileAtomic(path, data, 0o644),
         removeFile: (path) => env.unlink(path),
         exists: (path) => env.exists(path),
         log: (l, m) => env.log(l, m),
+        links: () => this.rtnl.links(),
+        addresses: () => this.rtnl.addresses(),
+        noteOnce: (m) => hooks.once(m, m),
+        unloaded: () => this.onNetmap(this.netmap, new Set()),
       },
-      { iface: opts.interfaceName, ...(s.acceptDns ? { hostsFile: s.dnsHostsFile } : {}) },
+      s,
+      opts.interfaceName,
     );
-    this.gateway.onUnloaded = () => this.onNetmap(this.netmap, new Set());
     this.peerApi = s.advertiseExitNode
       ? new PeerApi(
           {
@@ -247,10 +247,10 @@ export class Running {
     this.env.log("info", `wireguard: ${this.wg.kind}, interface ${this.opts.interfaceName} (#${this.link.index})`);
     // A table deleted by someone else (fw4 flush) is loaded again; refused then, the peers go (fail closed).
     this.gateway.watch((protocol, groups) => this.env.netlink(protocol, groups));
-    await this.findSharedRoutes();
+    await this.gateway.findSharedRoutes();
     checkpoint();
     // Rules before the first peer: until the ACL arrives, nothing from the tailnet gets in.
-    await this.applyGateway();
+    await this.gateway.set(this.gatewayWanted());
     checkpoint();
     await this.followAddresses();
     await this.wg.set({ name: this.opts.interfaceName, privateKey: this.controller.nodePrivateKey, listenPort: s.listenPort });
@@ -303,7 +303,7 @@ export class Running {
       // The relays' latencies as the home was chosen by them (over HTTPS where STUN got no answer).
       ...(direct ? { netcheck: { ...direct.netcheck, latencyMs: this.derp.latencyMs }, ping: (id: string) => direct.ping(id) } : {}),
       wgPeerOf: (id) => this.activity.counters(id),
-      advertisedRoutes: this.sharedRoutes.map(formatPrefix),
+      advertisedRoutes: this.gateway.sharedRoutes.map(formatPrefix),
       endpoints: this.endpoints.addrs,
       ...(expiry ? { keyExpiry: expiry } : {}),
       tailnetLock: this.controller.tailnetLock(),
@@ -402,8 +402,9 @@ export class Running {
         this.env.log("info", `network changed (${why}): re-announcing endpoints`);
         this.direct?.rediscover("network changed");
         void this.followAddresses();
-        this.findSharedRoutes()
-          .then(() => this.applyGateway())
+        this.gateway
+          .findSharedRoutes()
+          .then(() => this.gateway.set(this.gatewayWanted()))
           .catch((e: Error) => this.env.log("warn", `network changed: ${e.message}`))
           .finally(() => this.controller.update(this.endpoints, this.hostinfo()));
       },
@@ -424,7 +425,7 @@ export class Running {
     const release = this.env.readFile("/etc/openwrt_release");
     const version = release ? /DISTRIB_RELEASE='([^']*)'/.exec(utf8Decode(release))?.[1] : undefined;
     const sysname = this.env.readFile("/proc/sys/kernel/hostname");
-    const routes = this.sharedRoutes.map(formatPrefix);
+    const routes = this.gateway.sharedRoutes.map(formatPrefix);
     if (this.settings.advertiseExitNode) routes.push("0.0.0.0/0", "::/0");
     return {
       OS: "linux",
@@ -454,12 +455,12 @@ export class Running {
     if (delta.paths || changes.has("derp")) this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
     // The firewall before the peers, and no peer while meshwrt's table is not loaded: the ACL is
     // enforced there, and fw4's zone for the tunnel accepts what reaches it (fail closed).
-    if (changes.has("filter") || !this.gateway.loaded || reconcile) await this.applyRules();
-    if (delta.names || changes.has("self") || changes.has("dns") || reconcile) await this.applyNames();
+    if (changes.has("filter") || !this.gateway.loaded || reconcile) await this.gateway.setRules(this.gatewayWanted());
+    if (delta.names || changes.has("self") || changes.has("dns") || reconcile) await this.gateway.setNames(this.netmap);
     const { sent, routed } = await tunnel.apply(delta, nm.self?.Addresses ?? [], this.gateway.loaded, reconcile !== undefined);
     // The peer API on the tailnet addresses once they are ours: the firewall opens its port, peers learn it from Hostinfo.
     if (this.peerApi?.listen((nm.self?.Addresses ?? []).map((a) => a.split("/")[0]!))) {
-      await this.applyRules();
+      await this.gateway.setRules(this.gatewayWanted());
       this.controller.update(this.endpoints, this.hostinfo());
     }
     for (const w of delta.peers.values()) {
@@ -472,44 +473,9 @@ export class Running {
     this.env.log("debug", `netmap applied${reconcile ? ` (kernel read back: ${reconcile})` : ""}: ${nm.peers.size} peers, ${sent} peer changes, ${routed} address and route changes, in ${ms} ms`);
   }
 
-  /** The configured routes, or the subnets on the LAN devices; said in the log when they change. */
-  private async findSharedRoutes(): Promise<void> {
-    const s = this.settings;
-    let routes = [...s.advertiseRoutes];
-    if (!routes.length) {
-      const names = new Map((await this.rtnl.links()).map((l) => [l.index, l.name]));
-      const addrs = (await this.rtnl.addresses()).map((a) => ({ device: names.get(a.index) ?? "", prefix: a.prefix }));
-      routes = lanSubnets(addrs, s.lanDevices);
-    }
-    const text = routes.map(formatPrefix).join(", ");
-    if (text !== this.sharedRoutes.map(formatPrefix).join(", ")) this.env.log("info", `sharing ${text || "no subnets"}${s.advertiseRoutes.length ? "" : ` (the subnets of ${s.lanDevices.join(", ")})`}${s.advertiseExitNode ? ", and the internet as an exit node" : ""}`);
-    this.sharedRoutes = routes;
-  }
-
-  /** The firewall table and the MagicDNS names for the current netmap and shared routes. */
-  private async applyGateway(): Promise<void> {
-    await this.applyRules();
-    await this.applyNames();
-  }
-
-  private async applyRules(): Promise<void> {
-    const nm = this.netmap;
-    const rules = [...nm.filters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).flatMap(([, r]) => r);
-    // A flowtable may name only devices that exist now.
-    const links = this.settings.flowOffloading ? new Set((await this.rtnl.links()).map((l) => l.name)) : undefined;
-    await this.gateway.setRules({
-      ...(links ? { offload: this.settings.lanDevices.filter((d) => links.has(d)) } : {}),
-      routes: this.sharedRoutes,
-      exitNode: this.settings.advertiseExitNode,
-      snat: this.settings.snatSubnetRoutes,
-      filter: filterStatements(rules, (m) => this.hooks.once(m, m)),
-      ...(this.peerApi?.ports.length ? { peerApiPorts: this.peerApi.ports } : {}),
-    });
-  }
-
-  private async applyNames(): Promise<void> {
-    const nm = this.netmap;
-    if (nm.self) await this.gateway.setNames(hostsFile(nm, (m) => this.hooks.once(m, m)));
+  /** What the gateway is to carry now: the latest netmap's ACL and names, the peer API's ports. */
+  private gatewayWanted(): GatewayWanted {
+    return { netmap: this.netmap, peerApiPorts: this.peerApi?.ports ?? [] };
   }
 }
 

@@ -1,0 +1,119 @@
+// The gateway as the running agent keeps it: the Running says what it wants
+// (the netmap, the peer API's ports), this makes of it and the settings
+// meshwrt's firewall table (the ACL, the shared subnets or the exit node,
+// source NAT, flow offloading to the LAN devices there are) and the MagicDNS
+// names, and keeps the subnets it shares, which the control server is told
+// of. gateway/gateway.ts loads them, keeps them loaded and removes them.
+import { type NetMap, packetFilter } from "../control/netmap.js";
+import { hostsFile } from "../dns/hosts.js";
+import { filterStatements } from "../gateway/filter.js";
+import { Gateway, type GatewayDeps } from "../gateway/gateway.js";
+import { lanSubnets } from "../gateway/lan.js";
+import type { NetlinkSocket } from "../host/host.js";
+import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import type { Address, Link } from "../netlink/route.js";
+import type { Settings } from "../openwrt/config.js";
+
+export interface GatewayGlueDeps extends GatewayDeps {
+  /** The router's devices and addresses (Rtnl has them). */
+  links(): Promise<readonly Link[]>;
+  addresses(): Promise<readonly Address[]>;
+  /** A filter rule or name from the server that was left out: said once. */
+  noteOnce(msg: string): void;
+  /** meshwrt's table was lost and nft refused it again: the peers must go (fail closed). */
+  unloaded(): void;
+}
+
+export type GatewaySettings = Pick<Settings, "advertiseRoutes" | "lanDevices" | "advertiseExitNode" | "snatSubnetRoutes" | "flowOffloading" | "acceptDns" | "dnsHostsFile">;
+
+/** What the Running wants the gateway to carry. */
+export interface GatewayWanted {
+  /** Its packet filter is the ACL; its self and peers are the names. */
+  readonly netmap: NetMap;
+  /** The peer API's TCP ports, open to the tailnet. */
+  readonly peerApiPorts: readonly number[];
+}
+
+export class GatewayGlue {
+  private readonly gateway: Gateway;
+  private shared: Prefix[] = [];
+
+  constructor(
+    private readonly deps: GatewayGlueDeps,
+    private readonly settings: GatewaySettings,
+    iface: string,
+  ) {
+    this.gateway = new Gateway(deps, { iface, ...(settings.acceptDns ? { hostsFile: settings.dnsHostsFile } : {}) });
+    this.gateway.onUnloaded = () => deps.unloaded();
+  }
+
+  /** Whether meshwrt's table is in force: until it is, no peer may be in the kernel. */
+  get loaded(): boolean {
+    return this.gateway.loaded;
+  }
+
+  /** Why the table is not in force (or not the latest), for status; undefined when it is. */
+  get failure(): string | undefined {
+    return this.gateway.failure;
+  }
+
+  /** The subnets this router shares: the configured ones, else the LAN devices'. */
+  get sharedRoutes(): readonly Prefix[] {
+    return this.shared;
+  }
+
+  /** Follows nftables' events, to load a table someone deleted again (gateway.ts). */
+  watch(open: (protocol: number, groups: number) => NetlinkSocket): void {
+    this.gateway.watch(open);
+  }
+
+  /** Another table of meshwrt's (direct paths' port sharing) to load again when someone deletes it. */
+  keep(table: string, script: string | undefined): void {
+    this.gateway.keep(table, script);
+  }
+
+  /** Looks for the shared subnets again (the LAN's may have changed); said in the log when they change. */
+  async findSharedRoutes(): Promise<void> {
+    const s = this.settings;
+    let routes = [...s.advertiseRoutes];
+    if (!routes.length) {
+      const names = new Map((await this.deps.links()).map((l) => [l.index, l.name]));
+      const addrs = (await this.deps.addresses()).map((a) => ({ device: names.get(a.index) ?? "", prefix: a.prefix }));
+      routes = lanSubnets(addrs, s.lanDevices);
+    }
+    const text = routes.map(formatPrefix).join(", ");
+    if (text !== this.shared.map(formatPrefix).join(", ")) this.deps.log("info", `sharing ${text || "no subnets"}${s.advertiseRoutes.length ? "" : ` (the subnets of ${s.lanDevices.join(", ")})`}${s.advertiseExitNode ? ", and the internet as an exit node" : ""}`);
+    this.shared = routes;
+  }
+
+  /** The table and the names, for `w` and the shared subnets. */
+  async set(w: GatewayWanted): Promise<void> {
+    await this.setRules(w);
+    await this.setNames(w.netmap);
+  }
+
+  /** meshwrt's table for `w`; when nft refuses it, `failure` says why (and `loaded` whether an older one stays). */
+  async setRules(w: GatewayWanted): Promise<void> {
+    const s = this.settings;
+    // A flowtable may name only devices that exist now.
+    const links = s.flowOffloading ? new Set((await this.deps.links()).map((l) => l.name)) : undefined;
+    await this.gateway.setRules({
+      ...(links ? { offload: s.lanDevices.filter((d) => links.has(d)) } : {}),
+      routes: this.shared,
+      exitNode: s.advertiseExitNode,
+      snat: s.snatSubnetRoutes,
+      filter: filterStatements(packetFilter(w.netmap), (m) => this.deps.noteOnce(m)),
+      ...(w.peerApiPorts.length ? { peerApiPorts: w.peerApiPorts } : {}),
+    });
+  }
+
+  /** The MagicDNS names, once the netmap has our own node. */
+  async setNames(nm: NetMap): Promise<void> {
+    if (nm.self) await this.gateway.setNames(hostsFile(nm, (m) => this.deps.noteOnce(m)));
+  }
+
+  /** Removes the table and the names; the Running removes the interface first, so nothing is let in meanwhile. */
+  stop(): Promise<void> {
+    return this.gateway.stop();
+  }
+}

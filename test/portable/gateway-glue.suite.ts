@@ -1,0 +1,169 @@
+// The gateway as the running agent keeps it (agent/gateway-glue.ts): the
+// shared subnets found on the LAN devices, meshwrt's table made of the
+// netmap's ACL and the settings, the names, and the fail-closed hook when a
+// lost table is refused again. nft, dnsmasq and the kernel are a double that
+// records what was asked; the real nftables runs in test/gateway and
+// test/openwrt/fw4.test.ts.
+import { GatewayGlue, type GatewaySettings } from "../../agent/src/agent/gateway-glue.js";
+import { emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
+import type { FilterRule, Node } from "../../agent/src/control/tailcfg.js";
+import type { NetlinkSocket } from "../../agent/src/host/host.js";
+import { parsePrefix } from "../../agent/src/netaddr/ip.js";
+import type { Address, Link } from "../../agent/src/netlink/route.js";
+import { utf8Decode } from "../../agent/src/util/utf8.js";
+import { eq, suite } from "./check.js";
+
+async function turn(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+const SETTINGS: GatewaySettings = {
+  advertiseRoutes: [],
+  lanDevices: ["br-lan", "lan2"],
+  advertiseExitNode: false,
+  snatSubnetRoutes: true,
+  flowOffloading: false,
+  acceptDns: true,
+  dnsHostsFile: "/tmp/hosts/meshwrt",
+};
+
+/** A double of nft, dnsmasq's directory and the kernel's links and addresses; `refuse` makes nft fail. */
+function gatewayDouble(settings: Partial<GatewaySettings> = {}) {
+  const links: Link[] = [
+    { index: 1, name: "lo", up: true, mtu: 65536 },
+    { index: 2, name: "br-lan", up: true, mtu: 1500 },
+    { index: 3, name: "wan", up: true, mtu: 1500 },
+  ];
+  const addresses: Address[] = [
+    { index: 1, prefix: parsePrefix("127.0.0.1/8") },
+    { index: 2, prefix: parsePrefix("192.168.1.1/24") },
+    { index: 2, prefix: parsePrefix("fe80::1/64") },
+    { index: 3, prefix: parsePrefix("203.0.113.5/24") },
+  ];
+  const t = {
+    links,
+    addresses,
+    scripts: [] as string[],
+    runs: [] as string[],
+    files: new Map<string, string>(),
+    logs: [] as string[],
+    notes: [] as string[],
+    unloaded: 0,
+    refuse: false,
+  };
+  const glue = new GatewayGlue(
+    {
+      run: async (argv, input) => {
+        t.runs.push(argv.join(" "));
+        if (argv[0] !== "nft") return { code: 0, stderr: "" };
+        if (t.refuse) return { code: 1, stderr: "Error: Could not process rule: Operation not permitted" };
+        t.scripts.push(utf8Decode(input!));
+        return { code: 0, stderr: "" };
+      },
+      writeFile: (path, data) => t.files.set(path, utf8Decode(data)),
+      removeFile: (path) => t.files.delete(path),
+      exists: (path) => path === "/tmp/hosts" || t.files.has(path),
+      log: (_l, m) => t.logs.push(m),
+      links: async () => t.links,
+      addresses: async () => t.addresses,
+      noteOnce: (m) => t.notes.push(m),
+      unloaded: () => t.unloaded++,
+    },
+    { ...SETTINGS, ...settings },
+    "meshwrt0",
+  );
+  return { t, glue };
+}
+
+const node = (ID: number, Name: string, Addresses: string[]) => ({ ID, Name, Addresses }) as unknown as Node;
+const rule = (src: string, dst: string): FilterRule => ({ SrcIPs: [src], DstPorts: [{ IP: dst, Ports: { First: 22, Last: 22 } }] });
+const wanted = (nm: Partial<NetMap>, peerApiPorts: number[] = []) => ({ netmap: { ...emptyNetMap(), ...nm }, peerApiPorts });
+
+suite("gateway glue", (check) => {
+  check("shares the LAN devices' subnets (not link-local, not the WAN's), said in the log only when they change", async () => {
+    const { t, glue } = gatewayDouble();
+    await glue.findSharedRoutes();
+    eq(glue.sharedRoutes.map((p) => `${p.ip.join(".")}/${p.bits}`).join(" "), "192.168.1.0/24", "shared");
+    await glue.findSharedRoutes();
+    eq(t.logs.join(" | "), "sharing 192.168.1.0/24 (the subnets of br-lan, lan2)", "said once");
+    t.addresses.push({ index: 2, prefix: parsePrefix("10.1.0.1/16") });
+    await glue.findSharedRoutes();
+    eq(t.logs[1], "sharing 192.168.1.0/24, 10.1.0.0/16 (the subnets of br-lan, lan2)", "said again when changed");
+  });
+
+  check("configured routes win over the LAN's, and the exit node is said", async () => {
+    const { t, glue } = gatewayDouble({ advertiseRoutes: [parsePrefix("10.9.0.0/24")], advertiseExitNode: true });
+    await glue.findSharedRoutes();
+    eq(t.logs.join(" | "), "sharing 10.9.0.0/24, and the internet as an exit node", "log");
+  });
+
+  check("the table: the netmap's ACL in key order, forwarding only to the shared subnets, the peer API's ports", async () => {
+    const { t, glue } = gatewayDouble();
+    eq(glue.loaded, false, "loaded before");
+    await glue.findSharedRoutes();
+    // Inserted out of key order: "a" must still come first.
+    await glue.setRules(wanted({ filters: new Map([["b", [rule("100.64.0.2", "192.168.1.20")]], ["a", [rule("100.64.0.1", "192.168.1.10")]]]) }, [41641]));
+    eq(glue.loaded, true, "loaded");
+    eq(t.scripts.length, 1, "one nft run");
+    const s = t.scripts[0]!;
+    const a = s.indexOf("ip saddr { 100.64.0.1 } ip daddr { 192.168.1.10 }"), b = s.indexOf("ip saddr { 100.64.0.2 } ip daddr { 192.168.1.20 }");
+    eq(a >= 0 && b > a, true, `ACL in key order in:\n${s}`);
+    eq(s.includes('iifname "meshwrt0" ip daddr != { 192.168.1.0/24 } drop'), true, "forwarding to the shared subnet only");
+    eq(s.includes('iifname "meshwrt0" tcp dport { 41641 } accept'), true, "peer API port open");
+    eq(s.includes("flowtable"), false, "no flowtable when offloading is off");
+    await glue.setRules(wanted({ filters: new Map([["a", [rule("100.64.0.1", "192.168.1.10")]], ["b", [rule("100.64.0.2", "192.168.1.20")]]]) }, [41641]));
+    eq(t.scripts.length, 1, "the same rules are not loaded again");
+  });
+
+  check("flow offloading names only the LAN devices that exist now (nft refuses a flowtable naming a missing one)", async () => {
+    const { t, glue } = gatewayDouble({ flowOffloading: true });
+    await glue.setRules(wanted({}));
+    eq(t.scripts[0]!.includes('devices = { "meshwrt0", "br-lan" };'), true, `flowtable devices in:\n${t.scripts[0]}`);
+    t.links.push({ index: 4, name: "lan2", up: true, mtu: 1500 });
+    await glue.setRules(wanted({}));
+    eq(t.scripts[1]?.includes('devices = { "meshwrt0", "br-lan", "lan2" };'), true, "a device that came is named");
+  });
+
+  check("a rule the server sent that nft could not take is left out and noted; the rest loads", async () => {
+    const { t, glue } = gatewayDouble();
+    await glue.setRules(wanted({ filters: new Map([["base", [rule("not an address", "192.168.1.10"), rule("100.64.0.1", "192.168.1.10")]]]) }));
+    eq(t.notes.length, 1, "one note");
+    eq(t.scripts[0]!.includes("ip saddr { 100.64.0.1 } ip daddr { 192.168.1.10 }"), true, "the good rule");
+  });
+
+  check("refused by nft: not loaded, and the failure says so in words", async () => {
+    const { t, glue } = gatewayDouble();
+    t.refuse = true;
+    await glue.setRules(wanted({}));
+    eq(glue.loaded, false, "loaded");
+    eq(glue.failure, "firewall: nftables refused meshwrt's rules (Error: Could not process rule: Operation not permitted); no peer is installed until it loads: the tunnel carries nothing", "failure");
+  });
+
+  check("fails closed: a table lost (events lost) and refused on reload tells the Running to take its peers out", async () => {
+    const { t, glue } = gatewayDouble();
+    const sock: NetlinkSocket = { send: () => {}, close: () => {}, onMessage: () => {}, onError: () => {} };
+    glue.watch(() => sock);
+    await glue.setRules(wanted({}));
+    eq(t.unloaded, 0, "loaded: nothing to say");
+    t.refuse = true;
+    sock.onError(new Error("ENOBUFS"));
+    await turn();
+    eq(t.unloaded, 1, "unloaded said");
+    eq(glue.loaded, false, "loaded after");
+    eq(/^firewall: nftables refused meshwrt's rules after nftables events were lost \(ENOBUFS\)/.test(glue.failure ?? ""), true, `failure: ${glue.failure}`);
+  });
+
+  check("names: none before the netmap has our node; then the hosts file and dnsmasq told; none with accept_dns off", async () => {
+    const { t, glue } = gatewayDouble();
+    await glue.setNames(emptyNetMap());
+    eq(t.files.size, 0, "no file before self");
+    await glue.setNames({ ...emptyNetMap(), self: node(1, "router.tailnet.test.", ["100.64.0.1/32"]) });
+    eq(t.files.get("/tmp/hosts/meshwrt")?.split("\n")[1], "100.64.0.1 router.tailnet.test", "hosts file");
+    eq(t.runs.includes("killall -HUP dnsmasq"), true, "dnsmasq told");
+    await glue.stop();
+    eq(t.files.size, 0, "removed at stop");
+    const off = gatewayDouble({ acceptDns: false });
+    await off.glue.setNames({ ...emptyNetMap(), self: node(1, "router.tailnet.test.", ["100.64.0.1/32"]) });
+    eq(off.t.files.size, 0, "accept_dns off: no file");
+  });
+});
