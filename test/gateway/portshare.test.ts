@@ -121,6 +121,41 @@ EOF`);
     }
   });
 
+  it("WireGuard data the router sends skips conntrack but for one packet per peer endpoint a sample period, which keeps the flow open for the peer's answers", async () => {
+    sh(ns, `sysctl -qw net.netfilter.nf_conntrack_acct=1; nft -f - <<'EOF'
+table inet statefulwan {
+  chain input { type filter hook input priority filter; policy drop; iif "lo" accept; ct state established,related accept; }
+}
+EOF`);
+    const sample = 3;
+    const load = (s: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: s, encoding: "utf8" });
+    expect(load(portShareScript(P, Q, sample)).stderr).toBe("");
+    try {
+      const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5558])];
+      // What conntrack counted of the router's packets to the peer (its flow's original direction).
+      const counted = () => {
+        const flow = sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("dport=5558"));
+        expect(flow, "one flow for the peer's endpoint").toHaveLength(1);
+        return Number(/packets=(\d+)/.exec(flow[0]!)![1]);
+      };
+      const data = (n: number) => Array.from({ length: n }, (_, i) => ({ via: 0, ip: "10.9.0.2", port: 5558, hex: WG_DATA.replace("42", (0x10 + i).toString(16)) }));
+      await router.send(data(10));
+      expect(counted()).toBe(1);
+      // The peer's answer passes the stateful firewall: the flow is the router's.
+      await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA.replace("42", "03") }]);
+      // A sample period later the next packet is tracked again, and only that one.
+      await new Promise((r) => setTimeout(r, (sample + 1) * 1000));
+      await router.send(data(5));
+      expect(counted()).toBe(2);
+      await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA.replace("42", "04") }]);
+      expect((await router.received()).map((g) => g.hex)).toEqual([WG_DATA.replace("42", "03"), WG_DATA.replace("42", "04")]);
+      expect(await phone.received()).toHaveLength(15);
+    } finally {
+      sh(ns, "nft delete table inet statefulwan");
+      expect(load(portShareScript(P, Q)).stderr).toBe("");
+    }
+  });
+
   it("is replaced whole when started again and removed without a trace", () => {
     const nft = (s: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: s, encoding: "utf8" });
     expect(nft(portShareScript(P, Q + 1)).status).toBe(0);
@@ -135,5 +170,6 @@ EOF`);
   it("refuses ports that cannot be", () => {
     expect(() => portShareScript(0, Q)).toThrow("port sharing: WireGuard port 0 is not 1-65535");
     expect(() => portShareScript(P, P)).toThrow(`port sharing: the agent's port is the WireGuard port ${P}`);
+    expect(() => portShareScript(P, Q, 30)).toThrow("port sharing: a sample every 30 s would let conntrack's 30 s UDP timeout lapse");
   });
 });

@@ -13,12 +13,15 @@
 // it is told apart by one lookup of its first two bytes (WireGuard's start
 // 01..04 00); only disco's "TS" and STUN's 0x0101 go on to their full match.
 //
-// What the router sends stays tracked, data too, though notrack on it
-// measured ~4% to the router under emulation: after an idle spell longer
-// than conntrack's UDP timeout, the router's first data packet is what lets
-// the peer's answers in through a stateful WAN firewall (fw4's
-// "established"); untracked, they would wait for the next handshake or
-// disco heartbeat, seconds spent on the relay.
+// WireGuard data the router sends skips conntrack but for one packet per
+// peer endpoint every SAMPLE_SECONDS: that one keeps the flow alive (UDP's
+// shortest conntrack timeout is 30 s), so the peer's answers still pass a
+// stateful WAN firewall (fw4's "established") however long the transfer,
+// and after an idle spell the set's element is gone, so the router's first
+// packet makes the flow again. Untracked, the rest cost no conntrack lookup
+// (make bench's b/a shows what that is worth). Handshakes, disco and
+// STUN stay tracked; so does what the router receives, which fw4 must see
+// as established to let in.
 
 export const PORTSHARE_TABLE = "meshwrt_port";
 
@@ -32,14 +35,27 @@ function port(p: number, what: string): number {
   return p;
 }
 
-/** Replaces the table whole, in one transaction: idempotent at every start. */
-export function portShareScript(wgPort: number, agentPort: number): string {
+/** How often a peer endpoint's WireGuard data is let through conntrack (see above). */
+export const SAMPLE_SECONDS = 20;
+
+/** A WireGuard transport data message: type 4, then three zero bytes. */
+const WG_DATA = "0x04000000";
+
+/** Replaces the table whole, in one transaction: idempotent at every start. `sampleSeconds` is SAMPLE_SECONDS but in tests. */
+export function portShareScript(wgPort: number, agentPort: number, sampleSeconds = SAMPLE_SECONDS): string {
   const wg = port(wgPort, "WireGuard"), agent = port(agentPort, "agent");
   if (wg === agent) throw new Error(`port sharing: the agent's port is the WireGuard port ${wg}`);
+  if (!Number.isInteger(sampleSeconds) || sampleSeconds < 1 || sampleSeconds > 25) throw new Error(`port sharing: a sample every ${sampleSeconds} s would let conntrack's 30 s UDP timeout lapse`);
+  const sampled = (family: string) => `\tset sampled${family === "ipv4_addr" ? 4 : 6} {
+\t\ttype ${family} . inet_service
+\t\tflags dynamic,timeout
+\t\ttimeout ${sampleSeconds}s
+\t}
+`;
   return `table inet ${PORTSHARE_TABLE} {}
 delete table inet ${PORTSHARE_TABLE}
 table inet ${PORTSHARE_TABLE} {
-\tchain disco {
+${sampled("ipv4_addr")}${sampled("ipv6_addr")}\tchain disco {
 \t\t${DISCO_REST} udp dport set ${agent}
 \t}
 \tchain stun {
@@ -49,9 +65,16 @@ table inet ${PORTSHARE_TABLE} {
 \t\ttype filter hook prerouting priority mangle; policy accept;
 \t\tudp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco, ${STUN_START} : goto stun }
 \t}
+\tchain data {
+\t\tip daddr . udp dport @sampled4 notrack return
+\t\tip6 daddr . udp dport @sampled6 notrack return
+\t\tmeta nfproto ipv4 add @sampled4 { ip daddr . udp dport }
+\t\tmeta nfproto ipv6 add @sampled6 { ip6 daddr . udp dport }
+\t}
 \tchain outbound {
 \t\ttype filter hook output priority raw; policy accept;
 \t\tudp sport ${agent} udp sport set ${wg}
+\t\tudp sport ${wg} @th,64,32 ${WG_DATA} goto data
 \t}
 }
 `;
