@@ -1,7 +1,7 @@
 // Known-answer tests of every primitive the agent uses.
 import { aeadOpen, aeadSeal, blake2s, hmac, sha256 } from "../../agent/src/crypto/aead.js";
 import { boxOpen, boxSeal, boxSharedKey } from "../../agent/src/crypto/box.js";
-import { dh, keyFromText, keyPairFromSeed, keyToText, publicKeyOf } from "../../agent/src/crypto/keys.js";
+import { dh, keyFromHex, keyFromText, keyPairFromSeed, keyToText, publicKeyOf } from "../../agent/src/crypto/keys.js";
 import { eq, eqBytes, hex, suite, throws } from "./check.js";
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -46,6 +46,13 @@ suite("key text forms", (check) => {
   check("wrong prefix and bad hex are refused", () => {
     throws(() => keyFromText("discokey", keyToText("nodekey", key)), /discokey: missing "discokey:" prefix/, "prefix");
     throws(() => keyFromText("mkey", "mkey:zz"), /mkey: want 64 lowercase hex digits/, "hex");
+  });
+  check("a key's hex decoded 8 digits at a time: every byte value, and text that is no key refused", () => {
+    const all = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0")).join("");
+    for (let i = 0; i < all.length; i += 64) eqBytes(keyFromHex(all.slice(i, i + 64)), all.slice(i, i + 64), `bytes ${i / 2}-${i / 2 + 31}`);
+    throws(() => keyFromHex("A".repeat(64), "peer key"), /^peer key: want 64 lowercase hex digits, got 64 characters$/, "uppercase");
+    throws(() => keyFromHex("0".repeat(62)), /want 64 lowercase hex digits, got 62/, "short");
+    throws(() => keyFromHex(`${"0".repeat(63)}g`), /want 64 lowercase hex digits/, "not hex");
   });
 });
 

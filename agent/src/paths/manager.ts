@@ -1,10 +1,9 @@
 // Disco for all peers: who may talk to us (only netmap peers, by disco
 // key), opening and sealing packets, and each peer's PeerPaths. Received
 // packets in, sendable packets and kernel endpoint changes out.
-import { hexToBytes } from "@noble/hashes/utils.js";
 import type { Node } from "../control/tailcfg.js";
 import { boxSharedKey } from "../crypto/box.js";
-import { keyFromText } from "../crypto/keys.js";
+import { keyFromHex, keyFromText } from "../crypto/keys.js";
 import { openPacket, sealPacket, senderKey } from "../disco/message.js";
 import type { Endpoint } from "../netaddr/ip.js";
 import { toHex } from "../util/bytes.js";
@@ -88,7 +87,7 @@ export class DiscoManager {
         this.byDisco.delete(hadDisco);
         const s = this.state.get(nk);
         this.state.delete(nk);
-        if (s) for (const a of s.paths.reset()) if (a.kind === "endpoint") out.push({ kind: "endpoint", peer: hexToBytes(nk.slice(8)) });
+        if (s) for (const a of s.paths.reset()) if (a.kind === "endpoint") out.push({ kind: "endpoint", peer: keyFromHex(nk.slice(8)) });
       }
       this.byNode.set(nk, n);
       this.byDisco.set(dk, n);
@@ -140,7 +139,7 @@ export class DiscoManager {
     const e = this.stateOf(nk, n);
     const st = e.paths.status;
     const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e, n), this.deps.random(24), { type: "ping", txid, nodeKey: this.deps.ourNodeKey });
-    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: hexToBytes(nodeKeyHex), region: this.regionOf(n), packet };
+    return st.kind === "direct" ? { kind: "udp", to: st.endpoint, packet } : { kind: "derp", peer: keyFromHex(nodeKeyHex), region: this.regionOf(n), packet };
   }
 
   /** Periodic work; `activity(nodeKeyHex)` says which peers carried traffic lately and what the kernel received. */
@@ -174,7 +173,7 @@ export class DiscoManager {
 
   private seal(nk: string, n: Node, e: PeerState, acts: ReturnType<PeerPaths["tick"]>): DiscoOut[] {
     return acts.map((a): DiscoOut => {
-      const peer = hexToBytes(nk.slice(8));
+      const peer = keyFromHex(nk.slice(8));
       if (a.kind === "endpoint") return a.endpoint ? { kind: "endpoint", peer, endpoint: a.endpoint } : { kind: "endpoint", peer };
       const packet = sealPacket(this.deps.ourDiscoPublic, this.sharedKey(e, n), this.deps.random(24), a.message);
       return a.kind === "udp" ? { kind: "udp", to: a.to, packet } : { kind: "derp", peer, region: this.regionOf(n), packet };
