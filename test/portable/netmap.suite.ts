@@ -1,6 +1,7 @@
 // The map session: a full netmap, then deltas; and the schema check that
 // turns a server's garbage into an error naming the field.
 import { applyMapResponse, emptyNetMap, homeRegion, keptPeer, packetFilter } from "../../agent/src/control/netmap.js";
+import type { PeerMap } from "../../agent/src/control/peer-map.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
 import { checkMapResponse, checkRegisterResponse, type Node, parseMapResponse } from "../../agent/src/control/tailcfg.js";
 import { eq, suite, throws } from "./check.js";
@@ -167,6 +168,24 @@ suite("netmap", (check) => {
     const [old, was] = kept[3]!;
     for (let i = 0; i < 3; i++) applyMapResponse({ ...emptyNetMap(), peers: old }, checkMapResponse({ PeersChanged: [node(99)], PeersRemoved: [2, 3] }), NOW);
     eq(show(old), was, "an old map a delta started from");
+  });
+  check("a delta's peers map names the IDs it set or removed, and only against the map it came from", () => {
+    const big = 2 ** 40;
+    const nm = applyMapResponse(emptyNetMap(), { Peers: [node(2), node(3), node(big), node(4)] }, NOW).netmap;
+    eq(String((nm.peers as PeerMap).changedSince(emptyNetMap().peers)), "undefined", "a full map: every peer to compare");
+    const d = applyMapResponse(nm, { PeersChanged: [node(5), node(3, { Name: "x" })], PeersRemoved: [big, 77], OnlineChange: { "4": true }, PeerSeenChange: { "2": false } }, NOW).netmap;
+    const ids = (d.peers as PeerMap).changedSince(nm.peers);
+    eq(ids ? [...ids].sort((a, b) => a - b).join(" ") : "none", `2 3 4 5 ${big}`, "set and removed (77 was not there)");
+    eq([...d.peers.keys()].join(" "), "2 3 4 5", "the delta's map");
+    eq(d.peers.has(big) || d.peers.has(77), false, "removed");
+    eq(nm.peers.get(big)?.ID, big, "a big ID in the old map");
+    eq(String((d.peers as PeerMap).changedSince(d.peers)), "undefined", "not against another map");
+    const again = applyMapResponse(nm, { PeersRemoved: [2] }, NOW).netmap;
+    eq(String((d.peers as PeerMap).changedSince(again.peers)), "undefined", "not against a sibling");
+    eq([...((again.peers as PeerMap).changedSince(nm.peers) ?? [])].join(" "), "2", "the sibling's own");
+    // Too many to list: every peer compared.
+    const many = applyMapResponse(nm, { PeersChanged: Array.from({ length: 300 }, (_, i) => node(100 + i)) }, NOW).netmap;
+    eq(String((many.peers as PeerMap).changedSince(nm.peers)), "undefined", "300 joins");
   });
   check("a node's every field checked, on the quick look at right nodes as on the slow walk that names a wrong one", () => {
     const wrong: Record<string, unknown> = {

@@ -1,5 +1,8 @@
-import type { Node } from "../../agent/src/control/tailcfg.js";
+import { applyMapResponse, emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
+import type { MapResponse, Node } from "../../agent/src/control/tailcfg.js";
 import { formatPrefix, parseEndpoint } from "../../agent/src/netaddr/ip.js";
+import { latin1 } from "../../agent/src/util/bytes.js";
+import { NetmapPeers, type PeersDelta } from "../../agent/src/wg/netmap-peers.js";
 import { wantedPeers } from "../../agent/src/wg/wanted.js";
 import { eq, suite } from "./check.js";
 
@@ -25,5 +28,45 @@ suite("wanted peers", (check) => {
     eq(out.length, 1, "one peer left");
     eq(out[0]!.allowedIps.length, 1, "the bad prefix dropped");
     eq(logs.some((l) => l.startsWith("peer n4: nodekey:")), true, "bad key logged with the peer");
+  });
+});
+
+suite("netmap peers followed by difference", (check) => {
+  check("a delta followed by the nodes it changed leaves what a follow of the whole map leaves (600 random deltas)", () => {
+    let seed = 99;
+    const rand = (k: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % k;
+    };
+    // Few keys and addresses, so nodes share them; some expired, some with subnets, some keys bad.
+    const peer = (id: number, v: number): Node => node(id, {
+      Key: rand(12) ? `nodekey:${rand(9).toString(16).padStart(64, "0")}` : "nodekey:zz",
+      Name: `n${rand(3)}`, ...(rand(4) ? {} : { AllowedIPs: [`100.64.0.${id}/32`, `10.${rand(3)}.0.0/16`] }), Endpoints: [`198.51.100.${rand(3)}:41641`],
+      HomeDERP: 900 + rand(2), ...(rand(10) ? {} : { Expired: true }), ...(v % 2 ? { Online: true } : {}),
+    });
+    const ids = () => 2 + rand(12);
+    const opts = { acceptRoutes: true, endpointFor: () => parseEndpoint("127.0.0.1:40001"), log: () => {} };
+    const show = (p: NetmapPeers) => {
+      const all = [...p.all()];
+      return `${all.map((w) => `${w.id} ${w.packedIps} ${p.region(latin1(w.publicKey))}`).sort().join(",")} routes ${[...p.routes()].sort().join(" ")}`;
+    };
+    const flags = (d: PeersDelta) => `${[...d.peers].map(([k, w]) => `${k}:${w ? w.packedIps : "-"}`).sort().join(",")} names ${d.names} paths ${d.paths} routes ${d.routes ? [...d.routes].sort().join(" ") : "all"}`;
+    const byDelta = new NetmapPeers(opts), whole = new NetmapPeers(opts);
+    let nm: NetMap = applyMapResponse(emptyNetMap(), { Peers: [peer(2, 0), peer(3, 0)] }, "t").netmap;
+    let fromDelta = 0;
+    for (let i = 0; i < 600; i++) {
+      const before = nm;
+      const r: MapResponse = rand(3) === 0 ? { PeersRemoved: [ids()] } : rand(3) === 0 ? { OnlineChange: { [String(ids())]: rand(2) === 0 } }
+        : rand(4) === 0 ? { PeersChangedPatch: [{ NodeID: ids(), DERPRegion: 900 + rand(3) }] } : { PeersChanged: [peer(ids(), i), peer(ids(), i)] };
+      nm = applyMapResponse(nm, r, "t").netmap;
+      if (nm.peers === before.peers || (nm.peers as { changedSince?: (m: unknown) => unknown }).changedSince?.(before.peers)) fromDelta++;
+      // The same maps as plain Maps: every node compared, as a follow without a delta's list does.
+      const d = byDelta.update(nm.peers), w = whole.update(new Map(nm.peers));
+      eq(flags(d), flags(w), `delta ${i} (${JSON.stringify(r)}): what changed`);
+      eq(show(byDelta), show(whole), `delta ${i}: the peers`);
+    }
+    eq(fromDelta, 600, "every map the same or telling its changes");
   });
 });

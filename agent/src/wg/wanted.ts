@@ -3,8 +3,7 @@
 // subnets it is the primary router for. Exit routes (/0) are never taken:
 // the router is an exit node, it does not use one.
 import type { Node } from "../control/tailcfg.js";
-import { hexToBytes } from "@noble/hashes/utils.js";
-import { keyFromText } from "../crypto/keys.js";
+import { keyFromHex, keyFromText } from "../crypto/keys.js";
 import { type Endpoint, maskPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
 import type { WantedPeer } from "./reconcile.js";
 
@@ -28,7 +27,7 @@ export function wantedPeers(peers: Iterable<Node>, o: WantedOptions): WantedPeer
 const NODE_KEY = /^nodekey:[0-9a-f]{64}$/;
 
 /** One node as a WireGuard peer; undefined when it is expired or its key is bad (said in the log). */
-export function wantedPeer(n: Node, o: WantedOptions): WantedPeer | undefined {
+export function wantedPeer(n: Node, o: WantedOptions): NodePeer | undefined {
   if (n.Expired) return undefined;
   if (!NODE_KEY.test(n.Key)) {
     try {
@@ -55,7 +54,7 @@ export function wantedPeer(n: Node, o: WantedOptions): WantedPeer | undefined {
     if ((whole && (allOwn || isOwn(n.Addresses, text))) || (o.acceptRoutes && p.bits > 0)) packed += packPrefix(p);
   }
   // The key checked: its text is "nodekey:" and the lowercase hex.
-  return new PackedPeer(n.Key.slice(8), packed, o.endpointFor(n));
+  return new NodePeer(n.Key.slice(8), packed, o.endpointFor(n), n);
 }
 
 /** Whether the address of `text` (a prefix's, before any "/") is one of `addresses`' own. */
@@ -83,7 +82,7 @@ class PackedPeer implements WantedPeer {
   ) {}
 
   get publicKey(): Uint8Array {
-    return hexToBytes(this.id);
+    return keyFromHex(this.id, "peer key");
   }
 
   get allowedIps(): Prefix[] {
@@ -96,6 +95,17 @@ class PackedPeer implements WantedPeer {
 
   at(endpoint: Endpoint): WantedPeer {
     return new PackedPeer(this.id, this.ips, endpoint);
+  }
+}
+
+/**
+ * A wanted peer with the node it was made from: the netmap's follower keeps it as its record of the
+ * node (wg/netmap-peers.ts), and moves `node` to a newer node object that changes nothing WireGuard has.
+ * A copy at another endpoint (at()) is a plain PackedPeer: it holds no node.
+ */
+export class NodePeer extends PackedPeer {
+  constructor(id: string, ips: string, endpoint: Endpoint | undefined, public node: Node) {
+    super(id, ips, endpoint);
   }
 }
 
