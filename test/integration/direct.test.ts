@@ -288,6 +288,7 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     await waitFor("the echo server", async () => ((await router.exec(`ss -Htln 'sport = :5002'`)).stdout.trim() ? true : undefined), 10_000, 100);
     const tickerLog = `${t.dir}/ticker-client.log`;
     await ph.spawn(`exec node ${TICKER} client ${ip} 5002 40`, tickerLog);
+    const tickingFrom = Date.now();
     await new Promise((r) => setTimeout(r, 3000));
     // meshwrt's own view of its path to the phone, from `meshwrt peers`.
     const agent = agents.get("router")!;
@@ -308,11 +309,15 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     const unblockedAt = Date.now();
     const meshDirectMs = await waitFor("meshwrt direct again", async () => ((await meshPath()).startsWith("direct") ? Date.now() - unblockedAt : undefined), 60_000, 200);
     const back = await timeToDirect(phone, ip, 60_000);
-    console.log(`unblocked: the phone's pongs came direct from ${back?.via}`);
+    const bothChangesWithin = Date.now() - tickingFrom;
+    console.log(`unblocked: the phone's pongs came direct from ${back?.via}; both changes within ${bothChangesWithin} ms of the stream's 40 s`);
     const ticker = JSON.parse(await waitFor("the TCP connection's tally", async () => (await ph.exec(`cat ${tickerLog}`)).stdout.trim() || undefined, 90_000, 1000)) as { sent: number; echoed: number; error?: string };
     console.log(`one TCP connection through both changes: ${JSON.stringify(ticker)}`);
     expect(ticker.error).toBeUndefined();
-    expect(ticker.sent).toBeGreaterThan(300);
+    // The stream spanned both changes; its count of lines is the client's timer (100 ms), which a
+    // loaded machine slows (291 in 40 s at load 7.5), so it only shows the stream ran.
+    expect(bothChangesWithin).toBeLessThan(40_000);
+    expect(ticker.sent).toBeGreaterThan(100);
     expect(ticker.echoed).toBe(ticker.sent);
     // Issue 5's budgets are 5 s each way. meshwrt's own fallback: a heartbeat every 2 s unanswered
     // for 1.5 s with nothing received over the path for 2.5 s, plus the polling of `meshwrt
