@@ -48,6 +48,22 @@ suite("derp session", (check) => {
     eq(s.receive(recv.subarray(3)).length, 0, "a packet is no event");
     eq(got.join(" "), "ab: 9,8", "the packet and its sender");
   });
+  check("a batch of frames the caller reuses once sendFrames returns: written now by the stream, or copied before it is queued", () => {
+    const { s, out } = connected();
+    const batch = encodeFrame(FRAME_SEND_PACKET, peer, Uint8Array.of(1, 2, 3));
+    s.sendFrames(batch);
+    batch.fill(0);
+    eqBytes(out.shift()!, encodeFrame(FRAME_SEND_PACKET, peer, Uint8Array.of(1, 2, 3)), "without writeNow, what was queued is a copy");
+    const now: string[] = [], queued: Uint8Array[] = [];
+    const direct = new DerpSession(clientPriv, () => new Uint8Array(24).fill(1), (b) => queued.push(b), (b) => void now.push(b.join()));
+    direct.receive(encodeFrame(FRAME_SERVER_KEY, MAGIC, publicKeyOf(serverPriv)));
+    const shared = boxSharedKey(serverPriv, new FrameReader().push(queued.shift()!)[0]!.payload.subarray(0, 32));
+    const n = new Uint8Array(24).fill(2);
+    direct.receive(encodeFrame(FRAME_SERVER_INFO, n, boxSeal(shared, n, Uint8Array.of(0x7b, 0x7d))));
+    direct.sendFrames(Uint8Array.of(4, 0, 0, 0, 0));
+    eq(now.join(" "), "4,0,0,0,0", "with writeNow, written at once");
+    eq(queued.length, 0, "and nothing queued");
+  });
   check("frames cut anywhere across chunks come out whole; the frames after a cut one are views of their chunk, not copies", () => {
     const frames = [encodeFrame(FRAME_RECV_PACKET, new Uint8Array(32).fill(7), new Uint8Array(300).fill(1)), encodeFrame(FRAME_PING, new Uint8Array(8).fill(2)), encodeFrame(FRAME_RECV_PACKET, new Uint8Array(32).fill(8), new Uint8Array(50).fill(3))];
     const stream = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));

@@ -39,7 +39,12 @@ export function connectDerp(stream: ByteStream, host: string, nodePrivate: Uint8
     let conn: DerpConnection | undefined;
     let closed = false;
     let reads = 0;
-    const session = new DerpSession(nodePrivate, nonce, (b) => stream.write(b));
+    const session = new DerpSession(
+      nodePrivate,
+      nonce,
+      (b) => stream.write(b),
+      stream.writeNow ? (b) => stream.writeNow!(b) : (b) => stream.write(b.slice()),
+    );
     const fail = (err: Error) => {
       if (closed) return;
       closed = true;

@@ -238,7 +238,11 @@ export class DerpManager {
     }
   }
 
-  /** `packets` packets already framed as SendPacket frames (frame.ts putSendPacketHead), in one write: the relay bridge's batch. */
+  /**
+   * `packets` packets already framed as SendPacket frames (frame.ts
+   * putSendPacketHead), in one write: the relay bridge's batch, which it
+   * reuses once this returns.
+   */
   sendFrames(region: number, frames: Uint8Array, packets: number): void {
     const r = this.taking(region, packets);
     if (!r) return;

@@ -53,6 +53,8 @@ export class DerpSession {
     private readonly nodePrivate: Uint8Array,
     private readonly nonce: () => Uint8Array,
     private readonly send: (bytes: Uint8Array) => void,
+    /** Writes bytes the caller may reuse once it returns (ByteStream.writeNow); without it, a copy goes to send. */
+    private readonly sendNow: (bytes: Uint8Array) => void = (b) => send(b.slice()),
   ) {
     this.publicKey = publicKeyOf(nodePrivate);
   }
@@ -134,10 +136,14 @@ export class DerpSession {
     this.send(encodeSendPacket(dst, data));
   }
 
-  /** SendPacket frames made elsewhere (frame.ts putSendPacketHead), sent as they are: one write for many packets. */
+  /**
+   * SendPacket frames made elsewhere (frame.ts putSendPacketHead), sent as
+   * they are: one write for many packets, written now, so the caller may
+   * reuse `frames` once this returns.
+   */
   sendFrames(frames: Uint8Array): void {
     if (!this.ready) throw new Error("derp: not connected yet");
-    this.send(frames);
+    this.sendNow(frames);
   }
 
   /** Tells the relay whether this is our home region (it keeps our packets here). */

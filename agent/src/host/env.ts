@@ -94,6 +94,22 @@ function fdStream(n: Native, fd: number, tls?: number): ByteStream {
         void Promise.resolve().then(flush);
       }
     },
+    writeNow(bytes) {
+      if (closed) return;
+      if (queue.length) return s.write(bytes.slice());
+      let w: number;
+      try {
+        w = tls !== undefined ? n.tlsWrite(tls, bytes) : n.write(fd, bytes);
+      } catch (e) {
+        return finish(e as Error);
+      }
+      if (w === bytes.length) return;
+      // mbedTLS took none ("want write") and must be given the same bytes again: they lead the queue.
+      if (w === 0) headPinned = true;
+      queue.push(bytes.slice(w));
+      queued += bytes.length - w;
+      rearm();
+    },
     close() {
       // What was written this turn still goes, as far as the socket takes it.
       if (!closed && queue.length) flush();

@@ -28,7 +28,9 @@ export interface BridgeDeps {
   /**
    * `packets` packets from the kernel for `peer`, already DERP SendPacket
    * frames (derp/frame.ts) in `frames`; `id` is the key's bytes as a string
-   * (one character a byte), made once per peer, not per batch.
+   * (one character a byte), made once per peer, not per batch. `frames` is a
+   * view of the bridge's batch buffer, read again once this returns: written
+   * out at once or copied.
    */
   sendRelayed(peer: Uint8Array, id: string, frames: Uint8Array, packets: number): void;
   log(level: "debug" | "warn", msg: string): void;
@@ -96,7 +98,7 @@ export class RelayBridge {
   /** What the kernel dropped at sockets since closed. */
   private closedDrops = 0;
   private readonly ports = new Map<string, BridgePort>();
-  /** Datagrams from the kernel are read here, each behind room for its frame's head; a batch leaves as a copy of its bytes. */
+  /** Datagrams from the kernel are read here, each behind room for its frame's head; a batch leaves as a view, written out at once. */
   private readonly batch = new Uint8Array(RECORD_BYTES + SEND_PACKET_HEAD + MAX_DATAGRAM);
 
   constructor(
@@ -207,11 +209,11 @@ export class RelayBridge {
       any = true;
       // A batch past one record would go as a full record and a scrap of one.
       if (fill > RECORD_BYTES - FULL_FRAME) {
-        this.deps.sendRelayed(p.key, p.id, b.slice(0, fill), packets);
+        this.deps.sendRelayed(p.key, p.id, b.subarray(0, fill), packets);
         fill = packets = 0;
       }
     }
-    if (packets) this.deps.sendRelayed(p.key, p.id, b.slice(0, fill), packets);
+    if (packets) this.deps.sendRelayed(p.key, p.id, b.subarray(0, fill), packets);
     if (any && p.pinned) this.roamed(p);
   }
 
