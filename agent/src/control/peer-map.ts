@@ -48,7 +48,17 @@ class PositionIndex {
     const all: Node[] = [];
     for (const n of from) all.push(n);
     const inOrder = new Float64Array(all.length);
-    for (let i = 0; i < all.length; i++) inOrder[i] = all[i]!.ID;
+    let ascending = true;
+    for (let i = 0; i < all.length; i++) {
+      inOrder[i] = all[i]!.ID;
+      if (i && !(inOrder[i]! > inOrder[i - 1]!)) ascending = false;
+    }
+    // Servers mostly send the peers by ID (headscale sorts them so; tailscale's client keeps them so): nothing to sort or look up then.
+    if (ascending) {
+      const positions = new Int32Array(all.length);
+      for (let i = 0; i < positions.length; i++) positions[i] = i;
+      return { list: all, index: new PositionIndex(inOrder, positions) };
+    }
     // Numeric and native: no comparator called per pair.
     const sorted = inOrder.slice().sort();
     const slotPositions = new Int32Array(sorted.length).fill(-1);
