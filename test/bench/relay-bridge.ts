@@ -202,9 +202,11 @@ async function main(): Promise<void> {
       const pid = (await m1.run(`pgrep -f "run --config ${t.dir}/m1/meshwrt.uci"`)).trim().split("\n")[0];
       const before = await bridgePackets(m);
       const client = m1.run(`iperf3 -c ${m2ip} -t 10`);
-      await new Promise((r) => setTimeout(r, 2000));
+      await new Promise((r) => setTimeout(r, 1000));
+      // strace alongside the ping, well inside the upload (it once began as the upload ended: 68 syscalls in 6 s).
+      const tracing = m1.run(`timeout -s INT 6 strace -c -f -p ${pid} 2>&1 | head -n 25 || true`);
       console.log(`ping through the relay under load: ${(await m1.exec(`ping -c 10 -i 0.2 ${m2ip} | tail -n 2`)).stdout}`);
-      const strace = await m1.run(`timeout -s INT 6 strace -c -f -p ${pid} 2>&1 | head -n 25 || true`);
+      const strace = await tracing;
       await client;
       const after = await bridgePackets(m);
       // Where packets were lost, if they were: the agents' own drops, UDP receive buffers, derper's TCP.
