@@ -1,7 +1,7 @@
 // The packet filter of the control server as nftables statements, and
 // meshwrt's table as a whole, loaded into a real nftables (a namespace of
 // this machine) so that what the agent writes is what nft accepts.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FilterRule } from "../../agent/src/control/tailcfg.js";
@@ -129,5 +129,66 @@ describe("meshwrt's table in a real nftables", () => {
     // From anywhere but the tunnel (and the router itself) the port answers nothing.
     expect(input.indexOf('iifname != "lo" tcp dport 41641 drop')).toBeGreaterThan(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept'));
     expect(() => rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: [], peerApiPorts: [0] })).toThrow(/peer API port 0 is not a port/);
+  });
+});
+
+describe("the router's own ACL-allowed flows untracked, in a real kernel", () => {
+  // Two namespaces over a veth: the router's end is named as the tunnel, the peer's is a tailnet node.
+  const tag = randomBytes(2).toString("hex");
+  const [router, peer] = [`mw-sl-${tag}`, `mw-sp-${tag}`];
+  const sh = (n: string, cmd: string) => execFileSync("ip", ["netns", "exec", n, "sh", "-c", cmd], { encoding: "utf8" });
+  const tcp = (n: string, ip: string, port: number) => spawnSync("ip", ["netns", "exec", n, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${ip}/${port} && head -n 1 <&3`], { encoding: "utf8" }).stdout.trim();
+  /** The router's conntrack entries for the peer, one line each. */
+  const flows = () => sh(router, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("100.64.0.1"));
+  const serve = (n: string, ip: string, port: number) => spawn("ip", ["netns", "exec", n, process.execPath, "-e", `require("net").createServer((s)=>s.end("hello from ${ip}:${port}\\n")).listen(${port},"${ip}")`], { stdio: "ignore" });
+  // The peer may reach the router's TCP 7000 and ping it; nothing else.
+  const rules: FilterRule[] = [{ SrcIPs: ["100.64.0.1"], DstPorts: [{ IP: "100.64.0.2", Ports: { First: 7000, Last: 7000 } }], IPProto: [6, 1] }];
+  const servers: ReturnType<typeof spawn>[] = [];
+
+  beforeAll(async () => {
+    execFileSync("ip", ["netns", "add", router]);
+    execFileSync("ip", ["netns", "add", peer]);
+    execFileSync("sh", ["-c", `ip link add mwtun${tag} netns ${router} type veth peer name mwp${tag} netns ${peer}`]);
+    sh(router, `ip link set lo up; ip addr add 100.64.0.2/24 dev mwtun${tag}; ip link set mwtun${tag} up`);
+    sh(peer, `ip link set lo up; ip addr add 100.64.0.1/24 dev mwp${tag}; ip link set mwp${tag} up`);
+    const log = (m: string) => expect.fail(m);
+    const script = rulesetScript({
+      iface: `mwtun${tag}`, routes: [], exitNode: false, snat: false,
+      filter: filterStatements(rules, log),
+      stateless: { self: [parsePrefix("100.64.0.2/32")], answers: filterStatements(rules, log, "answer") },
+    });
+    const r = spawnSync("ip", ["netns", "exec", router, "nft", "-f", "-"], { input: script, encoding: "utf8" });
+    expect(r.stderr).toBe("");
+    servers.push(serve(router, "100.64.0.2", 7000), serve(router, "100.64.0.2", 7001), serve(peer, "100.64.0.1", 8000));
+    await new Promise((r) => setTimeout(r, 500));
+  });
+  afterAll(() => {
+    for (const s of servers) s.kill();
+    spawnSync("ip", ["netns", "del", router]);
+    spawnSync("ip", ["netns", "del", peer]);
+  });
+
+  it("the answer side of a rule: the addresses swapped and the ports on the source side", () => {
+    expect(filterStatements(rules, () => {}, "answer")).toEqual([
+      "ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 6 } th sport 7000 accept",
+      "ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 1 } accept",
+    ]);
+  });
+
+  it("what the ACL allows to the router, and the router's answers, pass with no conntrack entry; the ACL still holds", () => {
+    expect(tcp(peer, "100.64.0.2", 7000)).toBe("hello from 100.64.0.2:7000");
+    expect(sh(peer, "ping -c 2 -i 0.2 -W 1 100.64.0.2 >/dev/null && echo ok").trim()).toBe("ok");
+    // The router pings the peer: the ACL lets the peer ping the router, so the replies need no state either.
+    expect(sh(router, "ping -c 2 -i 0.2 -W 1 100.64.0.1 >/dev/null && echo ok").trim()).toBe("ok");
+    expect(flows()).toEqual([]);
+    // Not allowed: the router's port 7001, untracked or not.
+    expect(tcp(peer, "100.64.0.2", 7001)).toBe("");
+  });
+
+  it("a flow the router opens that the ACL does not allow back is tracked, and its answers come in as established", () => {
+    expect(tcp(router, "100.64.0.1", 8000)).toBe("hello from 100.64.0.1:8000");
+    const tracked = flows();
+    expect(tracked.length).toBe(1);
+    expect(tracked[0]).toMatch(/tcp .* dport=8000 /);
   });
 });

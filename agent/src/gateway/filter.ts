@@ -65,8 +65,16 @@ function match(family: Family, dir: "saddr" | "daddr", a: Addrs): string | undef
   return `${family} ${dir} { ${[...new Set(list)].join(", ")} } `;
 }
 
+/**
+ * Which packets of a flow: "request", what a rule allows from its sources to its destinations;
+ * "answer", what goes back (the addresses swapped, the ports on the source side): the answers to
+ * flows the rules allow, whoever opened them.
+ */
+export type FilterSide = "request" | "answer";
+
 /** nft statements (one per line, each ending in accept) for the rules; log says what was left out and why. */
-export function filterStatements(rules: readonly FilterRule[], log: (msg: string) => void): string[] {
+export function filterStatements(rules: readonly FilterRule[], log: (msg: string) => void, side: FilterSide = "request"): string[] {
+  const [from, to, port] = side === "request" ? (["saddr", "daddr", "dport"] as const) : (["daddr", "saddr", "sport"] as const);
   const out: string[] = [];
   rules.forEach((rule, i) => {
     const where = `packet filter rule ${i}`;
@@ -82,10 +90,10 @@ export function filterStatements(rules: readonly FilterRule[], log: (msg: string
         log(`${where} destination ${j}: ports ${first}-${last} are not a port range; left out`);
         return;
       }
-      const ports = first === 0 && last === 65535 ? "" : first === last ? `th dport ${first} ` : `th dport ${first}-${last} `;
+      const ports = first === 0 && last === 65535 ? "" : first === last ? `th ${port} ${first} ` : `th ${port} ${first}-${last} `;
       for (const family of ["ip", "ip6"] as const) {
-        const s = match(family, "saddr", src);
-        const t = match(family, "daddr", dst);
+        const s = match(family, from, src);
+        const t = match(family, to, dst);
         if (s === undefined || t === undefined) continue;
         // A rule with "*" on both sides applies to each family: say which.
         const fam = s === "" && t === "" ? `meta nfproto ${family === "ip" ? "ipv4" : "ipv6"} ` : "";

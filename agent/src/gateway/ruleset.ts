@@ -26,6 +26,14 @@ export interface GatewayRules {
   readonly offload?: readonly string[];
   /** The peer API's TCP ports on the router: open to the tailnet ahead of the ACL, which the peer API applies itself (peerapi/access.ts), as tailscale does. */
   readonly peerApiPorts?: readonly number[];
+  /**
+   * Flows between the router's own tailnet addresses (`self`) and peers that the ACL allows skip
+   * conntrack both ways: the requests `filter` allows and their answers (`answers`, filterStatements'
+   * "answer" side), whoever opened the flow. The ACL needs no state for them, and no NAT touches
+   * them. Only where the tunnel's firewall zone accepts what is untracked (fw4 lets in only what
+   * conntrack calls established, else the zone's policy decides); absent: every flow is tracked.
+   */
+  readonly stateless?: { readonly self: readonly Prefix[]; readonly answers: readonly string[] };
 }
 
 const quote = (name: string) => {
@@ -79,6 +87,7 @@ export function rulesetScript(r: GatewayRules): string {
     nat.push(`oifname ${wg} iifname != ${wg} masquerade`);
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
+  const untracked = r.stateless ? statelessChains(wg, r.stateless.self, r.filter, r.stateless.answers) : [];
   const lines = [
     `table inet ${TABLE} {}`,
     `delete table inet ${TABLE}`,
@@ -103,9 +112,38 @@ export function rulesetScript(r: GatewayRules): string {
     `  }`,
     // Without NAT no NAT chain: its hook alone would make the kernel NAT-check every flow.
     ...(nat.length ? [`  chain postrouting {`, `    type nat hook postrouting priority srcnat - 1; policy accept;`, ...nat.map((s) => `    ${s}`), `  }`] : []),
+    ...untracked,
     `}`,
   ];
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The raw chains (before conntrack) that leave the router's own ACL-allowed flows untracked: the
+ * requests the filter allows to `self` coming in, the answers to them going out. An untracked
+ * packet meets the ACL again in from_tailnet, statelessly.
+ */
+function statelessChains(wg: string, self: readonly Prefix[], requests: readonly string[], answers: readonly string[]): string[] {
+  const v4 = set(4, self), v6 = set(16, self);
+  if (!(v4 || v6) || !requests.length) return [];
+  const untracked = (statements: readonly string[]) => statements.map((st) => `    ${st.replace(/accept$/, "notrack accept")}`);
+  const hook = (name: string, hook: "prerouting" | "output", dev: string, dir: "daddr" | "saddr", jump: string) => [
+    `  chain ${name} {`,
+    `    type filter hook ${hook} priority raw; policy accept;`,
+    ...(v4 ? [`    ${dev} ${wg} ip ${dir} ${v4} jump ${jump}`] : []),
+    ...(v6 ? [`    ${dev} ${wg} ip6 ${dir} ${v6} jump ${jump}`] : []),
+    `  }`,
+  ];
+  return [
+    `  chain stateless_requests {`,
+    ...untracked(requests),
+    `  }`,
+    `  chain stateless_answers {`,
+    ...untracked(answers),
+    `  }`,
+    ...hook("raw_prerouting", "prerouting", "iifname", "daddr", "stateless_requests"),
+    ...hook("raw_output", "output", "oifname", "saddr", "stateless_answers"),
+  ];
 }
 
 /** The script that removes the table (and is harmless when it is already gone). */
