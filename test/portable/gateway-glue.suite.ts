@@ -10,7 +10,9 @@ import type { FilterRule, Node } from "../../agent/src/control/tailcfg.js";
 import type { NetlinkSocket } from "../../agent/src/host/host.js";
 import { parsePrefix } from "../../agent/src/netaddr/ip.js";
 import type { Address, Link } from "../../agent/src/netlink/route.js";
-import { utf8Decode } from "../../agent/src/util/utf8.js";
+import { untrackedVerdict } from "../../agent/src/gateway/untracked.js";
+import { parseUci } from "../../agent/src/openwrt/uci.js";
+import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
 import { eq, suite } from "./check.js";
 
 async function turn(): Promise<void> {
@@ -50,6 +52,8 @@ function gatewayDouble(settings: Partial<GatewaySettings> = {}) {
     notes: [] as string[],
     unloaded: 0,
     refuse: false,
+    /** /etc/config/firewall's text; undefined: no such file. */
+    firewall: undefined as string | undefined,
   };
   const glue = new GatewayGlue(
     {
@@ -68,6 +72,7 @@ function gatewayDouble(settings: Partial<GatewaySettings> = {}) {
       addresses: async () => t.addresses,
       noteOnce: (m) => t.notes.push(m),
       unloaded: () => t.unloaded++,
+      readFile: (path) => (path === "/etc/config/firewall" && t.firewall !== undefined ? utf8Encode(t.firewall) : null),
     },
     { ...SETTINGS, ...settings },
     "meshwrt0",
@@ -151,6 +156,43 @@ suite("gateway glue", (check) => {
     eq(t.unloaded, 1, "unloaded said");
     eq(glue.loaded, false, "loaded after");
     eq(/^firewall: nftables refused meshwrt's rules after nftables events were lost \(ENOBUFS\)/.test(glue.failure ?? ""), true, `failure: ${glue.failure}`);
+  });
+
+  check("the router's own ACL-allowed flows untracked where fw4 takes untracked packets: without fw4, or with the package's zone; tracked with a zone that rejects, and said when that changes", async () => {
+    const { t, glue } = gatewayDouble();
+    const nm = { self: node(1, "router.tailnet.test.", ["100.64.0.2/32"]), filters: new Map([["a", [rule("100.64.0.1", "100.64.0.2")]]]) };
+    await glue.setRules(wanted(nm));
+    const raw = (i: number) => (t.scripts[i] ?? "").split("chain stateless_answers {\n")[1]?.split("\n  }")[0]?.trim();
+    eq(raw(0), "ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 6, 17 } th sport 22 notrack accept\n    ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 1, 58 } notrack accept", `answers in:\n${t.scripts[0]}`);
+    eq(t.scripts[0]!.includes('iifname "meshwrt0" ip daddr { 100.64.0.2/32 } jump stateless_requests'), true, "requests to the router's address");
+    const zone = (input: string) => `config zone 'meshwrt'\n\toption name 'meshwrt'\n\tlist device 'meshwrt0'\n\toption input '${input}'\n\toption output 'ACCEPT'\n\toption forward 'ACCEPT'\n`;
+    t.firewall = zone("REJECT");
+    await glue.setRules(wanted(nm));
+    eq(t.scripts[1]?.includes("stateless"), false, "a zone that rejects input: every flow tracked");
+    t.firewall = zone("ACCEPT");
+    await glue.setRules(wanted(nm));
+    eq(raw(2) === raw(0), true, "the package's zone: untracked again");
+    eq(t.logs.filter((l) => l.startsWith("firewall: the router's own")).join(" | "),
+      "firewall: the router's own ACL-allowed flows skip conntrack: no fw4 configuration: meshwrt's table is the tunnel's only filter | " +
+      "firewall: the router's own ACL-allowed flows stay tracked: fw4 zone meshwrt's input is REJECT, not ACCEPT | " +
+      "firewall: the router's own ACL-allowed flows skip conntrack: fw4 zone meshwrt accepts input and output", "said as it changed");
+    t.firewall = "config zone\n\toption name 'broken";
+    await glue.setRules(wanted(nm));
+    eq(t.scripts[3]?.includes("stateless"), false, "an unreadable configuration: tracked");
+  });
+
+  check("untrackedVerdict: a zone that no rule names, with input and output ACCEPT; anything else keeps flows tracked", () => {
+    const fw = (text: string) => parseUci(text, "firewall", "firewall");
+    const zone = "config zone 'tailnet'\n\toption name 'tailnet'\n\tlist device 'meshwrt0'\n\toption input 'ACCEPT'\n\toption output 'ACCEPT'\n";
+    eq(untrackedVerdict(fw(zone), "meshwrt0").ok, true, "accepting zone");
+    eq(untrackedVerdict(fw(zone), "wg9").why, "no fw4 zone lists wg9", "another device");
+    eq(untrackedVerdict(fw(zone.replace("option output 'ACCEPT'\n", "")), "meshwrt0").why, "fw4 zone tailnet's output is the default policy, not ACCEPT", "no output policy");
+    eq(untrackedVerdict(fw(`${zone}config rule 'ssh'\n\toption src 'tailnet'\n\toption dest_port '22'\n\toption target 'REJECT'\n`), "meshwrt0").why, "fw4 rule ssh names zone tailnet", "a rule for the zone");
+    eq(untrackedVerdict(fw(`${zone}config rule 'ssh'\n\toption src 'tailnet'\n\toption enabled '0'\n`), "meshwrt0").ok, true, "a disabled rule");
+    eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'Allow-ICMPv6-Forward'\n\toption src 'wan'\n\toption dest '*'\n`), "meshwrt0").ok, true, "a forwarding rule (firewall4's default Allow-ICMPv6-Forward)");
+    eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'quiet'\n\toption dest 'tailnet'\n\toption target 'DROP'\n`), "meshwrt0").why, "fw4 rule quiet names zone tailnet", "an output rule");
+    eq(untrackedVerdict(fw(`${zone}config redirect\n\toption src '*'\n`), "meshwrt0").ok, false, "a redirect from any zone");
+    eq(untrackedVerdict({ unreadable: "bad quote" }, "meshwrt0").why, "fw4's configuration cannot be read (bad quote)", "unreadable");
   });
 
   check("names: none before the netmap has our node; then the hosts file and dnsmasq told; none with accept_dns off", async () => {

@@ -7,10 +7,12 @@
 import { type NetMap, packetFilter } from "../control/netmap.js";
 import { hostsFile } from "../dns/hosts.js";
 import { filterStatements } from "../gateway/filter.js";
+import { untrackedVerdict } from "../gateway/untracked.js";
+import { parseUci } from "../openwrt/uci.js";
 import { Gateway, type GatewayDeps } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
 import type { NetlinkSocket } from "../host/host.js";
-import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
 import type { Address, Link } from "../netlink/route.js";
 import type { Settings } from "../openwrt/config.js";
 
@@ -22,7 +24,12 @@ export interface GatewayGlueDeps extends GatewayDeps {
   noteOnce(msg: string): void;
   /** meshwrt's table was lost and nft refused it again: the peers must go (fail closed). */
   unloaded(): void;
+  /** A file's bytes, null when there is none: fw4's configuration. */
+  readFile(path: string): Uint8Array | null;
 }
+
+/** fw4's configuration on OpenWrt. */
+export const FIREWALL_CONFIG = "/etc/config/firewall";
 
 export type GatewaySettings = Pick<Settings, "advertiseRoutes" | "lanDevices" | "advertiseExitNode" | "snatSubnetRoutes" | "flowOffloading" | "acceptDns" | "dnsHostsFile">;
 
@@ -37,14 +44,25 @@ export interface GatewayWanted {
 export class GatewayGlue {
   private readonly gateway: Gateway;
   private shared: Prefix[] = [];
+  /** Why the router's own flows are (or are not) left untracked, as last said. */
+  private untrackedWhy = "";
+  /** What the rules in force were made for: fw4's zone may change under them. */
+  private last: GatewayWanted | undefined;
 
   constructor(
     private readonly deps: GatewayGlueDeps,
     private readonly settings: GatewaySettings,
-    iface: string,
+    private readonly iface: string,
   ) {
     this.gateway = new Gateway(deps, { iface, ...(settings.acceptDns ? { hostsFile: settings.dnsHostsFile } : {}) });
     this.gateway.onUnloaded = () => deps.unloaded();
+    // fw4 reloaded (a zone changed in LuCI, say): untracked flows must stop where its zone no longer takes them.
+    this.gateway.onCommitted = () => {
+      const was = this.untrackedWhy;
+      if (!this.last) return;
+      this.fw4TakesUntracked();
+      if (this.untrackedWhy !== was) void this.setRules(this.last);
+    };
   }
 
   /** Whether meshwrt's table is in force: until it is, no peer may be in the kernel. */
@@ -97,14 +115,51 @@ export class GatewayGlue {
     const s = this.settings;
     // A flowtable may name only devices that exist now.
     const links = s.flowOffloading ? new Set((await this.deps.links()).map((l) => l.name)) : undefined;
+    const filter = filterStatements(packetFilter(w.netmap), (m) => this.deps.noteOnce(m));
+    const stateless = this.stateless(w.netmap, filter);
+    this.last = w;
     await this.gateway.setRules({
       ...(links ? { offload: s.lanDevices.filter((d) => links.has(d)) } : {}),
       routes: this.shared,
       exitNode: s.advertiseExitNode,
       snat: s.snatSubnetRoutes,
-      filter: filterStatements(packetFilter(w.netmap), (m) => this.deps.noteOnce(m)),
+      filter,
       ...(w.peerApiPorts.length ? { peerApiPorts: w.peerApiPorts } : {}),
+      ...(stateless ? { stateless } : {}),
     });
+  }
+
+  /**
+   * The router's own tailnet addresses and the ACL's answer side, when fw4 takes untracked packets
+   * from and to the tunnel (gateway/untracked.ts).
+   */
+  private stateless(nm: NetMap, filter: readonly string[]): { self: Prefix[]; answers: string[] } | undefined {
+    const self = (nm.self?.Addresses ?? []).flatMap((a) => {
+      try {
+        return [parsePrefix(a)];
+      } catch {
+        return []; // said where the addresses are applied
+      }
+    });
+    if (!self.length || !filter.length || !this.fw4TakesUntracked()) return undefined;
+    return { self, answers: filterStatements(packetFilter(nm), () => {}, "answer") };
+  }
+
+  /** fw4's configuration read afresh (a user may have changed the zone): whether it takes untracked packets; said when the reason changes. */
+  private fw4TakesUntracked(): boolean {
+    const bytes = this.deps.readFile(FIREWALL_CONFIG);
+    let config: Parameters<typeof untrackedVerdict>[0] = "absent";
+    if (bytes) {
+      try {
+        config = parseUci(bytes, FIREWALL_CONFIG, "firewall");
+      } catch (e) {
+        config = { unreadable: (e as Error).message };
+      }
+    }
+    const v = untrackedVerdict(config, this.iface);
+    if (v.why !== this.untrackedWhy) this.deps.log("info", `firewall: the router's own ACL-allowed flows ${v.ok ? "skip conntrack" : "stay tracked"}: ${v.why}`);
+    this.untrackedWhy = v.why;
+    return v.ok;
   }
 
   /** The MagicDNS names, once the netmap has our own node. */

@@ -173,6 +173,7 @@ export class Running {
         addresses: () => this.rtnl.addresses(),
         noteOnce: (m) => hooks.once(m, m),
         unloaded: () => this.onNetmap(this.netmap, new Set()),
+        readFile: (path) => env.readFile(path),
       },
       s,
       opts.interfaceName,
@@ -455,7 +456,8 @@ export class Running {
     if (delta.paths || changes.has("derp")) this.direct?.setPeers(nm.peers.values(), nm.derpMap, homeRegion);
     // The firewall before the peers, and no peer while meshwrt's table is not loaded: the ACL is
     // enforced there, and fw4's zone for the tunnel accepts what reaches it (fail closed).
-    if (changes.has("filter") || !this.gateway.loaded || reconcile) await this.gateway.setRules(this.gatewayWanted());
+    // "self": the router's own addresses, whose ACL-allowed flows may skip conntrack (gateway-glue).
+    if (changes.has("filter") || changes.has("self") || !this.gateway.loaded || reconcile) await this.gateway.setRules(this.gatewayWanted());
     if (delta.names || changes.has("self") || changes.has("dns") || reconcile) await this.gateway.setNames(this.netmap);
     const { sent, routed } = await tunnel.apply(delta, nm.self?.Addresses ?? [], this.gateway.loaded, reconcile !== undefined);
     // The peer API on the tailnet addresses once they are ours: the firewall opens its port, peers learn it from Hostinfo.

@@ -35,6 +35,8 @@ export class Gateway {
   failure: string | undefined;
   /** Called when the table was lost and nft refused it again: the agent takes its peers out (fail closed). */
   onUnloaded: () => void = () => {};
+  /** Called after each nftables transaction anyone committed (fw4 reload among them): what depends on fw4 may look again. */
+  onCommitted: () => void = () => {};
   private events: NetlinkSocket | undefined;
   /** Tables of other parts of meshwrt, by name: the script that loads each. */
   private readonly kept = new Map<string, string>();
@@ -99,6 +101,7 @@ export class Gateway {
             const why = `table inet ${name} was deleted by ${by}`;
             void (name === TABLE ? this.restore(why) : this.restoreKept(name, why));
           }
+          if (ev?.kind === "generation") this.onCommitted();
         }
       } catch (e) {
         this.deps.log("warn", `firewall: nftables event: ${(e as Error).message}`);
