@@ -162,7 +162,12 @@ if [ "${MBEDTLS:-}" = shared ]; then
 fi
 
 tsrc=$(source_dir mbedtls "$MBEDTLS_VERSION")
-tls=$CACHE/mbedtls-$MBEDTLS_VERSION-$key-$(hash "$cc" "$cflags" "$(cat build/mbedtls_config.h)")
+# The record cipher every relayed packet goes through (ChaCha20-Poly1305, the
+# first suite we offer) at -O2: GCC's -Os calls its quarter rounds instead of
+# inlining them, 3x slower under emulation (66 -> 21 us per 1,400 bytes in
+# qemu-x86_64); ~1.5 KB more on every target.
+fast_files="chacha20 poly1305 chachapoly"
+tls=$CACHE/mbedtls-$MBEDTLS_VERSION-$key-$(hash "$cc" "$cflags" "$(cat build/mbedtls_config.h)" "$fast_files -O2")
 if [ ! -f "$tls/libmbedtls.a" ]; then
 	start=$(date +%s)
 	tmp=$tls.tmp.$$
@@ -172,6 +177,10 @@ if [ ! -f "$tls/libmbedtls.a" ]; then
 	files=$(ls "$tsrc/library/"*.c)
 	compile_all "$tmp/obj" -I"$tsrc/include" -I"$tmp/conf" -DMBEDTLS_CONFIG_FILE="<mbedtls_config.h>" ||
 		{ rm -rf "$tmp"; echo "deps: building mbedTLS for ${TARGET:-$key} failed" >&2; exit 1; }
+	files=$(for f in $fast_files; do echo "$tsrc/library/$f.c"; done)
+	# The last -O given wins.
+	compile_all "$tmp/obj" -I"$tsrc/include" -I"$tmp/conf" -DMBEDTLS_CONFIG_FILE="<mbedtls_config.h>" -O2 ||
+		{ rm -rf "$tmp"; echo "deps: building mbedTLS's cipher at -O2 for ${TARGET:-$key} failed" >&2; exit 1; }
 	$ar rcs "$tmp/libmbedtls.a" "$tmp/obj/"*.o
 	rm -rf "$tmp/obj"
 	settle "$tmp" "$tls"
