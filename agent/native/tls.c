@@ -43,6 +43,8 @@ struct ca {
 struct tls {
 	int used, fd, err; /* err: the errno of the socket call that failed */
 	int pending; /* an mbedTLS result held back while tlsRead returned the data before it */
+	int eagain; /* the socket said EAGAIN since the last tlsRead began */
+	int drained; /* the last tlsRead returned data and ended at an empty socket */
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	struct ca *ca;
@@ -53,8 +55,31 @@ struct tls {
 
 static struct tls conns[MAX_TLS];
 static struct ca cas[MAX_CA];
-/* Plaintext of as many records as are ready, up to this, per tlsRead. */
-static uint8_t rxbuf[65536];
+/* Plaintext of as many records as are ready, up to this, per tlsRead. It
+ * is lent to JavaScript as the bytes' own memory, no copy and no allocation
+ * (musl maps and unmaps a block of 4 KB and up at each malloc and free), until
+ * that ArrayBuffer is freed; a read meanwhile is copied out of the spare. */
+static uint8_t rxbuf[65536], rxspare[65536];
+static int rx_lent;
+
+static void rx_returned(JSRuntime *rt, void *opaque, void *ptr)
+{
+	(void)rt; (void)opaque; (void)ptr;
+	rx_lent = 0;
+}
+
+/* `len` bytes of rxbuf as a Uint8Array over rxbuf itself. */
+static JSValue lend_rxbuf(JSContext *ctx, size_t len)
+{
+	JSValue ab = JS_NewArrayBuffer(ctx, rxbuf, len, rx_returned, NULL, 0);
+	if (JS_IsException(ab))
+		return ab;
+	rx_lent = 1;
+	JSValue args[3] = {ab, JS_NewInt32(ctx, 0), JS_NewInt64(ctx, (int64_t)len)};
+	JSValue u8 = JS_NewTypedArray(ctx, 3, args, JS_TYPED_ARRAY_UINT8);
+	JS_FreeValue(ctx, ab);
+	return u8;
+}
 
 static int fill_random(unsigned char *out, size_t len)
 {
@@ -108,8 +133,10 @@ static int bio_recv(void *p, unsigned char *buf, size_t len)
 	if (t->ahead_off == t->ahead_len) {
 		ssize_t n = read(t->fd, t->ahead, READ_AHEAD);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+				t->eagain = errno != EINTR;
 				return MBEDTLS_ERR_SSL_WANT_READ;
+			}
 			t->err = errno;
 			return MBEDTLS_ERR_NET_RECV_FAILED;
 		}
@@ -367,8 +394,18 @@ static JSValue js_tls_read(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	size_t got = 0;
 	int n = t->pending;
 	t->pending = 0;
+	/* The caller reads until null: after data that ended at an empty socket,
+	 * the null comes without the read(2) that would say so again (a syscall
+	 * per relayed burst). Bytes mbedTLS or we hold, that poll cannot see,
+	 * are read as ever. */
+	if (t->drained && n == 0 && t->ahead_off == t->ahead_len && !mbedtls_ssl_check_pending(&t->ssl)) {
+		t->drained = 0;
+		return JS_NULL;
+	}
+	t->drained = t->eagain = 0;
+	uint8_t *buf = rx_lent ? rxspare : rxbuf;
 	while (n == 0 && got < sizeof(rxbuf)) {
-		n = mbedtls_ssl_read(&t->ssl, rxbuf + got, sizeof(rxbuf) - got);
+		n = mbedtls_ssl_read(&t->ssl, buf + got, sizeof(rxbuf) - got);
 		if (n > 0) {
 			got += (size_t)n;
 			n = 0;
@@ -379,14 +416,15 @@ static JSValue js_tls_read(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	if (got) {
 		if (n != MBEDTLS_ERR_SSL_WANT_READ && n != MBEDTLS_ERR_SSL_WANT_WRITE)
 			t->pending = n;
-		return new_bytes(ctx, rxbuf, got);
+		t->drained = n == MBEDTLS_ERR_SSL_WANT_READ && t->eagain;
+		return buf == rxbuf ? lend_rxbuf(ctx, got) : new_bytes(ctx, buf, got);
 	}
 	if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return JS_NULL;
 	/* A TCP close without close_notify ends the stream too: the protocols
 	 * above frame their messages and notice a cut. */
 	if (n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || n == MBEDTLS_ERR_SSL_CONN_EOF)
-		return new_bytes(ctx, rxbuf, 0);
+		return new_bytes(ctx, buf, 0);
 	return fail(ctx, t, "read", n);
 }
 
