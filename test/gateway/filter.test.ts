@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FilterRule } from "../../agent/src/control/tailcfg.js";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
 import { lanSubnets } from "../../agent/src/gateway/lan.js";
-import { removeScript, rulesetScript } from "../../agent/src/gateway/ruleset.js";
+import { NAT_PORTS, removeScript, rulesetScript } from "../../agent/src/gateway/ruleset.js";
 import { formatPrefix, parsePrefix } from "../../agent/src/netaddr/ip.js";
 
 const compile = (rules: FilterRule[]) => {
@@ -144,6 +144,15 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
   // The peer may reach the router's TCP 7000 and ping it; nothing else.
   const rules: FilterRule[] = [{ SrcIPs: ["100.64.0.1"], DstPorts: [{ IP: "100.64.0.2", Ports: { First: 7000, Last: 7000 } }], IPProto: [6, 1] }];
   const servers: ReturnType<typeof spawn>[] = [];
+  /** `f` until it answers (a server just spawned may not listen yet), at most 3 s. */
+  const waitForLine = (f: () => string) => {
+    for (let i = 0; i < 30; i++) {
+      const got = f();
+      if (got) return got;
+      execFileSync("sleep", ["0.1"]);
+    }
+    return "";
+  };
 
   beforeAll(async () => {
     execFileSync("ip", ["netns", "add", router]);
@@ -178,17 +187,35 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
   it("what the ACL allows to the router, and the router's answers, pass with no conntrack entry; the ACL still holds", () => {
     expect(tcp(peer, "100.64.0.2", 7000)).toBe("hello from 100.64.0.2:7000");
     expect(sh(peer, "ping -c 2 -i 0.2 -W 1 100.64.0.2 >/dev/null && echo ok").trim()).toBe("ok");
-    // The router pings the peer: the ACL lets the peer ping the router, so the replies need no state either.
-    expect(sh(router, "ping -c 2 -i 0.2 -W 1 100.64.0.1 >/dev/null && echo ok").trim()).toBe("ok");
     expect(flows()).toEqual([]);
     // Not allowed: the router's port 7001, untracked or not.
     expect(tcp(peer, "100.64.0.2", 7001)).toBe("");
   });
 
-  it("a flow the router opens that the ACL does not allow back is tracked, and its answers come in as established", () => {
+  it("a flow the router opens that the ACL does not allow back is tracked, and its answers come in as established; so is its ping (ICMP stays tracked but for echoes to the router)", () => {
     expect(tcp(router, "100.64.0.1", 8000)).toBe("hello from 100.64.0.1:8000");
+    expect(sh(router, "ping -c 2 -i 0.2 -W 1 100.64.0.1 >/dev/null && echo ok").trim()).toBe("ok");
     const tracked = flows();
-    expect(tracked.length).toBe(1);
-    expect(tracked[0]).toMatch(/tcp .* dport=8000 /);
+    expect(tracked.length).toBe(2);
+    expect(tracked.some((l) => /^ipv4 +2 tcp .* dport=8000 /.test(l))).toBe(true);
+    expect(tracked.some((l) => /^ipv4 +2 icmp .* type=8 /.test(l))).toBe(true);
+  });
+
+  it("the answers to masqueraded flows (NAT_PORTS) stay tracked, so conntrack can give them back", () => {
+    const script = sh(router, "nft list chain inet meshwrt from_tailnet_raw");
+    expect(script).toContain(`meta l4proto { tcp, udp } th dport ${NAT_PORTS} return`);
+    // A request to the router's port inside that range, which the ACL would allow, is tracked.
+    const inRange = Number(NAT_PORTS.split("-")[0]) + 7;
+    const widened = rulesetScript({
+      iface: `mwtun${tag}`, routes: [], exitNode: false, snat: false,
+      filter: filterStatements([{ SrcIPs: ["100.64.0.1"], DstPorts: [{ IP: "100.64.0.2", Ports: { First: 0, Last: 65535 } }], IPProto: [6] }], () => {}),
+      stateless: { self: [parsePrefix("100.64.0.2/32")], answers: filterStatements([{ SrcIPs: ["100.64.0.1"], DstPorts: [{ IP: "100.64.0.2", Ports: { First: 0, Last: 65535 } }], IPProto: [6] }], () => {}, "answer") },
+    });
+    expect(spawnSync("ip", ["netns", "exec", router, "nft", "-f", "-"], { input: widened, encoding: "utf8" }).stderr).toBe("");
+    servers.push(serve(router, "100.64.0.2", inRange));
+    const before = flows().length;
+    expect(waitForLine(() => tcp(peer, "100.64.0.2", inRange))).toBe(`hello from 100.64.0.2:${inRange}`);
+    expect(flows().filter((l) => l.includes(`dport=${inRange} `))).toHaveLength(1);
+    expect(flows().length).toBe(before + 1);
   });
 });

@@ -106,31 +106,36 @@ describe("meshwrt with firewall4 (fw4) on nftables", () => {
     expect(await waitFor("the printer again", async () => (await printer()) || undefined, 20_000, 250)).toBe("printer from 192.168.1.1");
   }, 180_000);
 
-  it("the router's own flows with the phone, which the ACL allows both ways, skip conntrack under the package's zone, the printer's do not; a zone changed to reject input makes them tracked again at fw4 reload, and the router's own ping still gets its answers", async () => {
+  it("the router's own flows with the phone, which the ACL allows both ways, skip conntrack under the package's zone, the printer's do not; a zone changed to reject input makes them tracked again at fw4 reload, and the router's own connection to the phone still gets its answers", async () => {
     const ph = t.host("phone");
     const phoneIp = (await phone.status()).Self.TailscaleIPs!.find((a) => a.startsWith("100."))!;
     // The router's conntrack entries between the phone's tailnet address and the router's, or the printer.
     const tracked = async (to: string) => (await lab.run("cat /proc/net/nf_conntrack")).split("\n").filter((l) => l.includes(`=${phoneIp} `) && l.includes(`=${to} `));
-    const conntrackFlush = () => lab.run("echo f > /proc/net/nf_conntrack 2>/dev/null; conntrack -F 2>/dev/null; true");
-    await conntrackFlush();
-    await waitFor("the phone pinging the router", async () => ((await ph.exec(`ping -c 2 -i 0.3 -W 1 ${routerIp}`)).code === 0 ? true : undefined), 60_000, 250);
-    expect((await lab.exec(`ping -c 2 -i 0.3 -W 2 ${phoneIp}`)).code, "the router pinging the phone").toBe(0);
-    expect(await waitFor("the printer", async () => (await printer()) || undefined, 30_000, 250)).toBe("printer from 192.168.1.1");
-    expect(await tracked(routerIp), "the router's own flows with the phone").toEqual([]);
-    expect((await tracked("192.168.1.50")).length, "the printer's flow (NAT needs conntrack)").toBeGreaterThan(0);
-    expect(await lab.log()).toMatch(/firewall: the router's own ACL-allowed flows skip conntrack: fw4 zone meshwrt accepts input and output/);
-    // A user's zone that rejects input from the tailnet: fw4 would drop the untracked answers to the router's own ping.
-    await lab.run("uci set firewall.meshwrt.input=REJECT && uci commit firewall && fw4 reload");
+    // A service on the phone the router connects to: the ACL lets the phone reach the router on every port, so the answers need no state.
+    const service = await ph.spawn(`exec node -e 'require("net").createServer((s) => s.end("phone\\n")).listen(7100)'`, `${t.dir}/phone-service.log`);
     try {
-      await waitFor("meshwrt's table without its untracked chains", async () => (!(await lab.run("nft list table inet meshwrt")).includes("stateless_answers") ? true : undefined), 10_000, 100);
-      expect(await lab.log()).toMatch(/firewall: the router's own ACL-allowed flows stay tracked: fw4 zone meshwrt's input is REJECT, not ACCEPT/);
-      expect((await lab.exec(`ping -c 2 -i 0.3 -W 2 ${phoneIp}`)).code, "the router pinging the phone, its zone rejecting input").toBe(0);
-      expect((await tracked(routerIp)).length, "tracked now").toBeGreaterThan(0);
-      expect((await ph.exec(`ping -c 1 -W 2 ${routerIp}`)).code, "the phone's new ping, which the zone rejects").not.toBe(0);
+      const fromRouter = () => banner(t.host("router"), phoneIp, 7100, 4);
+      await waitFor("the phone pinging the router", async () => ((await ph.exec(`ping -c 2 -i 0.3 -W 1 ${routerIp}`)).code === 0 ? true : undefined), 60_000, 250);
+      expect(await waitFor("the router connecting to the phone", async () => (await fromRouter()) || undefined, 30_000, 250)).toBe("phone");
+      expect(await waitFor("the printer", async () => (await printer()) || undefined, 30_000, 250)).toBe("printer from 192.168.1.1");
+      expect(await tracked(routerIp), "the router's own flows with the phone").toEqual([]);
+      expect((await tracked("192.168.1.50")).length, "the printer's flow (NAT needs conntrack)").toBeGreaterThan(0);
+      expect(await lab.log()).toMatch(/firewall: the router's own ACL-allowed flows skip conntrack: fw4 zone meshwrt accepts input and output/);
+      // A user's zone that rejects input from the tailnet: fw4 would drop the untracked answers to the router's own connection.
+      await lab.run("uci set firewall.meshwrt.input=REJECT && uci commit firewall && fw4 reload");
+      try {
+        await waitFor("meshwrt's table without its untracked chains", async () => (!(await lab.run("nft list table inet meshwrt")).includes("stateless_answers") ? true : undefined), 10_000, 100);
+        expect(await lab.log()).toMatch(/firewall: the router's own ACL-allowed flows stay tracked: fw4 zone meshwrt's input is REJECT, not ACCEPT/);
+        expect(await fromRouter(), "the router connecting to the phone, its zone rejecting input").toBe("phone");
+        expect((await tracked(routerIp)).length, "tracked now").toBeGreaterThan(0);
+        expect((await ph.exec(`ping -c 1 -W 2 ${routerIp}`)).code, "the phone's new ping, which the zone rejects").not.toBe(0);
+      } finally {
+        await lab.run("uci set firewall.meshwrt.input=ACCEPT && uci commit firewall && fw4 reload");
+      }
+      await waitFor("the untracked chains again", async () => ((await lab.run("nft list table inet meshwrt")).includes("stateless_answers") ? true : undefined), 10_000, 100);
     } finally {
-      await lab.run("uci set firewall.meshwrt.input=ACCEPT && uci commit firewall && fw4 reload");
+      await service.stop();
     }
-    await waitFor("the untracked chains again", async () => ((await lab.run("nft list table inet meshwrt")).includes("stateless_answers") ? true : undefined), 10_000, 100);
   }, 180_000);
 
   it("a TCP stream from the phone to the pc over the tunnel survives fw4 reload and fw4 restart", async () => {

@@ -164,7 +164,7 @@ suite("gateway glue", (check) => {
     await glue.setRules(wanted(nm));
     const raw = (i: number) => (t.scripts[i] ?? "").split("chain stateless_answers {\n")[1]?.split("\n  }")[0]?.trim();
     eq(raw(0), "ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 6, 17 } th sport 22 notrack accept\n    ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 1, 58 } notrack accept", `answers in:\n${t.scripts[0]}`);
-    eq(t.scripts[0]!.includes('iifname "meshwrt0" ip daddr { 100.64.0.2/32 } jump stateless_requests'), true, "requests to the router's address");
+    eq(t.scripts[0]!.includes("meta nfproto ipv4 ip daddr != { 100.64.0.2/32 } return"), true, "requests to the router's address only");
     const zone = (input: string) => `config zone 'meshwrt'\n\toption name 'meshwrt'\n\tlist device 'meshwrt0'\n\toption input '${input}'\n\toption output 'ACCEPT'\n\toption forward 'ACCEPT'\n`;
     t.firewall = zone("REJECT");
     await glue.setRules(wanted(nm));
@@ -192,6 +192,7 @@ suite("gateway glue", (check) => {
     eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'Allow-ICMPv6-Forward'\n\toption src 'wan'\n\toption dest '*'\n`), "meshwrt0").ok, true, "a forwarding rule (firewall4's default Allow-ICMPv6-Forward)");
     eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'quiet'\n\toption dest 'tailnet'\n\toption target 'DROP'\n`), "meshwrt0").why, "fw4 rule quiet names zone tailnet", "an output rule");
     eq(untrackedVerdict(fw(`${zone}config redirect\n\toption src '*'\n`), "meshwrt0").ok, false, "a redirect from any zone");
+    eq(untrackedVerdict(fw(zone.replace("option input", "option masq '1'\n\toption input")), "meshwrt0").why, "fw4 zone tailnet masquerades", "fw4 masquerading into the tunnel");
     eq(untrackedVerdict({ unreadable: "bad quote" }, "meshwrt0").why, "fw4's configuration cannot be read (bad quote)", "unreadable");
   });
 

@@ -84,6 +84,8 @@ export function rulesetScript(r: GatewayRules): string {
     if (v4) nat.push(`iifname ${wg} oifname != ${wg} ip daddr ${v4} masquerade`);
     if (v6) nat.push(`iifname ${wg} oifname != ${wg} ip6 daddr ${v6} masquerade`);
     // Forwarded only: a packet the router sends itself has no input interface, so this does not match it.
+    // TCP and UDP to source ports of their own, which the router's own untracked flows never use.
+    nat.push(`oifname ${wg} iifname != ${wg} meta l4proto { tcp, udp } masquerade to :${NAT_PORTS}`);
     nat.push(`oifname ${wg} iifname != ${wg} masquerade`);
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
@@ -119,19 +121,31 @@ export function rulesetScript(r: GatewayRules): string {
 }
 
 /**
+ * The source ports the LAN's flows into the tunnel are masqueraded to (above Linux's ephemeral
+ * ports, 32768-60999): their answers come to the router's own tailnet address, and conntrack
+ * must see them to give them back to the LAN host, so the untracked chains leave these ports alone.
+ */
+export const NAT_PORTS = "61000-65535";
+
+/**
  * The raw chains (before conntrack) that leave the router's own ACL-allowed flows untracked: the
  * requests the filter allows to `self` coming in, the answers to them going out. An untracked
- * packet meets the ACL again in from_tailnet, statelessly.
+ * packet meets the ACL again in from_tailnet, statelessly. What conntrack must see stays
+ * tracked: the answers to the LAN's masqueraded flows (NAT_PORTS, and ICMP but for echo
+ * requests in and echo replies out) and ICMP errors, which belong to a flow.
  */
 function statelessChains(wg: string, self: readonly Prefix[], requests: readonly string[], answers: readonly string[]): string[] {
   const v4 = set(4, self), v6 = set(16, self);
   if (!(v4 || v6) || !requests.length) return [];
   const untracked = (statements: readonly string[]) => statements.map((st) => `    ${st.replace(/accept$/, "notrack accept")}`);
-  const hook = (name: string, hook: "prerouting" | "output", dev: string, dir: "daddr" | "saddr", jump: string) => [
+  const gate = (name: string, dir: "daddr" | "saddr", port: "dport" | "sport", icmp: "request" | "reply", then: string) => [
     `  chain ${name} {`,
-    `    type filter hook ${hook} priority raw; policy accept;`,
-    ...(v4 ? [`    ${dev} ${wg} ip ${dir} ${v4} jump ${jump}`] : []),
-    ...(v6 ? [`    ${dev} ${wg} ip6 ${dir} ${v6} jump ${jump}`] : []),
+    v4 ? `    meta nfproto ipv4 ip ${dir} != ${v4} return` : `    meta nfproto ipv4 return`,
+    v6 ? `    meta nfproto ipv6 ip6 ${dir} != ${v6} return` : `    meta nfproto ipv6 return`,
+    `    meta l4proto { tcp, udp } th ${port} ${NAT_PORTS} return`,
+    `    meta l4proto icmp icmp type != echo-${icmp} return`,
+    `    meta l4proto ipv6-icmp icmpv6 type != echo-${icmp} return`,
+    `    jump ${then}`,
     `  }`,
   ];
   return [
@@ -141,8 +155,16 @@ function statelessChains(wg: string, self: readonly Prefix[], requests: readonly
     `  chain stateless_answers {`,
     ...untracked(answers),
     `  }`,
-    ...hook("raw_prerouting", "prerouting", "iifname", "daddr", "stateless_requests"),
-    ...hook("raw_output", "output", "oifname", "saddr", "stateless_answers"),
+    ...gate("from_tailnet_raw", "daddr", "dport", "request", "stateless_requests"),
+    ...gate("to_tailnet_raw", "saddr", "sport", "reply", "stateless_answers"),
+    `  chain raw_prerouting {`,
+    `    type filter hook prerouting priority raw; policy accept;`,
+    `    iifname ${wg} jump from_tailnet_raw`,
+    `  }`,
+    `  chain raw_output {`,
+    `    type filter hook output priority raw; policy accept;`,
+    `    oifname ${wg} jump to_tailnet_raw`,
+    `  }`,
   ];
 }
 

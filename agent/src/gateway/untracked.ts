@@ -23,6 +23,8 @@ export function untrackedVerdict(firewall: UciPackage | "absent" | { readonly un
   const zone = firewall.sections.find((s) => s.type === "zone" && list(s.options.get("device")).includes(iface));
   if (!zone) return { ok: false, why: `no fw4 zone lists ${iface}` };
   const name = String(zone.options.get("name") ?? zone.name ?? "");
+  // fw4's own masquerading into the tunnel uses any source port: its answers would be taken for the router's own.
+  if (zone.options.get("masq") === "1" || zone.options.get("masq6") === "1") return { ok: false, why: `fw4 zone ${name} masquerades` };
   for (const hook of ["input", "output"]) {
     const policy = String(zone.options.get(hook) ?? "");
     if (policy !== "ACCEPT") return { ok: false, why: `fw4 zone ${name}'s ${hook} is ${policy || "the default policy"}, not ACCEPT` };
