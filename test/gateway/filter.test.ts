@@ -204,6 +204,12 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
   it("the answers to masqueraded flows (NAT_PORTS) stay tracked, so conntrack can give them back", () => {
     const script = sh(router, "nft list chain inet meshwrt from_tailnet_raw");
     expect(script).toContain(`meta l4proto { tcp, udp } th dport ${NAT_PORTS} return`);
+    // And it loads where /etc/protocols is missing (a minimal root, as the aarch64 VM's was): no protocol looked up by name.
+    const stateless = { self: [parsePrefix("100.64.0.2/32"), parsePrefix("fd7a:115c:a1e0::2/128")], answers: filterStatements(rules, () => {}, "answer") };
+    const all = rulesetScript({ iface: `mwtun${tag}`, routes: [parsePrefix("192.168.1.0/24")], exitNode: false, snat: true, filter: filterStatements(rules, () => {}), stateless, offload: [] });
+    const bare = spawnSync("unshare", ["-m", "sh", "-c", `mount --bind /dev/null /etc/protocols && ip netns add ${router}-p && ip netns exec ${router}-p nft -c -f -; r=$?; ip netns del ${router}-p; exit $r`], { input: all, encoding: "utf8" });
+    expect(bare.stderr).toBe("");
+    expect(bare.status).toBe(0);
     // A request to the router's port inside that range, which the ACL would allow, is tracked.
     const inRange = Number(NAT_PORTS.split("-")[0]) + 7;
     const widened = rulesetScript({

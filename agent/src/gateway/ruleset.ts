@@ -85,7 +85,7 @@ export function rulesetScript(r: GatewayRules): string {
     if (v6) nat.push(`iifname ${wg} oifname != ${wg} ip6 daddr ${v6} masquerade`);
     // Forwarded only: a packet the router sends itself has no input interface, so this does not match it.
     // TCP and UDP to source ports of their own, which the router's own untracked flows never use.
-    nat.push(`oifname ${wg} iifname != ${wg} meta l4proto { tcp, udp } masquerade to :${NAT_PORTS}`);
+    nat.push(`oifname ${wg} iifname != ${wg} meta l4proto { 6, 17 } masquerade to :${NAT_PORTS}`);
     nat.push(`oifname ${wg} iifname != ${wg} masquerade`);
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
@@ -138,13 +138,15 @@ function statelessChains(wg: string, self: readonly Prefix[], requests: readonly
   const v4 = set(4, self), v6 = set(16, self);
   if (!(v4 || v6) || !requests.length) return [];
   const untracked = (statements: readonly string[]) => statements.map((st) => `    ${st.replace(/accept$/, "notrack accept")}`);
+  // Protocols by number or nft's own keywords: a name such as "ipv6-icmp" is looked up in
+  // /etc/protocols, which a minimal root may lack (nft then refuses the whole table).
   const gate = (name: string, dir: "daddr" | "saddr", port: "dport" | "sport", icmp: "request" | "reply", then: string) => [
     `  chain ${name} {`,
     v4 ? `    meta nfproto ipv4 ip ${dir} != ${v4} return` : `    meta nfproto ipv4 return`,
     v6 ? `    meta nfproto ipv6 ip6 ${dir} != ${v6} return` : `    meta nfproto ipv6 return`,
-    `    meta l4proto { tcp, udp } th ${port} ${NAT_PORTS} return`,
-    `    meta l4proto icmp icmp type != echo-${icmp} return`,
-    `    meta l4proto ipv6-icmp icmpv6 type != echo-${icmp} return`,
+    `    meta l4proto { 6, 17 } th ${port} ${NAT_PORTS} return`,
+    `    icmp type != echo-${icmp} return`,
+    `    icmpv6 type != echo-${icmp} return`,
     `    jump ${then}`,
     `  }`,
   ];
