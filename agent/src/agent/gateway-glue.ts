@@ -6,15 +6,16 @@
 // of. gateway/gateway.ts loads them, keeps them loaded and removes them.
 import { type NetMap, packetFilter } from "../control/netmap.js";
 import { hostsFile } from "../dns/hosts.js";
+import type { FilterRule } from "../control/tailcfg.js";
 import { filterStatements } from "../gateway/filter.js";
-import { untrackedVerdict } from "../gateway/untracked.js";
-import { parseUci } from "../openwrt/uci.js";
 import { Gateway, type GatewayDeps } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
+import { untrackedVerdict } from "../gateway/untracked.js";
 import type { NetlinkSocket } from "../host/host.js";
 import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
 import type { Address, Link } from "../netlink/route.js";
 import type { Settings } from "../openwrt/config.js";
+import { parseUci } from "../openwrt/uci.js";
 
 export interface GatewayGlueDeps extends GatewayDeps {
   /** The router's devices and addresses (Rtnl has them). */
@@ -58,8 +59,8 @@ export class GatewayGlue {
     this.gateway.onUnloaded = () => deps.unloaded();
     // fw4 reloaded (a zone changed in LuCI, say): untracked flows must stop where its zone no longer takes them.
     this.gateway.onCommitted = () => {
-      const was = this.untrackedWhy;
       if (!this.last) return;
+      const was = this.untrackedWhy;
       this.fw4TakesUntracked();
       if (this.untrackedWhy !== was) void this.setRules(this.last);
     };
@@ -115,8 +116,9 @@ export class GatewayGlue {
     const s = this.settings;
     // A flowtable may name only devices that exist now.
     const links = s.flowOffloading ? new Set((await this.deps.links()).map((l) => l.name)) : undefined;
-    const filter = filterStatements(packetFilter(w.netmap), (m) => this.deps.noteOnce(m));
-    const stateless = this.stateless(w.netmap, filter);
+    const rules = packetFilter(w.netmap);
+    const filter = filterStatements(rules, (m) => this.deps.noteOnce(m));
+    const stateless = this.stateless(w.netmap, rules, filter);
     this.last = w;
     await this.gateway.setRules({
       ...(links ? { offload: s.lanDevices.filter((d) => links.has(d)) } : {}),
@@ -133,7 +135,7 @@ export class GatewayGlue {
    * The router's own tailnet addresses and the ACL's answer side, when fw4 takes untracked packets
    * from and to the tunnel (gateway/untracked.ts).
    */
-  private stateless(nm: NetMap, filter: readonly string[]): { self: Prefix[]; answers: string[] } | undefined {
+  private stateless(nm: NetMap, rules: readonly FilterRule[], filter: readonly string[]): { self: Prefix[]; answers: string[] } | undefined {
     const self = (nm.self?.Addresses ?? []).flatMap((a) => {
       try {
         return [parsePrefix(a)];
@@ -142,7 +144,8 @@ export class GatewayGlue {
       }
     });
     if (!self.length || !filter.length || !this.fw4TakesUntracked()) return undefined;
-    return { self, answers: filterStatements(packetFilter(nm), () => {}, "answer") };
+    // What the rules left out was said once already, for the request side.
+    return { self, answers: filterStatements(rules, () => {}, "answer") };
   }
 
   /** fw4's configuration read afresh (a user may have changed the zone): whether it takes untracked packets; said when the reason changes. */
