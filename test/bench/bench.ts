@@ -280,9 +280,9 @@ const ALLOW_ALL = filterStatements(ALLOW_ALL_RULES, () => {});
 const ALLOW_ALL_ANSWERS = filterStatements(ALLOW_ALL_RULES, () => {}, "answer");
 
 /**
- * Not what the agent loads: what conntrack on the tunnel's own UDP costs, both ways, what comes in
- * too (a stateful WAN firewall needs that tracked; the port-sharing table leaves the data the host
- * sends untracked but for a sample a peer every 20 s).
+ * Not what the agent loads: no conntrack at all on the tunnel's own UDP, both ways, handshakes and
+ * samples too (the agent leaves the data it receives untracked where fw4 accepts the port, and the
+ * data it sends but for a sample a peer every 20 s, which keeps the flow open for a stateful WAN).
  */
 type Notrack = "none" | "outer";
 
@@ -290,10 +290,11 @@ const NOTRACK: Record<Exclude<Notrack, "none">, [string, string]> = {
   outer: ["udp dport 51820 notrack", "udp sport 51820 notrack"],
 };
 
-/** The same tables the agent loads on m1 and m2 (no fw4 there: its own flows untracked), for the kernel pair: its tunnel wg0, its LAN lan0 on k2. */
-function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: Notrack; offload: boolean; stateless: boolean }): string {
+/** The same tables the agent loads on m1 and m2 (no fw4 there: its own flows and the WireGuard data it receives untracked), for the kernel pair: its tunnel wg0, its LAN lan0 on k2. */
+function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: Notrack; offload: boolean; stateless: boolean; dataIn: boolean }): string {
   const stateless = o.stateless ? { stateless: { self: [parsePrefix(`10.77.0.${k2 ? 2 : 1}/32`)], answers: ALLOW_ALL_ANSWERS } } : {};
-  const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...stateless, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
+  const dataIn = o.dataIn ? { untrackedWireGuardPort: 51820 } : {};
+  const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...stateless, ...dataIn, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
   if (o.portShare) parts.push(portShareScript(51820, 51821));
   if (o.notrack !== "none") {
     const [pre, out] = NOTRACK[o.notrack];
@@ -307,7 +308,7 @@ function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notr
  * and with one part left out or added, to k2 and to its printer: what each part costs.
  */
 async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> {
-  const whole = { snat: true, portShare: true, notrack: "none" as Notrack, offload: false, stateless: true };
+  const whole = { snat: true, portShare: true, notrack: "none" as Notrack, offload: false, stateless: true, dataIn: true };
   const variants: [string, typeof whole | undefined][] = [
     // The baseline again, among the variants: the emulated CPU's speed drifts within a run.
     ["no tables (bare kernel WireGuard)", undefined],
@@ -316,6 +317,7 @@ async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> 
     ["without source NAT (no NAT chain)", { ...whole, snat: false }],
     ["with notrack for the WireGuard port", { ...whole, notrack: "outer" }],
     ["with the host's own flows tracked", { ...whole, stateless: false }],
+    ["with the WireGuard data it receives tracked", { ...whole, dataIn: false }],
     ["with flow offloading", { ...whole, offload: true }],
   ];
   const group: Group = "meshwrt's rules on the kernel pair";

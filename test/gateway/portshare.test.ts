@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { portShareScript, removePortShareScript } from "../../agent/src/gateway/portshare.js";
+import { removeScript, rulesetScript } from "../../agent/src/gateway/ruleset.js";
 import { bindingRequest } from "../../agent/src/stun/message.js";
 
 const P = 41641, Q = 40999;
@@ -153,6 +154,43 @@ EOF`);
     } finally {
       sh(ns, "nft delete table inet statefulwan");
       expect(load(portShareScript(P, Q)).stderr).toBe("");
+    }
+  });
+
+  it("WireGuard data the router receives skips conntrack under meshwrt's table where fw4 accepts the port (untrackedWireGuardPort); the handshake that opened the flow is tracked, and without the option every data message is", async () => {
+    // fw4's input with the package's Allow-meshwrt-WireGuard rule: established, or the port.
+    sh(ns, `sysctl -qw net.netfilter.nf_conntrack_acct=1; nft -f - <<'EOF'
+table inet statefulwan {
+  chain input { type filter hook input priority filter; policy drop; iif "lo" accept; ct state established,related accept; udp dport ${P} accept; }
+}
+EOF`);
+    const load = (untracked: boolean) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], {
+      input: rulesetScript({ iface: "meshwrt0", routes: [], exitNode: false, snat: false, filter: [], ...(untracked ? { untrackedWireGuardPort: P } : {}) }),
+      encoding: "utf8",
+    });
+    expect(load(true).stderr).toBe("");
+    try {
+      const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5559])];
+      // What conntrack counted of the peer's packets to the router (its flow's original direction).
+      const counted = () => {
+        const flow = sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("sport=5559"));
+        expect(flow, "one flow for the peer's endpoint").toHaveLength(1);
+        return Number(/packets=(\d+)/.exec(flow[0]!)![1]);
+      };
+      const HANDSHAKE = "01000000" + "00".repeat(144);
+      const data = (n: number, from: number) => Array.from({ length: n }, (_, i) => ({ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA.replace("42", (from + i).toString(16)) }));
+      await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: HANDSHAKE }]);
+      await phone.send(data(10, 0x10));
+      expect(counted(), "the handshake only").toBe(1);
+      expect(load(false).stderr).toBe("");
+      await phone.send(data(10, 0x30));
+      expect(counted(), "tracked: every data message").toBe(11);
+      const got = (await router.received()).map((g) => g.hex);
+      expect(got, "everything arrived, untracked or not").toEqual([HANDSHAKE, ...data(10, 0x10).map((d) => d.hex), ...data(10, 0x30).map((d) => d.hex)]);
+      await phone.received();
+    } finally {
+      sh(ns, "nft delete table inet statefulwan");
+      spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: removeScript(), encoding: "utf8" });
     }
   });
 

@@ -36,11 +36,16 @@ async function banner(h: Host, ip: string, port: number, seconds: number): Promi
   return r.code === 0 ? r.stdout.trim() : "";
 }
 
+/** meshwrt's rule for WireGuard's data messages (type 4) to its port, as nft lists it. */
+const UNTRACKED_DATA = /udp dport 41641 @th,64,32 0x0*4000000 notrack accept/;
+
 const printer = (seconds = 3) => banner(t.host("phone"), "192.168.1.50", 631, seconds);
 
 beforeAll(async () => {
   execFileSync("make", ["--no-print-directory", "build/out/meshwrt"], { stdio: "inherit" });
   t = await topology({ hosts: ["control", "derp"], nats: [{ name: "router", hosts: ["pc"], printer: true, camera: true }, { name: "cafe", hosts: ["phone"] }] });
+  // Conntrack counts each flow's packets (from its start: the WireGuard data test reads them).
+  await t.host("router").run("modprobe nf_conntrack; sysctl -qw net.netfilter.nf_conntrack_acct=1");
   const derp = await startDerper(t.host("derp"), { dir: `${t.dir}/derper` });
   hs = await startHeadscale(t.host("control"), { dir: `${t.dir}/headscale`, derpMapYaml: derp.derpMapYaml(), policy: POLICY });
   const authKey = await hs.preAuthKey(await hs.createUser("alice"), { reusable: true });
@@ -136,6 +141,40 @@ describe("meshwrt with firewall4 (fw4) on nftables", () => {
     } finally {
       await service.stop();
     }
+  }, 180_000);
+
+  it("the phone's WireGuard data on the direct path skips the router's conntrack under the package's Allow-meshwrt-WireGuard rule and arrives; with the rule deleted and fw4 reloaded it is tracked again, and still arrives", async () => {
+    const ph = t.host("phone");
+    // The direct path: WireGuard's UDP between the cafe and the router's port 41641.
+    await waitFor("a direct path from the phone", async () => ((await phone.ping(routerIp, { count: 1, untilDirect: true }).catch(() => undefined))?.pongs.some((p) => !p.via.startsWith("DERP")) ? true : undefined), 60_000, 500);
+    // The packets conntrack counted, both ways, on the router's flows of its WireGuard port (STUN's aside).
+    const counted = async () => (await lab.run("cat /proc/net/nf_conntrack")).split("\n")
+      .filter((l) => /^ipv4 .* udp /.test(l) && l.includes("=41641 ") && !l.includes("=3478 "))
+      .reduce((n, l) => n + [...l.matchAll(/packets=(\d+)/g)].reduce((m, x) => m + Number(x[1]), 0), 0);
+    const burst = async (what: string) => {
+      const before = await counted();
+      const r = await ph.exec(`ping -q -c 200 -i 0.02 -W 2 ${routerIp}`);
+      expect(r.stdout, `${what}: the phone's 200 pings`).toMatch(/200 packets transmitted, 200 received/);
+      return (await counted()) - before;
+    };
+    expect(await lab.run("nft list chain inet fw4 input")).toContain("udp dport 41641 counter packets");
+    expect(await lab.run("nft list table inet meshwrt")).toMatch(UNTRACKED_DATA);
+    expect(await lab.log()).toMatch(/firewall: WireGuard data messages to the router skip conntrack: fw4 rule Allow-meshwrt-WireGuard accepts UDP port 41641 from every zone/);
+    const untracked = await burst("untracked");
+    // 200 data messages each way; what is counted is the samples, handshakes and disco's pings.
+    expect(untracked, "counted with the rule").toBeLessThan(60);
+    await lab.run("uci delete firewall.meshwrt_wg && uci commit firewall && fw4 reload");
+    try {
+      await waitFor("meshwrt's table tracking WireGuard's data", async () => (!UNTRACKED_DATA.test(await lab.run("nft list table inet meshwrt")) ? true : undefined), 10_000, 100);
+      expect(await lab.log()).toMatch(/firewall: WireGuard data messages to the router stay tracked: no fw4 rule accepts UDP port 41641 from every zone \(src '\*'\), and fw4's default input is REJECT/);
+      const tracked = await burst("tracked");
+      console.log(`conntrack counted ${untracked} packets of the router's WireGuard flow in 200 pings with the rule, ${tracked} without`);
+      expect(tracked, "counted without the rule: the phone's 200 data messages at least").toBeGreaterThanOrEqual(200);
+    } finally {
+      await lab.run("uci set firewall.meshwrt_wg=rule && uci set firewall.meshwrt_wg.name='Allow-meshwrt-WireGuard' && uci set firewall.meshwrt_wg.src='*' && " +
+        "uci set firewall.meshwrt_wg.proto='udp' && uci set firewall.meshwrt_wg.dest_port='41641' && uci set firewall.meshwrt_wg.target='ACCEPT' && uci commit firewall && fw4 reload");
+    }
+    await waitFor("untracked again", async () => (UNTRACKED_DATA.test(await lab.run("nft list table inet meshwrt")) ? true : undefined), 10_000, 100);
   }, 180_000);
 
   it("a TCP stream from the phone to the pc over the tunnel survives fw4 reload and fw4 restart", async () => {

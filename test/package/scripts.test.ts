@@ -316,7 +316,7 @@ describe("firewall uci-defaults", () => {
     const r = spawnSync("sh", [FIREWALL], { encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
     return { status: r.status, calls: readFileSync(join(dir, "calls"), "utf8") };
   };
-  it("adds the meshwrt zone on meshwrt0 and its forwardings to lan and wan (and from lan), then commits", () => {
+  it("adds the meshwrt zone on meshwrt0, its forwardings to lan and wan (and from lan) and the rule opening the WireGuard port, then commits", () => {
     const { status, calls } = runWith(false);
     expect(status).toBe(0);
     const batch = calls.split("\n").map((l) => l.trim());
@@ -325,6 +325,8 @@ describe("firewall uci-defaults", () => {
       expect(batch).toContain(`set firewall.${src}_${dest}.src='${src}'`);
       expect(batch).toContain(`set firewall.${src}_${dest}.dest='${dest}'`);
     }
+    // meshwrt's listen_port unset (this uci answers no get): the default port.
+    for (const line of ["set firewall.meshwrt_wg.src='*'", "set firewall.meshwrt_wg.proto='udp'", "set firewall.meshwrt_wg.dest_port='41641'", "set firewall.meshwrt_wg.target='ACCEPT'"]) expect(batch).toContain(line);
     expect(batch.at(-2)).toBe("commit firewall");
   });
   it("leaves a zone the user already has alone", () => {

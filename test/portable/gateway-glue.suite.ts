@@ -10,7 +10,7 @@ import type { FilterRule, Node } from "../../agent/src/control/tailcfg.js";
 import type { NetlinkSocket } from "../../agent/src/host/host.js";
 import { parsePrefix } from "../../agent/src/netaddr/ip.js";
 import type { Address, Link } from "../../agent/src/netlink/route.js";
-import { untrackedVerdict } from "../../agent/src/gateway/untracked.js";
+import { untrackedVerdict, wireGuardUntrackedVerdict } from "../../agent/src/gateway/untracked.js";
 import { parseUci } from "../../agent/src/openwrt/uci.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
 import { eq, suite } from "./check.js";
@@ -27,6 +27,7 @@ const SETTINGS: GatewaySettings = {
   flowOffloading: false,
   acceptDns: true,
   dnsHostsFile: "/tmp/hosts/meshwrt",
+  listenPort: 41641,
 };
 
 /** A double of nft, dnsmasq's directory and the kernel's links and addresses; `refuse` makes nft fail. */
@@ -192,8 +193,54 @@ suite("gateway glue", (check) => {
     eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'Allow-ICMPv6-Forward'\n\toption src 'wan'\n\toption dest '*'\n`), "meshwrt0").ok, true, "a forwarding rule (firewall4's default Allow-ICMPv6-Forward)");
     eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'quiet'\n\toption dest 'tailnet'\n\toption target 'DROP'\n`), "meshwrt0").why, "fw4 rule quiet names zone tailnet", "an output rule");
     eq(untrackedVerdict(fw(`${zone}config redirect\n\toption src '*'\n`), "meshwrt0").ok, false, "a redirect from any zone");
+    eq(untrackedVerdict(fw(`${zone}config rule\n\toption name 'Allow-meshwrt-WireGuard'\n\toption src '*'\n\toption proto 'udp'\n\toption dest_port '41641'\n\toption target 'ACCEPT'\n`), "meshwrt0").ok, true, "an ACCEPT rule from every zone (the package's)");
+    eq(untrackedVerdict(fw(`${zone}config rule 'wg'\n\toption src '*'\n\toption proto 'udp'\n\toption target 'REJECT'\n`), "meshwrt0").why, "fw4 rule wg names zone tailnet", "a REJECT rule from every zone");
     eq(untrackedVerdict(fw(zone.replace("option input", "option masq '1'\n\toption input")), "meshwrt0").why, "fw4 zone tailnet masquerades", "fw4 masquerading into the tunnel");
     eq(untrackedVerdict({ unreadable: "bad quote" }, "meshwrt0").why, "fw4's configuration cannot be read (bad quote)", "unreadable");
+  });
+
+  check("the WireGuard data the router receives skips conntrack without fw4, or where a plain fw4 rule accepts the port from every zone; tracked when the rule goes, and said when that changes", async () => {
+    const { t, glue } = gatewayDouble();
+    const nm = { self: node(1, "router.tailnet.test.", ["100.64.0.2/32"]), filters: new Map([["a", [rule("100.64.0.1", "100.64.0.2")]]]) };
+    const untracked = (i: number) => (t.scripts[i] ?? "").includes("udp dport 41641 @th,64,32 0x04000000 notrack accept");
+    await glue.setRules(wanted(nm));
+    eq(untracked(0), true, `no fw4: untracked\n${t.scripts[0]}`);
+    const defaults = "config defaults\n\toption input 'REJECT'\n\toption output 'ACCEPT'\nconfig zone 'wan'\n\toption name 'wan'\n\toption input 'REJECT'\n";
+    const allow = "config rule 'meshwrt_wg'\n\toption name 'Allow-meshwrt-WireGuard'\n\toption src '*'\n\toption proto 'udp'\n\toption dest_port '41641'\n\toption target 'ACCEPT'\n";
+    t.firewall = defaults + allow;
+    await glue.setRules(wanted(nm));
+    eq(untracked(1), true, "the package's rule");
+    t.firewall = defaults;
+    await glue.setRules(wanted(nm));
+    eq(untracked(2), false, "no rule: tracked");
+    eq(t.scripts[2]!.includes("chain raw_prerouting"), false, "no raw chain left for nothing (the router's own flows stay tracked too: no meshwrt zone)");
+    eq(t.logs.filter((l) => l.startsWith("firewall: WireGuard data")).join(" | "),
+      "firewall: WireGuard data messages to the router skip conntrack: no fw4 configuration: nothing else filters the router's input | " +
+      "firewall: WireGuard data messages to the router skip conntrack: fw4 rule Allow-meshwrt-WireGuard accepts UDP port 41641 from every zone | " +
+      "firewall: WireGuard data messages to the router stay tracked: no fw4 rule accepts UDP port 41641 from every zone (src '*'), and fw4's default input is REJECT", "said as it changed");
+  });
+
+  check("wireGuardUntrackedVerdict: a plain ACCEPT rule for the port from every zone, or from each zone that rejects when fw4's default input accepts", () => {
+    const fw = (text: string) => parseUci(text, "firewall", "firewall");
+    const rule = (extra: string) => `config rule\n\toption name 'wg'\n\toption src '*'\n\toption proto 'udp'\n\toption dest_port '41641'\n\toption target 'ACCEPT'\n${extra}`;
+    const v = (text: string, port = 41641) => wireGuardUntrackedVerdict(fw(text), port);
+    eq(v(rule("")).ok, true, "the package's rule");
+    eq(v(rule(""), 51820).ok, false, "another port");
+    eq(v(rule("").replace("'41641'", "'41000-42000'")).ok, true, "a port range");
+    eq(v(rule("").replace("'udp'", "'tcp udp'")).ok, true, "tcp and udp");
+    eq(v(rule("").replace("'udp'", "'tcp'")).ok, false, "tcp only");
+    eq(v(rule("\toption family 'ipv4'\n")).ok, false, "IPv4 only: IPv6 data would be refused");
+    eq(v(rule("\toption src_ip '198.51.100.0/24'\n")).ok, false, "from some addresses only");
+    eq(v(rule("\toption enabled '0'\n")).ok, false, "disabled");
+    eq(v(rule("").replace("'ACCEPT'", "'DROP'")).ok, false, "a DROP rule");
+    const zones = "config zone\n\toption name 'lan'\n\toption input 'ACCEPT'\nconfig zone\n\toption name 'wan'\n\toption input 'REJECT'\n";
+    const wan = rule("").replace("'*'", "'wan'");
+    eq(v(`config defaults\n\toption input 'ACCEPT'\n${zones}${wan}`).ok, true, "from wan, the only zone that rejects, default input accepting");
+    eq(v(`config defaults\n\toption input 'REJECT'\n${zones}${wan}`).why, "no fw4 rule accepts UDP port 41641 from every zone (src '*'), and fw4's default input is REJECT", "interfaces in no zone would refuse it");
+    eq(v(`config defaults\n\toption input 'ACCEPT'\n${zones}config zone\n\toption name 'wwan'\n${wan}`).ok, true, "a zone without its own input policy takes the default's (ACCEPT)");
+    eq(v(`config defaults\n\toption input 'ACCEPT'\n${zones}config zone\n\toption name 'wwan'\n\toption input 'DROP'\n${wan}`).why, "no fw4 rule accepts UDP port 41641 from zone wwan", "a second WAN zone");
+    eq(wireGuardUntrackedVerdict("absent", 41641).ok, true, "no fw4");
+    eq(wireGuardUntrackedVerdict({ unreadable: "bad quote" }, 41641).ok, false, "unreadable");
   });
 
   check("names: none before the netmap has our node; then the hosts file and dnsmasq told; none with accept_dns off", async () => {

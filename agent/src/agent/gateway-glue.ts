@@ -10,7 +10,7 @@ import type { FilterRule } from "../control/tailcfg.js";
 import { filterStatements } from "../gateway/filter.js";
 import { Gateway, type GatewayDeps } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
-import { untrackedVerdict } from "../gateway/untracked.js";
+import { untrackedVerdict, type UntrackedVerdict, wireGuardUntrackedVerdict } from "../gateway/untracked.js";
 import type { NetlinkSocket } from "../host/host.js";
 import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
 import type { Address, Link } from "../netlink/route.js";
@@ -32,7 +32,7 @@ export interface GatewayGlueDeps extends GatewayDeps {
 /** fw4's configuration on OpenWrt. */
 export const FIREWALL_CONFIG = "/etc/config/firewall";
 
-export type GatewaySettings = Pick<Settings, "advertiseRoutes" | "lanDevices" | "advertiseExitNode" | "snatSubnetRoutes" | "flowOffloading" | "acceptDns" | "dnsHostsFile">;
+export type GatewaySettings = Pick<Settings, "advertiseRoutes" | "lanDevices" | "advertiseExitNode" | "snatSubnetRoutes" | "flowOffloading" | "acceptDns" | "dnsHostsFile" | "listenPort">;
 
 /** What the Running wants the gateway to carry. */
 export interface GatewayWanted {
@@ -45,8 +45,9 @@ export interface GatewayWanted {
 export class GatewayGlue {
   private readonly gateway: Gateway;
   private shared: Prefix[] = [];
-  /** Why the router's own flows are (or are not) left untracked, as last said. */
+  /** Why the router's own flows, and the WireGuard data it receives, are (or are not) left untracked, as last said. */
   private untrackedWhy = "";
+  private wireGuardWhy = "";
   /** What the rules in force were made for: fw4's zone may change under them. */
   private last: GatewayWanted | undefined;
 
@@ -60,9 +61,9 @@ export class GatewayGlue {
     // fw4 reloaded (a zone changed in LuCI, say): untracked flows must stop where its zone no longer takes them.
     this.gateway.onCommitted = () => {
       if (!this.last) return;
-      const was = this.untrackedWhy;
-      this.fw4TakesUntracked();
-      if (this.untrackedWhy !== was) void this.setRules(this.last);
+      const was = [this.untrackedWhy, this.wireGuardWhy];
+      this.fw4Verdicts();
+      if (this.untrackedWhy !== was[0] || this.wireGuardWhy !== was[1]) void this.setRules(this.last);
     };
   }
 
@@ -118,7 +119,8 @@ export class GatewayGlue {
     const links = s.flowOffloading ? new Set((await this.deps.links()).map((l) => l.name)) : undefined;
     const rules = packetFilter(w.netmap);
     const filter = filterStatements(rules, (m) => this.deps.noteOnce(m));
-    const stateless = this.stateless(w.netmap, rules, filter);
+    const fw4 = this.fw4Verdicts();
+    const stateless = fw4.ownFlows ? this.stateless(w.netmap, rules, filter) : undefined;
     this.last = w;
     await this.gateway.setRules({
       ...(links ? { offload: s.lanDevices.filter((d) => links.has(d)) } : {}),
@@ -128,11 +130,12 @@ export class GatewayGlue {
       filter,
       ...(w.peerApiPorts.length ? { peerApiPorts: w.peerApiPorts } : {}),
       ...(stateless ? { stateless } : {}),
+      ...(fw4.wireGuard ? { untrackedWireGuardPort: s.listenPort } : {}),
     });
   }
 
   /**
-   * The router's own tailnet addresses and the ACL's answer side, when fw4 takes untracked packets
+   * The router's own tailnet addresses and the ACL's answer side, for flows fw4 takes untracked
    * from and to the tunnel (gateway/untracked.ts).
    */
   private stateless(nm: NetMap, rules: readonly FilterRule[], filter: readonly string[]): { self: Prefix[]; answers: string[] } | undefined {
@@ -143,13 +146,17 @@ export class GatewayGlue {
         return []; // said where the addresses are applied
       }
     });
-    if (!self.length || !filter.length || !this.fw4TakesUntracked()) return undefined;
+    if (!self.length || !filter.length) return undefined;
     // What the rules left out was said once already, for the request side.
     return { self, answers: filterStatements(rules, () => {}, "answer") };
   }
 
-  /** fw4's configuration read afresh (a user may have changed the zone): whether it takes untracked packets; said when the reason changes. */
-  private fw4TakesUntracked(): boolean {
+  /**
+   * fw4's configuration read afresh (a user may have changed a zone or a rule): whether it takes
+   * the router's own flows with peers untracked, and the WireGuard data the router receives; each
+   * said when its reason changes.
+   */
+  private fw4Verdicts(): { ownFlows: boolean; wireGuard: boolean } {
     const bytes = this.deps.readFile(FIREWALL_CONFIG);
     let config: Parameters<typeof untrackedVerdict>[0] = "absent";
     if (bytes) {
@@ -159,10 +166,15 @@ export class GatewayGlue {
         config = { unreadable: (e as Error).message };
       }
     }
-    const v = untrackedVerdict(config, this.iface);
-    if (v.why !== this.untrackedWhy) this.deps.log("info", `firewall: the router's own ACL-allowed flows ${v.ok ? "skip conntrack" : "stay tracked"}: ${v.why}`);
-    this.untrackedWhy = v.why;
-    return v.ok;
+    const say = (v: UntrackedVerdict, was: string, what: string) => {
+      if (v.why !== was) this.deps.log("info", `firewall: ${what} ${v.ok ? "skip conntrack" : "stay tracked"}: ${v.why}`);
+      return v.why;
+    };
+    const own = untrackedVerdict(config, this.iface);
+    this.untrackedWhy = say(own, this.untrackedWhy, "the router's own ACL-allowed flows");
+    const wg = wireGuardUntrackedVerdict(config, this.settings.listenPort);
+    this.wireGuardWhy = say(wg, this.wireGuardWhy, "WireGuard data messages to the router");
+    return { ownFlows: own.ok, wireGuard: wg.ok };
   }
 
   /** The MagicDNS names, once the netmap has our own node. */

@@ -20,8 +20,9 @@
 // and after an idle spell the set's element is gone, so the router's first
 // packet makes the flow again. Untracked, the rest cost no conntrack lookup
 // (make bench's b/a shows what that is worth). Handshakes, disco and
-// STUN stay tracked; so does what the router receives, which fw4 must see
-// as established to let in.
+// STUN stay tracked, and here so does what the router receives: fw4 lets it
+// in as established, unless a rule accepts the port, where meshwrt's own
+// table leaves the data untracked (ruleset.ts, untrackedWireGuardPort).
 
 export const PORTSHARE_TABLE = "meshwrt_port";
 
@@ -39,7 +40,7 @@ function port(p: number, what: string): number {
 export const SAMPLE_SECONDS = 20;
 
 /** A WireGuard transport data message: type 4, then three zero bytes. */
-const WG_DATA = "0x04000000";
+export const WG_DATA = "0x04000000";
 
 /** Replaces the table whole, in one transaction: idempotent at every start. `sampleSeconds` is SAMPLE_SECONDS but in tests. */
 export function portShareScript(wgPort: number, agentPort: number, sampleSeconds = SAMPLE_SECONDS): string {

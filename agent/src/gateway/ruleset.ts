@@ -5,6 +5,7 @@
 // only as the control server's packet filter says; forwarded traffic only to
 // the advertised routes (anywhere, when the router is an exit node).
 import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { WG_DATA } from "./portshare.js";
 
 export const TABLE = "meshwrt";
 
@@ -34,6 +35,12 @@ export interface GatewayRules {
    * conntrack calls established, else the zone's policy decides); absent: every flow is tracked.
    */
   readonly stateless?: { readonly self: readonly Prefix[]; readonly answers: readonly string[] };
+  /**
+   * The router's WireGuard port: the data messages it receives there skip conntrack. Only where
+   * fw4 accepts the port untracked (gateway/untracked.ts); absent: tracked, and fw4 lets the
+   * peer's data in as established.
+   */
+  readonly untrackedWireGuardPort?: number;
 }
 
 const quote = (name: string) => {
@@ -41,8 +48,8 @@ const quote = (name: string) => {
   return `"${name}"`;
 };
 
-const port = (p: number) => {
-  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`peer API port ${p} is not a port`);
+const port = (p: number, what = "peer API") => {
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`${what} port ${p} is not a port`);
   return p;
 };
 
@@ -51,7 +58,7 @@ function set(family: 4 | 16, routes: readonly Prefix[]): string | undefined {
   return list.length ? `{ ${list.join(", ")} }` : undefined;
 }
 
-const peerApiSet = (ports: readonly number[]) => `{ ${[...new Set(ports)].map(port).join(", ")} }`;
+const peerApiSet = (ports: readonly number[]) => `{ ${[...new Set(ports)].map((p) => port(p)).join(", ")} }`;
 
 /** The script for `nft -f -`: replaces the table atomically (creating it first makes the delete safe). */
 export function rulesetScript(r: GatewayRules): string {
@@ -90,6 +97,10 @@ export function rulesetScript(r: GatewayRules): string {
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
   const untracked = r.stateless ? statelessChains(wg, r.stateless.self, r.filter, r.stateless.answers) : [];
+  const rawPrerouting: string[] = [];
+  // First: nearly every packet the router receives in a transfer is one of these.
+  if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`udp dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
+  if (untracked.length) rawPrerouting.push(`iifname ${wg} jump from_tailnet_raw`);
   const lines = [
     `table inet ${TABLE} {}`,
     `delete table inet ${TABLE}`,
@@ -115,6 +126,7 @@ export function rulesetScript(r: GatewayRules): string {
     // Without NAT no NAT chain: its hook alone would make the kernel NAT-check every flow.
     ...(nat.length ? [`  chain postrouting {`, `    type nat hook postrouting priority srcnat - 1; policy accept;`, ...nat.map((s) => `    ${s}`), `  }`] : []),
     ...untracked,
+    ...(rawPrerouting.length ? [`  chain raw_prerouting {`, `    type filter hook prerouting priority raw; policy accept;`, ...rawPrerouting.map((x) => `    ${x}`), `  }`] : []),
     `}`,
   ];
   return lines.join("\n") + "\n";
@@ -159,10 +171,6 @@ function statelessChains(wg: string, self: readonly Prefix[], requests: readonly
     `  }`,
     ...gate("from_tailnet_raw", "daddr", "dport", "request", "stateless_requests"),
     ...gate("to_tailnet_raw", "saddr", "sport", "reply", "stateless_answers"),
-    `  chain raw_prerouting {`,
-    `    type filter hook prerouting priority raw; policy accept;`,
-    `    iifname ${wg} jump from_tailnet_raw`,
-    `  }`,
     `  chain raw_output {`,
     `    type filter hook output priority raw; policy accept;`,
     `    oifname ${wg} jump to_tailnet_raw`,
