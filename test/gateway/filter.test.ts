@@ -203,7 +203,7 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
 
   it("the answers to masqueraded flows (NAT_PORTS) stay tracked, so conntrack can give them back", () => {
     const script = sh(router, "nft list chain inet meshwrt from_tailnet_raw");
-    expect(script).toContain(`meta l4proto { tcp, udp } th dport ${NAT_PORTS} return`);
+    expect(script).toContain(`meta l4proto { tcp, udp } th dport != ${NAT_PORTS} goto stateless_requests`);
     // And it loads where /etc/protocols is missing (a minimal root, as the aarch64 VM's was): no protocol looked up by name.
     const stateless = { self: [parsePrefix("100.64.0.2/32"), parsePrefix("fd7a:115c:a1e0::2/128")], answers: filterStatements(rules, () => {}, "answer") };
     const all = rulesetScript({ iface: `mwtun${tag}`, routes: [parsePrefix("192.168.1.0/24")], exitNode: false, snat: true, filter: filterStatements(rules, () => {}), stateless, offload: [] });

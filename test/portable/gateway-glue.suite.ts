@@ -165,7 +165,7 @@ suite("gateway glue", (check) => {
     await glue.setRules(wanted(nm));
     const raw = (i: number) => (t.scripts[i] ?? "").split("chain stateless_answers {\n")[1]?.split("\n  }")[0]?.trim();
     eq(raw(0), "ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 6, 17 } th sport 22 notrack accept\n    ip daddr { 100.64.0.1 } ip saddr { 100.64.0.2 } meta l4proto { 1, 58 } notrack accept", `answers in:\n${t.scripts[0]}`);
-    eq(t.scripts[0]!.includes("meta nfproto ipv4 ip daddr != { 100.64.0.2/32 } return"), true, "requests to the router's address only");
+    eq(t.scripts[0]!.includes("ip daddr { 100.64.0.2/32 } meta l4proto { 6, 17 } th dport != 61000-65535 goto stateless_requests"), true, "requests to the router's address only");
     const zone = (input: string) => `config zone 'meshwrt'\n\toption name 'meshwrt'\n\tlist device 'meshwrt0'\n\toption input '${input}'\n\toption output 'ACCEPT'\n\toption forward 'ACCEPT'\n`;
     t.firewall = zone("REJECT");
     await glue.setRules(wanted(nm));

@@ -74,8 +74,8 @@ ${sampled("ipv4_addr")}${sampled("ipv6_addr")}\tchain disco {
 \t}
 \tchain outbound {
 \t\ttype filter hook output priority raw; policy accept;
-\t\tudp sport ${agent} udp sport set ${wg}
 \t\tudp sport ${wg} @th,64,32 ${WG_DATA} goto data
+\t\tudp sport ${agent} udp sport set ${wg}
 \t}
 }
 `;
