@@ -61,6 +61,25 @@ const WG_DATA = "04000000" + "42a41221" + "00".repeat(24);
 // A binding success, as a STUN server answers (the cookie at bytes 4-8).
 const STUN = "0101000c" + "2112a442" + "00".repeat(12) + "0020000800011e78" + "00000000";
 
+/**
+ * fw4's WAN input as it stands on a router: only what answers the router's own traffic, and
+ * `extra` (a rule that accepts a port); conntrack counts each flow's packets from here on.
+ */
+function statefulWan(extra = ""): void {
+  sh(ns, `sysctl -qw net.netfilter.nf_conntrack_acct=1; nft -f - <<'EOF'
+table inet statefulwan {
+  chain input { type filter hook input priority filter; policy drop; iif "lo" accept; ct state established,related accept; ${extra} }
+}
+EOF`);
+}
+
+/** The packets conntrack counted in the original direction of the one flow whose line holds `match`. */
+function originalPackets(match: string): number {
+  const flow = sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes(match));
+  expect(flow, `one flow with ${match}`).toHaveLength(1);
+  return Number(/packets=(\d+)/.exec(flow[0]!)![1]);
+}
+
 beforeAll(() => {
   execFileSync("ip", ["netns", "add", ns]);
   execFileSync("ip", ["netns", "add", peer]);
@@ -101,12 +120,7 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
   });
 
   it("WireGuard data the router sends makes the flow, so a stateful WAN firewall lets the peer's answers in at once after an idle spell", async () => {
-    // fw4's WAN input as it stands on a router: only what answers the router's own traffic.
-    sh(ns, `nft -f - <<'EOF'
-table inet statefulwan {
-  chain input { type filter hook input priority filter; policy drop; iif "lo" accept; ct state established,related accept; }
-}
-EOF`);
+    statefulWan();
     try {
       const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5557])];
       const flows = () => sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("dport=5557"));
@@ -123,22 +137,14 @@ EOF`);
   });
 
   it("WireGuard data the router sends skips conntrack but for one packet per peer endpoint a sample period, which keeps the flow open for the peer's answers", async () => {
-    sh(ns, `sysctl -qw net.netfilter.nf_conntrack_acct=1; nft -f - <<'EOF'
-table inet statefulwan {
-  chain input { type filter hook input priority filter; policy drop; iif "lo" accept; ct state established,related accept; }
-}
-EOF`);
+    statefulWan();
     const sample = 3;
     const load = (s: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: s, encoding: "utf8" });
     expect(load(portShareScript(P, Q, sample)).stderr).toBe("");
     try {
       const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5558])];
       // What conntrack counted of the router's packets to the peer (its flow's original direction).
-      const counted = () => {
-        const flow = sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("dport=5558"));
-        expect(flow, "one flow for the peer's endpoint").toHaveLength(1);
-        return Number(/packets=(\d+)/.exec(flow[0]!)![1]);
-      };
+      const counted = () => originalPackets("dport=5558");
       const data = (n: number) => Array.from({ length: n }, (_, i) => ({ via: 0, ip: "10.9.0.2", port: 5558, hex: WG_DATA.replace("42", (0x10 + i).toString(16)) }));
       await router.send(data(10));
       expect(counted()).toBe(1);
@@ -159,11 +165,7 @@ EOF`);
 
   it("WireGuard data the router receives skips conntrack under meshwrt's table where fw4 accepts the port (untrackedWireGuardPort); the handshake that opened the flow is tracked, and without the option every data message is", async () => {
     // fw4's input with the package's Allow-meshwrt-WireGuard rule: established, or the port.
-    sh(ns, `sysctl -qw net.netfilter.nf_conntrack_acct=1; nft -f - <<'EOF'
-table inet statefulwan {
-  chain input { type filter hook input priority filter; policy drop; iif "lo" accept; ct state established,related accept; udp dport ${P} accept; }
-}
-EOF`);
+    statefulWan(`udp dport ${P} accept;`);
     const load = (untracked: boolean) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], {
       input: rulesetScript({ iface: "meshwrt0", routes: [], exitNode: false, snat: false, filter: [], ...(untracked ? { untrackedWireGuardPort: P } : {}) }),
       encoding: "utf8",
@@ -172,11 +174,7 @@ EOF`);
     try {
       const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5559])];
       // What conntrack counted of the peer's packets to the router (its flow's original direction).
-      const counted = () => {
-        const flow = sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("sport=5559"));
-        expect(flow, "one flow for the peer's endpoint").toHaveLength(1);
-        return Number(/packets=(\d+)/.exec(flow[0]!)![1]);
-      };
+      const counted = () => originalPackets("sport=5559");
       const HANDSHAKE = "01000000" + "00".repeat(144);
       const data = (n: number, from: number) => Array.from({ length: n }, (_, i) => ({ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA.replace("42", (from + i).toString(16)) }));
       await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: HANDSHAKE }]);
