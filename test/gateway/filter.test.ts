@@ -100,8 +100,10 @@ describe("meshwrt's table in a real nftables", () => {
   it("without an exit node, forwarding from the tailnet goes only to the shared subnets", () => {
     expect(nft(rulesetScript({ iface: "meshwrt0", routes, exitNode: false, snat: false, filter: acl })).status).toBe(0);
     const text = list();
-    expect(text).toContain('iifname "meshwrt0" ip daddr != 192.168.1.0/24 drop');
-    expect(text).toContain('iifname "meshwrt0" ip6 daddr != fd12:3456::/64 drop');
+    const fromTailnet = /chain forward_from_tailnet \{[^}]*\}/.exec(text)?.[0] ?? "";
+    expect(text).toContain('iifname "meshwrt0" goto forward_from_tailnet');
+    expect(fromTailnet).toContain("ip daddr != 192.168.1.0/24 drop");
+    expect(fromTailnet).toContain("ip6 daddr != fd12:3456::/64 drop");
     expect(text).not.toContain("masquerade");
     // No NAT to do, no NAT hook: its mere presence makes the kernel NAT-check every new flow.
     expect(text).not.toContain("hook postrouting");
@@ -123,11 +125,14 @@ describe("meshwrt's table in a real nftables", () => {
   it("the peer API's port is open from the tailnet ahead of the ACL (the peer API checks access itself) and closed to every other interface; a bad port is refused", () => {
     const r = nft(rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: acl, peerApiPorts: [41641, 41641] }));
     expect(r.stderr).toBe("");
-    const input = /chain input \{[^}]*\}/.exec(list())?.[0] ?? "";
-    expect(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept')).toBeGreaterThan(0);
-    expect(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept')).toBeLessThan(input.indexOf("jump from_tailnet"));
+    const text = list();
+    const input = /chain input \{[^}]*\}/.exec(text)?.[0] ?? "";
+    const fromTailnet = /chain input_from_tailnet \{[^}]*\}/.exec(text)?.[0] ?? "";
+    expect(input).toContain('iifname "meshwrt0" goto input_from_tailnet');
+    expect(fromTailnet.indexOf("tcp dport 41641 accept")).toBeGreaterThan(0);
+    expect(fromTailnet.indexOf("tcp dport 41641 accept")).toBeLessThan(fromTailnet.indexOf("goto from_tailnet"));
     // From anywhere but the tunnel (and the router itself) the port answers nothing.
-    expect(input.indexOf('iifname != "lo" tcp dport 41641 drop')).toBeGreaterThan(input.indexOf('iifname "meshwrt0" tcp dport 41641 accept'));
+    expect(input.indexOf('tcp dport 41641 iifname != "lo" drop')).toBeGreaterThan(input.indexOf('iifname "meshwrt0" goto input_from_tailnet'));
     expect(() => rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: [], peerApiPorts: [0] })).toThrow(/peer API port 0 is not a port/);
   });
 });

@@ -114,8 +114,8 @@ suite("gateway glue", (check) => {
     const s = t.scripts[0]!;
     const a = s.indexOf("ip saddr { 100.64.0.1 } ip daddr { 192.168.1.10 }"), b = s.indexOf("ip saddr { 100.64.0.2 } ip daddr { 192.168.1.20 }");
     eq(a >= 0 && b > a, true, `ACL in key order in:\n${s}`);
-    eq(s.includes('iifname "meshwrt0" ip daddr != { 192.168.1.0/24 } drop'), true, "forwarding to the shared subnet only");
-    eq(s.includes('iifname "meshwrt0" tcp dport { 41641 } accept'), true, "peer API port open");
+    eq(s.includes('iifname "meshwrt0" goto forward_from_tailnet') && s.includes("ip daddr != { 192.168.1.0/24 } drop"), true, "forwarding to the shared subnet only");
+    eq(s.includes('iifname "meshwrt0" goto input_from_tailnet') && s.includes("tcp dport { 41641 } accept"), true, "peer API port open");
     eq(s.includes("flowtable"), false, "no flowtable when offloading is off");
     await glue.setRules(wanted({ filters: new Map([["a", [rule("100.64.0.1", "192.168.1.10")]], ["b", [rule("100.64.0.2", "192.168.1.20")]]]) }, [41641]));
     eq(t.scripts.length, 1, "the same rules are not loaded again");

@@ -65,26 +65,32 @@ export function rulesetScript(r: GatewayRules): string {
   const wg = quote(r.iface);
   const v4 = set(4, r.routes);
   const v6 = set(16, r.routes);
-  // The tunnel's MTU is smaller than the LAN's: clamp TCP's MSS both ways,
-  // before the verdicts below end the chain.
-  const forward = [
-    `iifname ${wg} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
-    `oifname ${wg} tcp flags syn / syn,rst tcp option maxseg size set rt mtu`,
-  ];
+  // Each packet of a transfer passes these base chains, and a name compare costs a copy of the
+  // name: the tunnel's packets are told apart once, with goto, and go on in chains of their own.
+  // The tunnel's MTU is smaller than the LAN's: clamp TCP's MSS both ways, before the verdicts
+  // below end the chain.
+  const clamp = `tcp flags syn / syn,rst tcp option maxseg size set rt mtu`;
+  const fromTailnet = [clamp];
   if (!r.exitNode) {
     // Not an exit node: forward to the shared subnets and nowhere else.
-    forward.push(v4 ? `iifname ${wg} ip daddr != ${v4} drop` : `iifname ${wg} meta nfproto ipv4 drop`);
-    forward.push(v6 ? `iifname ${wg} ip6 daddr != ${v6} drop` : `iifname ${wg} meta nfproto ipv6 drop`);
+    fromTailnet.push(v4 ? `ip daddr != ${v4} drop` : `meta nfproto ipv4 drop`);
+    fromTailnet.push(v6 ? `ip6 daddr != ${v6} drop` : `meta nfproto ipv6 drop`);
   }
+  const toTailnet = [`oifname ${wg} ${clamp}`];
   const lan = r.offload?.length ? `{ ${r.offload.map(quote).join(", ")} }` : undefined;
   if (lan) {
     // Only flows the rules above and the ACL let through reach "established"; a reload of the
     // table (a change of routes or ACL) empties the flowtable, so open flows meet the rules
     // again, as they would without it.
-    forward.push(`meta l4proto { tcp, udp } iifname ${wg} oifname ${lan} ct state established flow add @ft`);
-    forward.push(`meta l4proto { tcp, udp } iifname ${lan} oifname ${wg} ct state established flow add @ft`);
+    fromTailnet.push(`meta l4proto { tcp, udp } oifname ${lan} ct state established flow add @ft`);
+    toTailnet.push(`meta l4proto { tcp, udp } iifname ${lan} oifname ${wg} ct state established flow add @ft`);
   }
-  forward.push(`iifname ${wg} jump from_tailnet`);
+  fromTailnet.push(`goto from_tailnet`);
+  const forward = [`iifname ${wg} goto forward_from_tailnet`, ...toTailnet];
+  // The peer API is the tailnet's alone: from anywhere else (a WAN zone left open, a neighbour
+  // routing to our tailnet address) its ports answer nothing.
+  const peerApi = r.peerApiPorts?.length ? peerApiSet(r.peerApiPorts) : undefined;
+  const input = [`iifname ${wg} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`, ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : [])];
   const nat: string[] = [];
   if (r.snat) {
     // LAN devices answer the router, and tailnet peers need no route to the LAN.
@@ -96,11 +102,12 @@ export function rulesetScript(r: GatewayRules): string {
     nat.push(`oifname ${wg} iifname != ${wg} masquerade`);
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
-  const untracked = r.stateless ? statelessChains(wg, r.stateless.self, r.filter, r.stateless.answers) : [];
+  const untracked = r.stateless ? statelessChains(r.stateless.self, r.filter, r.stateless.answers) : [];
   const rawPrerouting: string[] = [];
   // First: nearly every packet the router receives in a transfer is one of these.
   if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`udp dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
   if (untracked.length) rawPrerouting.push(`iifname ${wg} jump from_tailnet_raw`);
+  const rawOutput = untracked.length ? [`oifname ${wg} goto to_tailnet_raw`] : [];
   const lines = [
     `table inet ${TABLE} {}`,
     `delete table inet ${TABLE}`,
@@ -111,12 +118,13 @@ export function rulesetScript(r: GatewayRules): string {
     ...r.filter.map((s) => `    ${s}`),
     `    drop`,
     `  }`,
+    ...(peerApi ? [`  chain input_from_tailnet {`, `    tcp dport ${peerApi} accept`, `    goto from_tailnet`, `  }`] : []),
     `  chain input {`,
     `    type filter hook input priority filter - 1; policy accept;`,
-    // The peer API is the tailnet's alone: from anywhere else (a WAN zone left open, a neighbour
-    // routing to our tailnet address) its ports answer nothing.
-    ...(r.peerApiPorts?.length ? [`    iifname ${wg} tcp dport ${peerApiSet(r.peerApiPorts)} accept`, `    iifname != "lo" tcp dport ${peerApiSet(r.peerApiPorts)} drop`] : []),
-    `    iifname ${wg} jump from_tailnet`,
+    ...input.map((s) => `    ${s}`),
+    `  }`,
+    `  chain forward_from_tailnet {`,
+    ...fromTailnet.map((s) => `    ${s}`),
     `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter - 1; policy accept;`,
@@ -125,6 +133,7 @@ export function rulesetScript(r: GatewayRules): string {
     // Without NAT no NAT chain: its hook alone would make the kernel NAT-check every flow.
     ...(nat.length ? [`  chain postrouting {`, `    type nat hook postrouting priority srcnat - 1; policy accept;`, ...nat.map((s) => `    ${s}`), `  }`] : []),
     ...untracked,
+    ...(rawOutput.length ? [`  chain raw_output {`, `    type filter hook output priority raw; policy accept;`, ...rawOutput.map((x) => `    ${x}`), `  }`] : []),
     ...(rawPrerouting.length ? [`  chain raw_prerouting {`, `    type filter hook prerouting priority raw; policy accept;`, ...rawPrerouting.map((x) => `    ${x}`), `  }`] : []),
     `}`,
   ];
@@ -145,7 +154,7 @@ export const NAT_PORTS = "61000-65535";
  * tracked: the answers to the LAN's masqueraded flows (NAT_PORTS, and ICMP but for echo
  * requests in and echo replies out) and ICMP errors, which belong to a flow.
  */
-function statelessChains(wg: string, self: readonly Prefix[], requests: readonly string[], answers: readonly string[]): string[] {
+function statelessChains(self: readonly Prefix[], requests: readonly string[], answers: readonly string[]): string[] {
   const v4 = set(4, self), v6 = set(16, self);
   if (!(v4 || v6) || !requests.length) return [];
   const untracked = (statements: readonly string[]) => statements.map((st) => `    ${st.replace(/accept$/, "notrack accept")}`);
@@ -168,10 +177,6 @@ function statelessChains(wg: string, self: readonly Prefix[], requests: readonly
     `  }`,
     ...gate("from_tailnet_raw", "daddr", "dport", "request", "stateless_requests"),
     ...gate("to_tailnet_raw", "saddr", "sport", "reply", "stateless_answers"),
-    `  chain raw_output {`,
-    `    type filter hook output priority raw; policy accept;`,
-    `    oifname ${wg} jump to_tailnet_raw`,
-    `  }`,
   ];
 }
 
