@@ -41,7 +41,6 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
-import { portShareScript } from "../../agent/src/gateway/portshare.js";
 import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
 import { parsePrefix } from "../../agent/src/netaddr/ip.js";
 import { run, sh, waitFor } from "../net/exec.js";
@@ -290,12 +289,12 @@ const NOTRACK: Record<Exclude<Notrack, "none">, [string, string]> = {
   outer: ["udp dport 51820 notrack", "udp sport 51820 notrack"],
 };
 
-/** The same tables the agent loads on m1 and m2 (no fw4 there: its own flows and the WireGuard data it receives untracked), for the kernel pair: its tunnel wg0, its LAN lan0 on k2. */
+/** The same table the agent loads on m1 and m2 (no fw4 there: its own flows and the WireGuard data untracked), for the kernel pair: its tunnel wg0, its LAN lan0 on k2. */
 function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: Notrack; offload: boolean; stateless: boolean; dataIn: boolean }): string {
   const stateless = o.stateless ? { stateless: { self: [parsePrefix(`10.77.0.${k2 ? 2 : 1}/32`)], answers: ALLOW_ALL_ANSWERS } } : {};
   const dataIn = o.dataIn ? { untrackedWireGuardPort: 51820 } : {};
-  const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...stateless, ...dataIn, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
-  if (o.portShare) parts.push(portShareScript(51820, 51821));
+  const portShare = o.portShare ? { portShare: { wgPort: 51820, agentPort: 51821 } } : {};
+  const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...stateless, ...dataIn, ...portShare, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
   if (o.notrack !== "none") {
     const [pre, out] = NOTRACK[o.notrack];
     parts.push(`table inet bench_notrack {\n  chain pre { type filter hook prerouting priority raw; ${pre}${pre && ";"} }\n  chain out { type filter hook output priority raw; ${out}; }\n}\n`);
@@ -313,11 +312,11 @@ async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> 
     // The baseline again, among the variants: the emulated CPU's speed drifts within a run.
     ["no tables (bare kernel WireGuard)", undefined],
     ["meshwrt's tables", whole],
-    ["without the port-sharing table", { ...whole, portShare: false }],
+    ["without the port sharing", { ...whole, portShare: false }],
     ["without source NAT (no NAT chain)", { ...whole, snat: false }],
     ["with notrack for the WireGuard port", { ...whole, notrack: "outer" }],
     ["with the host's own flows tracked", { ...whole, stateless: false }],
-    ["with the WireGuard data it receives tracked", { ...whole, dataIn: false }],
+    ["with the WireGuard data tracked (sent: one sample a peer every 20 s)", { ...whole, dataIn: false }],
     ["with flow offloading", { ...whole, offload: true }],
   ];
   const group: Group = "meshwrt's rules on the kernel pair";
@@ -330,7 +329,7 @@ async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> 
       if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
       await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
     } finally {
-      for (const h of [k1, k2]) await h.run("nft delete table inet meshwrt; nft delete table inet meshwrt_port 2>/dev/null; nft delete table inet bench_notrack 2>/dev/null; true");
+      for (const h of [k1, k2]) await h.run("nft delete table inet meshwrt; nft delete table inet bench_notrack 2>/dev/null; true");
     }
   }));
 }

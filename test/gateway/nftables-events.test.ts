@@ -110,19 +110,6 @@ describe("Gateway.watch (netlink and nft doubles)", () => {
     expect(logs.join("\n")).toMatch(/warn: firewall: table inet meshwrt was deleted by nft \(pid \d+\): loading it again\ninfo: firewall: table inet meshwrt loaded again/);
     expect(g.loaded).toBe(true);
   });
-  it("keeps another table of meshwrt's (kept by name, with its script) the same way, until told no longer", async () => {
-    const { g, runs, feed, logs } = gatewayWithDoubles([]);
-    await g.setRules(RULES);
-    g.keep("fw4", "table inet fw4 {}\n");
-    feed(FW4_FLUSH);
-    await settle();
-    expect(runs.slice(1)).toEqual(["nft -f -: 2 lines", runs[0]]);
-    expect(logs.join("\n")).toMatch(/info: firewall: table inet fw4 loaded again/);
-    g.keep("fw4", undefined);
-    feed(FW4_FLUSH);
-    await settle();
-    expect(runs.length).toBe(4);
-  });
   it("lost events (ENOBUFS) load the table again too", async () => {
     const { g, sock, runs } = gatewayWithDoubles([]);
     await g.setRules(RULES);
@@ -156,6 +143,24 @@ describe("Gateway.watch (netlink and nft doubles)", () => {
     expect(await g.setRules({ ...RULES, exitNode: true })).toBe(false);
     expect(runs.length).toBe(2);
     expect(g.loaded).toBe(false);
+  });
+  it("rules refused, then the ones in force wanted again (the port share taken back out): no nft run, and no failure left", async () => {
+    const { g, runs } = gatewayWithDoubles([0, 1]);
+    await g.setRules(RULES);
+    expect(await g.setRules({ ...RULES, exitNode: true })).toBe(false);
+    expect(g.failure).toMatch(/^firewall: nftables refused meshwrt's rules .*; the previous rules stay in force/);
+    expect(await g.setRules(RULES)).toBe(true);
+    expect(runs.length).toBe(2);
+    expect(g.failure).toBeUndefined();
+  });
+  it("a load whose nft was killed leaves the kernel's table unknown: the same rules asked again are loaded again", async () => {
+    const { g, runs } = gatewayWithDoubles([0, 128 + 15]);
+    await g.setRules(RULES);
+    expect(await g.setRules({ ...RULES, exitNode: true })).toBe(false);
+    expect(await g.setRules(RULES)).toBe(true);
+    expect(runs.length).toBe(3);
+    expect(await g.setRules(RULES)).toBe(true);
+    expect(runs.length).toBe(3);
   });
   it("stop removes the table even when the load's answer was lost (nft killed by the SIGTERM sent to the agent's process group)", async () => {
     const { g, runs, logs } = gatewayWithDoubles([128 + 15]);

@@ -2,18 +2,22 @@
 // ("router") with a stand-in for the kernel's WireGuard socket on port P and
 // the agent's socket on Q, and a peer that sends to P. Disco and STUN
 // answers reach Q; everything else stays with P; what Q sends leaves from P.
+// The rules are meshwrt's table with the port share in it (ruleset.ts,
+// portshare.ts), as the agent loads it.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { portShareScript, removePortShareScript } from "../../agent/src/gateway/portshare.js";
-import { removeScript, rulesetScript } from "../../agent/src/gateway/ruleset.js";
+import { type GatewayRules, removeScript, rulesetScript } from "../../agent/src/gateway/ruleset.js";
 import { bindingRequest } from "../../agent/src/stun/message.js";
 
 const P = 41641, Q = 40999;
 const tag = randomBytes(3).toString("hex");
 const [ns, peer] = [`mw-ps-${tag}`, `mw-pp-${tag}`];
 const sh = (n: string, cmd: string) => execFileSync("ip", ["netns", "exec", n, "sh", "-c", cmd], { encoding: "utf8" });
+/** meshwrt's table with the port share (P for WireGuard, Q for the agent) and no ACL or NAT; `o` changes it. */
+const shareScript = (o: Partial<GatewayRules> = {}) => rulesetScript({ iface: "meshwrt0", routes: [], exitNode: false, snat: false, filter: [], portShare: { wgPort: P, agentPort: Q }, ...o });
+const load = (script: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: script, encoding: "utf8" });
 
 /**
  * One node process per namespace: binds the ports and says "ready"; sends what a line on its
@@ -86,8 +90,7 @@ beforeAll(() => {
   execFileSync("sh", ["-c", `ip link add mwps${tag} netns ${ns} type veth peer name mwpp${tag} netns ${peer}`]);
   sh(ns, `ip link set lo up; ip addr add 10.9.0.1/24 dev mwps${tag}; ip link set mwps${tag} up`);
   sh(peer, `ip link set lo up; ip addr add 10.9.0.2/24 dev mwpp${tag}; ip link set mwpp${tag} up`);
-  const r = spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: portShareScript(P, Q), encoding: "utf8" });
-  expect(r.stderr).toBe("");
+  expect(load(shareScript()).stderr).toBe("");
 });
 afterAll(() => {
   spawnSync("ip", ["netns", "del", ns]);
@@ -139,8 +142,7 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
   it("WireGuard data the router sends skips conntrack but for one packet per peer endpoint a sample period, which keeps the flow open for the peer's answers", async () => {
     statefulWan();
     const sample = 3;
-    const load = (s: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: s, encoding: "utf8" });
-    expect(load(portShareScript(P, Q, sample)).stderr).toBe("");
+    expect(load(shareScript({ portShare: { wgPort: P, agentPort: Q, sampleSeconds: sample } })).stderr).toBe("");
     try {
       const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5558])];
       // What conntrack counted of the router's packets to the peer (its flow's original direction).
@@ -159,18 +161,15 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
       expect(await phone.received()).toHaveLength(15);
     } finally {
       sh(ns, "nft delete table inet statefulwan");
-      expect(load(portShareScript(P, Q)).stderr).toBe("");
+      expect(load(shareScript()).stderr).toBe("");
     }
   });
 
   it("WireGuard data the router receives skips conntrack under meshwrt's table where fw4 accepts the port (untrackedWireGuardPort); the handshake that opened the flow is tracked, and without the option every data message is", async () => {
     // fw4's input with the package's Allow-meshwrt-WireGuard rule: established, or the port.
     statefulWan(`udp dport ${P} accept;`);
-    const load = (untracked: boolean) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], {
-      input: rulesetScript({ iface: "meshwrt0", routes: [], exitNode: false, snat: false, filter: [], ...(untracked ? { untrackedWireGuardPort: P } : {}) }),
-      encoding: "utf8",
-    });
-    expect(load(true).stderr).toBe("");
+    const untracked = (yes: boolean) => load(shareScript(yes ? { untrackedWireGuardPort: P } : {}));
+    expect(untracked(true).stderr).toBe("");
     try {
       const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5559])];
       // What conntrack counted of the peer's packets to the router (its flow's original direction).
@@ -180,7 +179,7 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
       await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: HANDSHAKE }]);
       await phone.send(data(10, 0x10));
       expect(counted(), "the handshake only").toBe(1);
-      expect(load(false).stderr).toBe("");
+      expect(untracked(false).stderr).toBe("");
       await phone.send(data(10, 0x30));
       expect(counted(), "tracked: every data message").toBe(11);
       const got = (await router.received()).map((g) => g.hex);
@@ -188,24 +187,40 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
       await phone.received();
     } finally {
       sh(ns, "nft delete table inet statefulwan");
-      spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: removeScript(), encoding: "utf8" });
+      expect(load(shareScript()).stderr).toBe("");
+    }
+  });
+
+  it("where fw4 accepts the port, the WireGuard data the router sends skips conntrack too, with no sample to keep a flow: none is made, and the peer's answers still get in", async () => {
+    statefulWan(`udp dport ${P} accept;`);
+    expect(load(shareScript({ untrackedWireGuardPort: P })).stderr).toBe("");
+    try {
+      const [router, phone] = [await udpAt(ns, [P]), await udpAt(peer, [5560])];
+      const data = (n: number, ip: string, port: number) => Array.from({ length: n }, (_, i) => ({ via: 0, ip, port, hex: WG_DATA.replace("42", (0x10 + i).toString(16)) }));
+      await router.send(data(10, "10.9.0.2", 5560));
+      expect(sh(ns, "cat /proc/net/nf_conntrack").split("\n").filter((l) => l.includes("5560"))).toEqual([]);
+      await phone.send(data(3, "10.9.0.1", P));
+      expect((await router.received()).map((g) => g.hex)).toEqual(data(3, "", 0).map((d) => d.hex));
+      expect(await phone.received()).toHaveLength(10);
+    } finally {
+      sh(ns, "nft delete table inet statefulwan");
+      expect(load(shareScript()).stderr).toBe("");
     }
   });
 
   it("is replaced whole when started again and removed without a trace", () => {
-    const nft = (s: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: s, encoding: "utf8" });
-    expect(nft(portShareScript(P, Q + 1)).status).toBe(0);
-    const listed = sh(ns, "nft list table inet meshwrt_port");
+    expect(load(shareScript({ portShare: { wgPort: P, agentPort: Q + 1 } })).status).toBe(0);
+    const listed = sh(ns, "nft list table inet meshwrt");
     expect(listed).toContain(`udp sport ${Q + 1} udp sport set ${P}`);
     expect(listed).not.toContain(`udp sport ${Q} `);
-    expect(nft(removePortShareScript).status).toBe(0);
-    expect(nft(removePortShareScript).status).toBe(0);
-    expect(sh(ns, "nft list tables")).not.toContain("meshwrt_port");
+    expect(load(removeScript()).status).toBe(0);
+    expect(load(removeScript()).status).toBe(0);
+    expect(sh(ns, "nft list tables")).not.toContain("meshwrt");
   });
 
   it("refuses ports that cannot be", () => {
-    expect(() => portShareScript(0, Q)).toThrow("port sharing: WireGuard port 0 is not 1-65535");
-    expect(() => portShareScript(P, P)).toThrow(`port sharing: the agent's port is the WireGuard port ${P}`);
-    expect(() => portShareScript(P, Q, 30)).toThrow("port sharing: a sample every 30 s would let conntrack's 30 s UDP timeout lapse");
+    expect(() => shareScript({ portShare: { wgPort: 0, agentPort: Q } })).toThrow("port sharing: WireGuard port 0 is not 1-65535");
+    expect(() => shareScript({ portShare: { wgPort: P, agentPort: P } })).toThrow(`port sharing: the agent's port is the WireGuard port ${P}`);
+    expect(() => shareScript({ portShare: { wgPort: P, agentPort: Q, sampleSeconds: 30 } })).toThrow("port sharing: a sample every 30 s would let conntrack's 30 s UDP timeout lapse");
   });
 });

@@ -46,7 +46,6 @@ async function start(ipv6: boolean) {
       sockets.push(s);
       return s;
     },
-    run: async () => ({ code: 0, stdout: "", stderr: "" }),
     setTimer: () => () => {},
     monotonic: () => 0,
     random: (n: number) => new Uint8Array(n).map((_, i) => (i === 0 ? ++draws : i) & 0xff),
@@ -57,6 +56,7 @@ async function start(ipv6: boolean) {
     host: host as never, wgPort: 41641, nodeKey: new Uint8Array(32).fill(1), discoPrivate: disco.privateKey, discoPublic: disco.publicKey,
     sendDerp: () => {}, setKernelEndpoint: async () => {}, localAddresses: async () => own, peerActivity: () => ({ active: true }),
     onEndpoints: (eps) => void announced.push(eps),
+    sharePort: async () => undefined,
   });
   expect(await d.start()).toBe(true);
   return { d, sockets, binds, logs, announced };

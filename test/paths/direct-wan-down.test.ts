@@ -22,7 +22,6 @@ describe("direct paths with the WAN down", () => {
         close: () => {},
         onMessage: () => {},
       }),
-      run: async () => ({ code: 0, stdout: "", stderr: "" }),
       setTimer: (ms: number, fn: () => void) => {
         const t = { at: now + ms, fn };
         timers.push(t);
@@ -34,7 +33,7 @@ describe("direct paths with the WAN down", () => {
     };
     const d = new DirectPaths({
       host: host as never, wgPort: 41641, nodeKey: new Uint8Array(32).fill(1), discoPrivate: disco.privateKey, discoPublic: disco.publicKey,
-      sendDerp: () => {}, setKernelEndpoint: async () => {}, localAddresses: async () => [], peerActivity: () => ({ active: true }), onEndpoints: () => {},
+      sendDerp: () => {}, setKernelEndpoint: async () => {}, localAddresses: async () => [], peerActivity: () => ({ active: true }), onEndpoints: () => {}, sharePort: async () => undefined,
     });
     expect(await d.start()).toBe(true);
     const derpMap: DERPMap = { Regions: { "900": { RegionID: 900, RegionCode: "lab", RegionName: "Lab", Nodes: [{ Name: "1", RegionID: 900, HostName: "derp", IPv4: "198.18.2.2" }] } } };

@@ -192,7 +192,6 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
       Object.defineProperty(u, "onMessage", { set: (f: typeof onUdp) => void (onUdp = f), get: () => onUdp });
       return u;
     },
-    run: async () => ({ code: 0, stderr: "" }),
     setTimer: (ms: number, fn: () => void) => {
       const t = { at: now + ms, fn };
       timers.push(t);
@@ -213,7 +212,7 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
   const d = new DirectPaths({
     host: host as never, wgPort: 41641, nodeKey: routerNode.publicKey, discoPrivate: routerDisco.privateKey, discoPublic: routerDisco.publicKey,
     sendDerp: () => {}, setKernelEndpoint: async (_p, ep) => void set.push(ep), bridge, localAddresses: async () => [], ...(o.routedByTunnel ? { routedByTunnel: o.routedByTunnel } : {}),
-    peerActivity: () => activity(now), onEndpoints: () => {},
+    peerActivity: () => activity(now), onEndpoints: () => {}, sharePort: async () => undefined,
   });
   await d.start();
   const phoneAsNode: Node = {

@@ -15,7 +15,6 @@ async function stunRounds(step: number): Promise<string[]> {
   const logs: string[] = [];
   const host = {
     bindUdp: () => ({ port: 40000, send: () => {}, close: () => {}, onMessage: () => {} }),
-    run: async () => ({ code: 0, stderr: "" }),
     setTimer: (ms: number, fn: () => void) => {
       const t = { at: c.mono + ms, fn };
       timers.push(t);
@@ -30,7 +29,7 @@ async function stunRounds(step: number): Promise<string[]> {
   const disco = keyPairFromSeed(new Uint8Array(32).fill(7));
   const d = new DirectPaths({
     host: host as never, wgPort: 41641, nodeKey: new Uint8Array(32).fill(1), discoPrivate: disco.privateKey, discoPublic: disco.publicKey,
-    sendDerp: () => {}, setKernelEndpoint: async () => {}, localAddresses: async () => [], peerActivity: () => ({ active: true }), onEndpoints: () => {},
+    sendDerp: () => {}, setKernelEndpoint: async () => {}, localAddresses: async () => [], peerActivity: () => ({ active: true }), onEndpoints: () => {}, sharePort: async () => undefined,
   });
   await d.start();
   const derpMap: DERPMap = { Regions: { "900": { RegionID: 900, RegionCode: "lab", RegionName: "Lab", Nodes: [{ Name: "1", RegionID: 900, HostName: "derp", IPv4: "127.0.0.2" }] } } };

@@ -121,6 +121,26 @@ suite("gateway glue", (check) => {
     eq(t.scripts.length, 1, "the same rules are not loaded again");
   });
 
+  check("the direct paths' port share goes into the table; refused, it is taken back out and the refusal said to the direct paths; ended, the next rules leave it out", async () => {
+    const { t, glue } = gatewayDouble();
+    eq(await glue.sharePort({ wgPort: 41641, agentPort: 40000 }), "meshwrt's table is not loaded yet", "before the first rules");
+    await glue.setRules(wanted({}));
+    eq(await glue.sharePort({ wgPort: 41641, agentPort: 40000 }), undefined, "shared");
+    const shared = t.scripts[1] ?? "";
+    eq(shared.includes("goto disco_to_agent") && shared.includes("udp sport 40000 udp sport set 41641"), true, `port share in:\n${shared}`);
+    t.refuse = true;
+    const why = await glue.sharePort({ wgPort: 41641, agentPort: 40001 });
+    eq(why?.startsWith("firewall: nftables refused meshwrt's rules (Error: Could not process rule"), true, `refusal: ${why}`);
+    eq(glue.failure, undefined, "the rules in force are what is wanted again: no failure");
+    t.refuse = false;
+    await glue.setRules(wanted({ filters: new Map([["a", [rule("100.64.0.1", "192.168.1.10")]]]) }));
+    eq(t.scripts[2]?.includes("udp sport 40001"), false, "the refused share stays out");
+    eq(await glue.sharePort(undefined), undefined, "ended");
+    eq(t.scripts.length, 3, "ending it runs no nft");
+    await glue.setRules(wanted({}));
+    eq(t.scripts[3]?.includes("disco_to_agent"), false, "the next rules leave it out");
+  });
+
   check("flow offloading names only the LAN devices that exist now (nft refuses a flowtable naming a missing one)", async () => {
     const { t, glue } = gatewayDouble({ flowOffloading: true });
     await glue.setRules(wanted({}));

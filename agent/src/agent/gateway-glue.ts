@@ -3,13 +3,15 @@
 // meshwrt's firewall table (the ACL, the shared subnets or the exit node,
 // source NAT, flow offloading to the LAN devices there are) and the MagicDNS
 // names, and keeps the subnets it shares, which the control server is told
-// of. gateway/gateway.ts loads them, keeps them loaded and removes them.
+// of; the direct paths' share of the WireGuard port goes in the same table.
+// gateway/gateway.ts loads them, keeps them loaded and removes them.
 import { type NetMap, packetFilter } from "../control/netmap.js";
 import { hostsFile } from "../dns/hosts.js";
 import type { FilterRule } from "../control/tailcfg.js";
 import { filterStatements } from "../gateway/filter.js";
 import { Gateway, type GatewayDeps } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
+import type { PortShare } from "../gateway/portshare.js";
 import { untrackedVerdict, type UntrackedVerdict, wireGuardUntrackedVerdict } from "../gateway/untracked.js";
 import type { NetlinkSocket } from "../host/host.js";
 import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
@@ -50,6 +52,8 @@ export class GatewayGlue {
   private wireGuardWhy = "";
   /** What the rules in force were made for: fw4's zone may change under them. */
   private last: GatewayWanted | undefined;
+  /** The direct paths' share of the WireGuard port (sharePort). */
+  private portShare: PortShare | undefined;
 
   constructor(
     private readonly deps: GatewayGlueDeps,
@@ -87,9 +91,23 @@ export class GatewayGlue {
     this.gateway.watch(open);
   }
 
-  /** Another table of meshwrt's (direct paths' port sharing) to load again when someone deletes it. */
-  keep(table: string, script: string | undefined): void {
-    this.gateway.keep(table, script);
+  /**
+   * Shares the WireGuard port with the direct paths' disco socket (gateway/portshare.ts), in
+   * meshwrt's table; why not, when nft refuses it (the table stays as it was). Undefined: the
+   * share is left out of the next rules, and the Running's stop removes the table whole.
+   */
+  async sharePort(p: PortShare | undefined): Promise<string | undefined> {
+    const w = this.last;
+    if (p && !w) return "meshwrt's table is not loaded yet";
+    const before = this.portShare;
+    this.portShare = p;
+    if (!p || !w) return undefined;
+    if (await this.setRules(w)) return undefined;
+    const why = this.gateway.failure ?? "nftables refused the rules";
+    // The rules in force again: nft has them already, so this clears the failure without a run.
+    this.portShare = before;
+    await this.setRules(w);
+    return why;
   }
 
   /** Looks for the shared subnets again (the LAN's may have changed); said in the log when they change. */
@@ -112,8 +130,8 @@ export class GatewayGlue {
     await this.setNames(w.netmap);
   }
 
-  /** meshwrt's table for `w`; when nft refuses it, `failure` says why (and `loaded` whether an older one stays). */
-  async setRules(w: GatewayWanted): Promise<void> {
+  /** meshwrt's table for `w`; false when nft refuses it, and `failure` says why (and `loaded` whether an older one stays). */
+  async setRules(w: GatewayWanted): Promise<boolean> {
     const s = this.settings;
     // A flowtable may name only devices that exist now.
     const links = s.flowOffloading ? new Set((await this.deps.links()).map((l) => l.name)) : undefined;
@@ -122,7 +140,7 @@ export class GatewayGlue {
     const fw4 = this.fw4Verdicts();
     const stateless = fw4.ownFlows ? this.stateless(w.netmap, rules, filter) : undefined;
     this.last = w;
-    await this.gateway.setRules({
+    return this.gateway.setRules({
       ...(links ? { offload: s.lanDevices.filter((d) => links.has(d)) } : {}),
       routes: this.shared,
       exitNode: s.advertiseExitNode,
@@ -131,6 +149,7 @@ export class GatewayGlue {
       ...(w.peerApiPorts.length ? { peerApiPorts: w.peerApiPorts } : {}),
       ...(stateless ? { stateless } : {}),
       ...(fw4.wireGuard ? { untrackedWireGuardPort: s.listenPort } : {}),
+      ...(this.portShare ? { portShare: this.portShare } : {}),
     });
   }
 

@@ -364,7 +364,7 @@ export class Running {
       nodeKey: this.controller.publicKeys.node,
       discoPrivate: this.controller.discoPrivateKey,
       discoPublic: this.controller.publicKeys.disco,
-      keepTable: (table, script) => this.gateway.keep(table, script),
+      sharePort: (p) => this.gateway.sharePort(p),
       sendDerp: (region, peer, packet) => this.derp.send(region || this.tunnel.netmapPeers.region(latin1(peer)), peer, packet),
       setKernelEndpoint: async (peer, ep) => {
         await this.tunnel.peers.setEndpoint(peer, ep ?? this.bridge.endpointFor(peer));

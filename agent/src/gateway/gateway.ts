@@ -5,8 +5,6 @@
 // someone else (`fw4 flush`, which `/etc/init.d/firewall stop` runs) is seen
 // on nftables' netlink events and loaded again at once: fw4's zone for the
 // tunnel accepts everything, so without it the ACL would not be enforced.
-// Other tables of meshwrt's (the port sharing of direct paths) are kept the
-// same way.
 import type { LogLevel, NetlinkSocket } from "../host/host.js";
 import { parseMessages } from "../netlink/codec.js";
 import { NETLINK_NETFILTER, NFPROTO_INET, NFTABLES_GROUPS, parseNftablesEvent, TableWatch } from "../netlink/nftables-events.js";
@@ -38,12 +36,12 @@ export class Gateway {
   /** Called after each nftables transaction anyone committed (fw4 reload among them): what depends on fw4 may look again. */
   onCommitted: () => void = () => {};
   private events: NetlinkSocket | undefined;
-  /** Tables of other parts of meshwrt, by name: the script that loads each. */
-  private readonly kept = new Map<string, string>();
   /** One nft run at a time, in order: a late restore must not overwrite newer rules. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Whether an nft run may have left the table in the kernel: one killed by a signal may have committed before it died. */
   private maybeLoaded = false;
+  /** Set when an nft run was killed: `script` may not be what the kernel holds, so the next rules load whatever they are. */
+  private unsure = false;
   /** Set by stop, for good: rules that come later (a netmap still being applied) must not load the table again behind it. */
   private stopped = false;
 
@@ -62,9 +60,14 @@ export class Gateway {
     const script = rulesetScript({ ...r, iface: this.opts.iface });
     return this.serial(async () => {
       if (this.stopped) return false;
-      if (script === this.script) return true;
+      if (script === this.script && !this.unsure) {
+        // The rules wanted are in force: a refusal of others since then is over.
+        this.failure = undefined;
+        return true;
+      }
       this.maybeLoaded = true;
       const res = await this.nft(script);
+      this.unsure = res.code > 128;
       if (res.code !== 0) {
         const effect = this.script === undefined ? UNLOADED : "the previous rules stay in force";
         this.failure = `firewall: nftables refused meshwrt's rules (${nftError(res)}); ${effect}`;
@@ -92,14 +95,14 @@ export class Gateway {
       this.deps.log("warn", `firewall: cannot follow nftables events (${(e as Error).message}); a table deleted by fw4 flush stays deleted until the rules change`);
       return;
     }
-    const tables = new TableWatch(NFPROTO_INET, { has: (name: string) => name === TABLE || this.kept.has(name) });
+    const tables = new TableWatch(NFPROTO_INET, { has: (name: string) => name === TABLE });
     sock.onMessage = (d) => {
       try {
         for (const m of parseMessages(d)) {
           const ev = parseNftablesEvent(m);
           for (const { name, by } of ev ? tables.take(ev) : []) {
             const why = `table inet ${name} was deleted by ${by}`;
-            void (name === TABLE ? this.restore(why) : this.restoreKept(name, why));
+            void this.restore(why);
           }
           if (ev?.kind === "generation") this.onCommitted();
         }
@@ -109,28 +112,9 @@ export class Gateway {
     };
     // ENOBUFS: events were lost, a deletion among them maybe. Loading the tables again is harmless.
     sock.onError = (e) => {
-      const why = `nftables events were lost (${e.message})`;
-      void this.restore(why);
-      for (const name of this.kept.keys()) void this.restoreKept(name, why);
+      void this.restore(`nftables events were lost (${e.message})`);
     };
     this.events = sock;
-  }
-
-  /** Another table of meshwrt's, loaded by `script`, to load again when someone deletes it; undefined: no longer. */
-  keep(name: string, script: string | undefined): void {
-    if (script === undefined) this.kept.delete(name);
-    else this.kept.set(name, script);
-  }
-
-  private restoreKept(name: string, why: string): Promise<void> {
-    return this.serial(async () => {
-      const script = this.kept.get(name);
-      if (script === undefined || this.stopped) return;
-      this.deps.log("warn", `firewall: ${why}: loading it again`);
-      const res = await this.nft(script);
-      if (res.code === 0) this.deps.log("info", `firewall: table inet ${name} loaded again`);
-      else this.deps.log("error", `firewall: nftables refused table inet ${name} after ${why} (${nftError(res)})`);
-    });
   }
 
   /** Loads the current rules again; when nft refuses them now, no table: the agent is told to take its peers out. */

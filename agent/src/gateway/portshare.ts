@@ -2,14 +2,17 @@
 // answers that arrive at the WireGuard port go to the agent's socket, and
 // what the agent sends leaves from the WireGuard port, so peers and STUN
 // servers see one endpoint, the one the NAT maps for WireGuard. Stateless
-// header rewrites in a table of our own, beside fw4's.
+// header rewrites, in chains of meshwrt's table (ruleset.ts): every packet
+// the router sends or receives passes that table's base chains anyway, and
+// each base chain more would cost every packet again.
 //
-// Inbound is rewritten at mangle priority (-150), after conntrack (-200)
-// has matched the packet to the WireGuard port's flow, so fw4's
+// Inbound is rewritten in the input chain (filter - 1), after conntrack
+// (-200) has matched the packet to the WireGuard port's flow, so fw4's
 // "established" rule lets the answers in; outbound at raw priority (-300),
-// before conntrack, so the flow it records is the WireGuard port's.
+// before conntrack, so the flow it records is the WireGuard port's. Only
+// packets delivered to the router itself can be for the agent's socket.
 //
-// Every WireGuard packet the router receives passes the inbound chain, so
+// Every WireGuard packet the router receives passes the inbound rule, so
 // it is told apart by one lookup of its first two bytes (WireGuard's start
 // 01..04 00); only disco's "TS" and STUN's 0x0101 go on to their full match.
 //
@@ -20,11 +23,17 @@
 // and after an idle spell the set's element is gone, so the router's first
 // packet makes the flow again. Untracked, the rest cost no conntrack lookup
 // (make bench's b/a shows what that is worth). Handshakes, disco and
-// STUN stay tracked, and here so does what the router receives: fw4 lets it
-// in as established, unless a rule accepts the port, where meshwrt's own
-// table leaves the data untracked (ruleset.ts, untrackedWireGuardPort).
+// STUN stay tracked. Where fw4 accepts the port untracked, the data needs
+// no flow at all, either way (ruleset.ts, untrackedWireGuardPort).
 
-export const PORTSHARE_TABLE = "meshwrt_port";
+export interface PortShare {
+  /** The kernel's WireGuard port: the one peers and STUN servers see. */
+  readonly wgPort: number;
+  /** The agent's disco socket. */
+  readonly agentPort: number;
+  /** SAMPLE_SECONDS but in tests. */
+  readonly sampleSeconds?: number;
+}
 
 /** "TS💬", the first bytes of every disco packet ("TS", then the rest); no WireGuard message starts so. */
 const DISCO_START = "0x5453", DISCO_REST = "@th,80,32 0xf09f92ac";
@@ -42,43 +51,51 @@ export const SAMPLE_SECONDS = 20;
 /** A WireGuard transport data message: type 4, then three zero bytes. */
 export const WG_DATA = "0x04000000";
 
-/** Replaces the table whole, in one transaction: idempotent at every start. `sampleSeconds` is SAMPLE_SECONDS but in tests. */
-export function portShareScript(wgPort: number, agentPort: number, sampleSeconds = SAMPLE_SECONDS): string {
-  const wg = port(wgPort, "WireGuard"), agent = port(agentPort, "agent");
-  if (wg === agent) throw new Error(`port sharing: the agent's port is the WireGuard port ${wg}`);
-  if (!Number.isInteger(sampleSeconds) || sampleSeconds < 1 || sampleSeconds > 25) throw new Error(`port sharing: a sample every ${sampleSeconds} s would let conntrack's 30 s UDP timeout lapse`);
-  const sampled = (family: string) => `\tset sampled${family === "ipv4_addr" ? 4 : 6} {
-\t\ttype ${family} . inet_service
-\t\tflags dynamic,timeout
-\t\ttimeout ${sampleSeconds}s
-\t}
-`;
-  return `table inet ${PORTSHARE_TABLE} {}
-delete table inet ${PORTSHARE_TABLE}
-table inet ${PORTSHARE_TABLE} {
-${sampled("ipv4_addr")}${sampled("ipv6_addr")}\tchain disco {
-\t\t${DISCO_REST} udp dport set ${agent}
-\t}
-\tchain stun {
-\t\t${STUN_REST} udp dport set ${agent}
-\t}
-\tchain inbound {
-\t\ttype filter hook prerouting priority mangle; policy accept;
-\t\tudp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco, ${STUN_START} : goto stun }
-\t}
-\tchain data {
-\t\tip daddr . udp dport @sampled4 notrack return
-\t\tip6 daddr . udp dport @sampled6 notrack return
-\t\tmeta nfproto ipv4 add @sampled4 { ip daddr . udp dport }
-\t\tmeta nfproto ipv6 add @sampled6 { ip6 daddr . udp dport }
-\t}
-\tchain outbound {
-\t\ttype filter hook output priority raw; policy accept;
-\t\tudp sport ${wg} @th,64,32 ${WG_DATA} goto data
-\t\tudp sport ${agent} udp sport set ${wg}
-\t}
-}
-`;
+/** The port-sharing parts of meshwrt's table, each for ruleset.ts to place. */
+export interface PortShareRules {
+  /** Sets and regular chains. */
+  readonly declarations: string[];
+  /** For the raw output chain, first: the WireGuard data sent, then the agent's sends. */
+  readonly data: string;
+  readonly agentSends: string;
+  /** For the input chain: disco and STUN to the agent. */
+  readonly toAgent: string;
 }
 
-export const removePortShareScript = `table inet ${PORTSHARE_TABLE} {}\ndelete table inet ${PORTSHARE_TABLE}\n`;
+/**
+ * The rules for `p`; with `untrackedData` (fw4 accepts the port untracked) the data sent skips
+ * conntrack outright, without the sampled sets.
+ */
+export function portShareRules(p: PortShare, untrackedData: boolean): PortShareRules {
+  const wg = port(p.wgPort, "WireGuard"), agent = port(p.agentPort, "agent");
+  if (wg === agent) throw new Error(`port sharing: the agent's port is the WireGuard port ${wg}`);
+  const sampleSeconds = p.sampleSeconds ?? SAMPLE_SECONDS;
+  if (!Number.isInteger(sampleSeconds) || sampleSeconds < 1 || sampleSeconds > 25) throw new Error(`port sharing: a sample every ${sampleSeconds} s would let conntrack's 30 s UDP timeout lapse`);
+  const sampled = (n: 4 | 6) => [`  set sampled${n} {`, `    type ipv${n}_addr . inet_service`, `    flags dynamic,timeout`, `    timeout ${sampleSeconds}s`, `  }`];
+  const declarations = [
+    `  chain disco_to_agent {`,
+    `    ${DISCO_REST} udp dport set ${agent}`,
+    `  }`,
+    `  chain stun_to_agent {`,
+    `    ${STUN_REST} udp dport set ${agent}`,
+    `  }`,
+  ];
+  if (!untrackedData) {
+    declarations.push(
+      ...sampled(4),
+      ...sampled(6),
+      `  chain wireguard_data_out {`,
+      `    ip daddr . udp dport @sampled4 notrack return`,
+      `    ip6 daddr . udp dport @sampled6 notrack return`,
+      `    meta nfproto ipv4 add @sampled4 { ip daddr . udp dport }`,
+      `    meta nfproto ipv6 add @sampled6 { ip6 daddr . udp dport }`,
+      `  }`,
+    );
+  }
+  return {
+    declarations,
+    data: `udp sport ${wg} @th,64,32 ${WG_DATA} ${untrackedData ? "notrack accept" : "goto wireguard_data_out"}`,
+    agentSends: `udp sport ${agent} udp sport set ${wg}`,
+    toAgent: `udp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco_to_agent, ${STUN_START} : goto stun_to_agent }`,
+  };
+}

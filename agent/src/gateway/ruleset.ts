@@ -3,9 +3,10 @@
 // a moment without rules, and the user's (and fw4's) tables are never
 // touched. Traffic from the tailnet, to the router or through it, is allowed
 // only as the control server's packet filter says; forwarded traffic only to
-// the advertised routes (anywhere, when the router is an exit node).
+// the advertised routes (anywhere, when the router is an exit node). The
+// direct paths' port sharing (portshare.ts) has its rules here too.
 import { formatPrefix, type Prefix } from "../netaddr/ip.js";
-import { WG_DATA } from "./portshare.js";
+import { type PortShare, portShareRules, WG_DATA } from "./portshare.js";
 
 export const TABLE = "meshwrt";
 
@@ -41,6 +42,8 @@ export interface GatewayRules {
    * peer's data in as established.
    */
   readonly untrackedWireGuardPort?: number;
+  /** The WireGuard port shared with the agent's disco socket; absent: no direct paths. */
+  readonly portShare?: PortShare;
 }
 
 const quote = (name: string) => {
@@ -103,11 +106,14 @@ export function rulesetScript(r: GatewayRules): string {
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
   const untracked = r.stateless ? statelessChains(r.stateless.self, r.filter, r.stateless.answers) : [];
+  const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
+  if (shared) input.push(shared.toAgent);
   const rawPrerouting: string[] = [];
   // First: nearly every packet the router receives in a transfer is one of these.
   if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`udp dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
   if (untracked.length) rawPrerouting.push(`iifname ${wg} jump from_tailnet_raw`);
-  const rawOutput = untracked.length ? [`oifname ${wg} goto to_tailnet_raw`] : [];
+  // First, likewise: the WireGuard data the router sends.
+  const rawOutput = [...(shared ? [shared.data] : []), ...(untracked.length ? [`oifname ${wg} goto to_tailnet_raw`] : []), ...(shared ? [shared.agentSends] : [])];
   const lines = [
     `table inet ${TABLE} {}`,
     `delete table inet ${TABLE}`,
@@ -133,6 +139,7 @@ export function rulesetScript(r: GatewayRules): string {
     // Without NAT no NAT chain: its hook alone would make the kernel NAT-check every flow.
     ...(nat.length ? [`  chain postrouting {`, `    type nat hook postrouting priority srcnat - 1; policy accept;`, ...nat.map((s) => `    ${s}`), `  }`] : []),
     ...untracked,
+    ...(shared?.declarations ?? []),
     ...(rawOutput.length ? [`  chain raw_output {`, `    type filter hook output priority raw; policy accept;`, ...rawOutput.map((x) => `    ${x}`), `  }`] : []),
     ...(rawPrerouting.length ? [`  chain raw_prerouting {`, `    type filter hook prerouting priority raw; policy accept;`, ...rawPrerouting.map((x) => `    ${x}`), `  }`] : []),
     `}`,

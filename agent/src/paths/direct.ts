@@ -5,7 +5,7 @@
 // (manager.ts and peer.ts here, stun/); this file only moves packets, time and results between
 // them and the Host.
 import type { DERPMap, NetInfo, Node } from "../control/tailcfg.js";
-import { PORTSHARE_TABLE, portShareScript, removePortShareScript } from "../gateway/portshare.js";
+import type { PortShare } from "../gateway/portshare.js";
 import type { Host, UdpSocket } from "../host/host.js";
 import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
 import type { RelayBridge } from "./bridge.js";
@@ -14,7 +14,6 @@ import { type PathStatus, RECEIVED_FRESH_MS } from "./peer.js";
 import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
 import type { LatencyReport } from "../derp/home.js";
 import { toHex } from "../util/bytes.js";
-import { utf8Encode } from "../util/utf8.js";
 
 /** tailcfg.EndpointType values the control server relays to peers. */
 const EP_LOCAL = 1, EP_STUN = 2;
@@ -45,7 +44,7 @@ const PING_WAIT_MS = 5_000;
 export const REPIN_AFTER_MS = 100;
 
 export interface DirectDeps {
-  readonly host: Pick<Host, "bindUdp" | "run" | "setTimer" | "monotonic" | "random" | "log">;
+  readonly host: Pick<Host, "bindUdp" | "setTimer" | "monotonic" | "random" | "log">;
   readonly wgPort: number;
   readonly nodeKey: Uint8Array;
   readonly discoPrivate: Uint8Array;
@@ -69,8 +68,11 @@ export interface DirectDeps {
   onEndpoints(eps: { addrs: string[]; types: number[] }): void;
   /** A STUN round's round trips by region: the relay's home choice. */
   onNetcheck?(report: LatencyReport): void;
-  /** The port-sharing table to load again when someone deletes it (fw4 flush); undefined: no longer. */
-  keepTable?(name: string, script: string | undefined): void;
+  /**
+   * Shares the WireGuard port with the agent's socket (gateway/portshare.ts, in meshwrt's table);
+   * why not, when it cannot. Undefined: no longer (the table goes with the agent's stop).
+   */
+  sharePort(p: PortShare | undefined): Promise<string | undefined>;
 }
 
 /** What a disco ping found out. */
@@ -153,17 +155,13 @@ export class DirectPaths {
       h.log("warn", `direct paths: no disco socket (${(e as Error).message}); peers are reached through the relay only`);
       return false;
     }
-    const script = portShareScript(this.d.wgPort, this.sock.port);
-    const r = await h.run(["nft", "-f", "-"], utf8Encode(script)).catch((e: Error) => ({ code: 127, stdout: "", stderr: e.message }));
-    if (r.code !== 0) {
-      h.log("warn", `direct paths: cannot share WireGuard port ${this.d.wgPort} with the agent (nft: ${r.stderr.trim() || `exit ${r.code}`}); install nftables for direct paths: peers are reached through the relay only`);
+    const refused = await this.d.sharePort({ wgPort: this.d.wgPort, agentPort: this.sock.port });
+    if (refused !== undefined) {
+      h.log("warn", `direct paths: cannot share WireGuard port ${this.d.wgPort} with the agent (${refused}); peers are reached through the relay only`);
       this.sock.close();
       this.sock = undefined;
-      // An nft killed by a signal (the process group's SIGTERM during the start) may have committed before it died.
-      if (r.code > 128) await this.removePortShare();
       return false;
     }
-    this.d.keepTable?.(PORTSHARE_TABLE, script);
     this.sock.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
     let v6 = "IPv6 too";
     try {
@@ -185,13 +183,7 @@ export class DirectPaths {
     if (!this.sock) return;
     this.sock.close();
     this.sock = undefined;
-    this.d.keepTable?.(PORTSHARE_TABLE, undefined);
-    await this.removePortShare();
-  }
-
-  private async removePortShare(): Promise<void> {
-    const r = await this.d.host.run(["nft", "-f", "-"], utf8Encode(removePortShareScript)).catch((e: Error) => ({ code: 127, stderr: e.message }));
-    if (r.code !== 0) this.d.host.log("warn", `direct paths: removing the port-sharing table: ${r.stderr.trim()}`);
+    await this.d.sharePort(undefined);
   }
 
   /** The netmap's peers and relay map. */
