@@ -110,7 +110,7 @@ export class Gateway {
         this.deps.log("warn", `firewall: nftables event: ${(e as Error).message}`);
       }
     };
-    // ENOBUFS: events were lost, a deletion among them maybe. Loading the tables again is harmless.
+    // ENOBUFS: events were lost, a deletion among them maybe. Loading the table again is harmless.
     sock.onError = (e) => {
       void this.restore(`nftables events were lost (${e.message})`);
     };
