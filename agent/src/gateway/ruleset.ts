@@ -93,7 +93,12 @@ export function rulesetScript(r: GatewayRules): string {
   // The peer API is the tailnet's alone: from anywhere else (a WAN zone left open, a neighbour
   // routing to our tailnet address) its ports answer nothing.
   const peerApi = r.peerApiPorts?.length ? peerApiSet(r.peerApiPorts) : undefined;
-  const input = [`iifname ${wg} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`, ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : [])];
+  const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
+  const input = [
+    `iifname ${wg} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`,
+    ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : []),
+    ...(shared ? [shared.toAgent] : []),
+  ];
   const nat: string[] = [];
   if (r.snat) {
     // LAN devices answer the router, and tailnet peers need no route to the LAN.
@@ -106,8 +111,6 @@ export function rulesetScript(r: GatewayRules): string {
   }
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
   const untracked = r.stateless ? statelessChains(r.stateless.self, r.filter, r.stateless.answers) : [];
-  const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
-  if (shared) input.push(shared.toAgent);
   const rawPrerouting: string[] = [];
   // First: nearly every packet the router receives in a transfer is one of these.
   if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`udp dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
