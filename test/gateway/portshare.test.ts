@@ -113,6 +113,24 @@ describe("sharing the WireGuard port with the agent, in real nftables", () => {
     expect(got.every((g) => g.from === "10.9.0.2:5555")).toBe(true);
   });
 
+  it("a packet from a peer through the tunnel to the WireGuard port meets the ACL, though it looks like WireGuard data or disco", async () => {
+    // The tunnel: a link named as meshwrt's interface (the rules know it by name); the ACL lets nothing in.
+    const tun = `mwpt${tag}`;
+    execFileSync("sh", ["-c", `ip link add meshwrt0 netns ${ns} type veth peer name ${tun} netns ${peer}`]);
+    try {
+      sh(ns, "ip addr add 10.10.0.1/24 dev meshwrt0; ip link set meshwrt0 up");
+      sh(peer, `ip addr add 10.10.0.2/24 dev ${tun}; ip link set ${tun} up`);
+      const [router, phone] = [await udpAt(ns, [P, Q]), await udpAt(peer, [5561])];
+      await phone.send([DISCO, WG_DATA, STUN].map((hex) => ({ via: 0, ip: "10.10.0.1", port: P, hex })));
+      await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA }]);
+      // Only what came over the WAN link: the tunnel's three were dropped.
+      expect(await router.received()).toEqual([{ at: P, from: "10.9.0.2:5561", hex: WG_DATA }]);
+      await phone.received();
+    } finally {
+      sh(ns, "ip link del meshwrt0");
+    }
+  });
+
   it("sends what the agent sends from the WireGuard port, with a valid checksum", async () => {
     const [router, phone] = [await udpAt(ns, [Q]), await udpAt(peer, [5556])];
     await router.send([{ via: 0, ip: "10.9.0.2", port: 5556, hex: DISCO }]);

@@ -12,9 +12,12 @@
 // before conntrack, so the flow it records is the WireGuard port's. Only
 // packets delivered to the router itself can be for the agent's socket.
 //
-// Every WireGuard packet the router receives passes the inbound rule, so
-// it is told apart by one lookup of its first two bytes (WireGuard's start
-// 01..04 00); only disco's "TS" and STUN's 0x0101 go on to their full match.
+// Nearly every packet the router receives in a transfer is WireGuard data
+// (the tunnel's own packets come in GRO'd, many to one), so a data message
+// leaves the input chain by the first rule after the tunnel's, with
+// compares only; the rest of the port's packets are told apart by one
+// lookup of their first two bytes, and only disco's "TS" and STUN's 0x0101
+// go on to their full match.
 //
 // WireGuard data the router sends skips conntrack but for one packet per
 // peer endpoint every SAMPLE_SECONDS: that one keeps the flow alive (UDP's
@@ -58,6 +61,8 @@ export interface PortShareRules {
   /** For the raw output chain, first: the WireGuard data sent, then the agent's sends. */
   readonly data: string;
   readonly agentSends: string;
+  /** For the input chain, after the tunnel's own rule: the WireGuard data received (it is not the agent's). */
+  readonly dataIn: string;
   /** For the input chain: disco and STUN to the agent. */
   readonly toAgent: string;
 }
@@ -96,6 +101,7 @@ export function portShareRules(p: PortShare, untrackedData: boolean): PortShareR
     declarations,
     data: `udp sport ${wg} @th,64,32 ${WG_DATA} ${untrackedData ? "notrack accept" : "goto wireguard_data_out"}`,
     agentSends: `udp sport ${agent} udp sport set ${wg}`,
+    dataIn: `udp dport ${wg} @th,64,32 ${WG_DATA} accept`,
     toAgent: `udp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco_to_agent, ${STUN_START} : goto stun_to_agent }`,
   };
 }

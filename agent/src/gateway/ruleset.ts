@@ -94,8 +94,10 @@ export function rulesetScript(r: GatewayRules): string {
   // routing to our tailnet address) its ports answer nothing.
   const peerApi = r.peerApiPorts?.length ? peerApiSet(r.peerApiPorts) : undefined;
   const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
+  // The tunnel's test first: a packet from a peer to the WireGuard port must meet the ACL too.
   const input = [
     `iifname ${wg} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`,
+    ...(shared ? [shared.dataIn] : []),
     ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : []),
     ...(shared ? [shared.toAgent] : []),
   ];
