@@ -93,6 +93,8 @@ describe("meshwrt on the home router: subnet routes, ACLs, MagicDNS, exit node",
     await bob.waitForPeer("router", 60_000, (x) => ((x.PrimaryRoutes as string[] | undefined) ?? []).includes("192.168.1.0/24"));
     expect(await banner(b, "192.168.1.60", 554, 20)).toBe("camera from 192.168.1.1");
     expect(await banner(b, "192.168.1.50", 631, 4)).toBe("");
+    // Nor the router itself: the input chain knows the tunnel's packets (by the type of its interface, then the name).
+    expect((await b.exec(`ping -c 2 -i 0.3 -W 2 ${routerIp}`)).code, "bob's ping to the router, which his ACL does not grant").not.toBe(0);
     const router = lab.t.host("router");
     expect((await router.run("nft list ruleset")).includes("th dport 631")).toBe(false);
     await lab.hs.setPolicy(policy(["192.168.1.60:554", "192.168.1.50:631"]));

@@ -9,7 +9,7 @@ import { emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
 import type { FilterRule, Node } from "../../agent/src/control/tailcfg.js";
 import type { NetlinkSocket } from "../../agent/src/host/host.js";
 import { parsePrefix } from "../../agent/src/netaddr/ip.js";
-import type { Address, Link } from "../../agent/src/netlink/route.js";
+import { type Address, ARPHRD_NONE, type Link } from "../../agent/src/netlink/route.js";
 import { untrackedVerdict, wireGuardUntrackedVerdict } from "../../agent/src/gateway/untracked.js";
 import { parseUci } from "../../agent/src/openwrt/uci.js";
 import { utf8Decode, utf8Encode } from "../../agent/src/util/utf8.js";
@@ -31,11 +31,11 @@ const SETTINGS: GatewaySettings = {
 };
 
 /** A double of nft, dnsmasq's directory and the kernel's links and addresses; `refuse` makes nft fail. */
-function gatewayDouble(settings: Partial<GatewaySettings> = {}) {
+function gatewayDouble(settings: Partial<GatewaySettings> = {}, tunnelType = ARPHRD_NONE) {
   const links: Link[] = [
-    { index: 1, name: "lo", up: true, mtu: 65536 },
-    { index: 2, name: "br-lan", up: true, mtu: 1500 },
-    { index: 3, name: "wan", up: true, mtu: 1500 },
+    { index: 1, name: "lo", type: 772, up: true, mtu: 65536 },
+    { index: 2, name: "br-lan", type: 1, up: true, mtu: 1500 },
+    { index: 3, name: "wan", type: 1, up: true, mtu: 1500 },
   ];
   const addresses: Address[] = [
     { index: 1, prefix: parsePrefix("127.0.0.1/8") },
@@ -76,7 +76,7 @@ function gatewayDouble(settings: Partial<GatewaySettings> = {}) {
       readFile: (path) => (path === "/etc/config/firewall" && t.firewall !== undefined ? utf8Encode(t.firewall) : null),
     },
     { ...SETTINGS, ...settings },
-    "meshwrt0",
+    { name: "meshwrt0", type: tunnelType },
   );
   return { t, glue };
 }
@@ -141,11 +141,23 @@ suite("gateway glue", (check) => {
     eq(t.scripts[3]?.includes("disco_to_agent"), false, "the next rules leave it out");
   });
 
+  check("the tunnel's packets are picked out by the interface's type, then its name, where it has no link layer (WireGuard, TUN); by the name alone where it has one", async () => {
+    const picked = async (type: number) => {
+      const { t, glue } = gatewayDouble({}, type);
+      await glue.setRules(wanted({ self: node(1, "router.tailnet.test.", ["100.64.0.2/32"]), filters: new Map([["a", [rule("100.64.0.1", "100.64.0.2")]]]) }));
+      return t.scripts[0]!.split("\n").filter((l) => /[io]ifname "meshwrt0" (goto|jump)/.test(l)).map((l) => l.trim());
+    };
+    eq((await picked(ARPHRD_NONE)).join(" | "),
+      'meta iiftype 65534 iifname "meshwrt0" goto from_tailnet | meta iiftype 65534 iifname "meshwrt0" goto forward_from_tailnet | meta oiftype 65534 oifname "meshwrt0" goto to_tailnet_raw | meta iiftype 65534 iifname "meshwrt0" jump from_tailnet_raw', "ARPHRD_NONE");
+    eq((await picked(1)).join(" | "),
+      'iifname "meshwrt0" goto from_tailnet | iifname "meshwrt0" goto forward_from_tailnet | oifname "meshwrt0" goto to_tailnet_raw | iifname "meshwrt0" jump from_tailnet_raw', "Ethernet");
+  });
+
   check("flow offloading names only the LAN devices that exist now (nft refuses a flowtable naming a missing one)", async () => {
     const { t, glue } = gatewayDouble({ flowOffloading: true });
     await glue.setRules(wanted({}));
     eq(t.scripts[0]!.includes('devices = { "meshwrt0", "br-lan" };'), true, `flowtable devices in:\n${t.scripts[0]}`);
-    t.links.push({ index: 4, name: "lan2", up: true, mtu: 1500 });
+    t.links.push({ index: 4, name: "lan2", type: 1, up: true, mtu: 1500 });
     await glue.setRules(wanted({}));
     eq(t.scripts[1]?.includes('devices = { "meshwrt0", "br-lan", "lan2" };'), true, "a device that came is named");
   });

@@ -32,7 +32,7 @@ suite("rtnetlink", (check) => {
           ${host16(8)} ${host16(3)} 77673000 ${host16(8)} ${host16(4)} ${host32(1280)}`),
       )[0]!,
     );
-    eq(`${l.index} ${l.name} ${l.up} ${l.mtu}`, "258 wg0 true 1280", "link");
+    eq(`${l.index} ${l.name} ${l.type} ${l.up} ${l.mtu}`, "258 wg0 65534 true 1280", "link");
   });
   check("RTM_NEWNEIGH from the kernel: index and NUD state in host order (byte vector)", () => {
     // ndmsg{AF_INET, index 0x0203, state REACHABLE, flags 0, type 1}, NDA_DST 192.168.1.20, NDA_LLADDR.

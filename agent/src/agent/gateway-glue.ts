@@ -15,7 +15,7 @@ import type { PortShare } from "../gateway/portshare.js";
 import { untrackedVerdict, type UntrackedVerdict, wireGuardUntrackedVerdict } from "../gateway/untracked.js";
 import type { NetlinkSocket } from "../host/host.js";
 import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
-import type { Address, Link } from "../netlink/route.js";
+import { type Address, ARPHRD_NONE, type Link } from "../netlink/route.js";
 import type { Settings } from "../openwrt/config.js";
 import { parseUci } from "../openwrt/uci.js";
 
@@ -54,13 +54,19 @@ export class GatewayGlue {
   private last: GatewayWanted | undefined;
   /** The direct paths' share of the WireGuard port (sharePort). */
   private portShare: PortShare | undefined;
+  private readonly iface: string;
 
   constructor(
     private readonly deps: GatewayGlueDeps,
     private readonly settings: GatewaySettings,
-    private readonly iface: string,
+    tunnel: Pick<Link, "name" | "type">,
   ) {
-    this.gateway = new Gateway(deps, { iface, ...(settings.acceptDns ? { hostsFile: settings.dnsHostsFile } : {}) });
+    this.iface = tunnel.name;
+    this.gateway = new Gateway(deps, {
+      iface: tunnel.name,
+      ...(tunnel.type === ARPHRD_NONE ? { noLinkLayer: true } : {}),
+      ...(settings.acceptDns ? { hostsFile: settings.dnsHostsFile } : {}),
+    });
     this.gateway.onUnloaded = () => deps.unloaded();
     // fw4 reloaded (a zone changed in LuCI, say): untracked flows must stop where its zone no longer takes them.
     this.gateway.onCommitted = () => {

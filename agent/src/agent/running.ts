@@ -176,7 +176,7 @@ export class Running {
         readFile: (path) => env.readFile(path),
       },
       s,
-      opts.interfaceName,
+      { name: opts.interfaceName, type: this.link.type },
     );
     this.peerApi = s.advertiseExitNode
       ? new PeerApi(

@@ -21,6 +21,8 @@ export interface GatewayDeps {
 
 export interface GatewayOptions {
   readonly iface: string;
+  /** The interface is ARPHRD_NONE (ruleset.ts). */
+  readonly noLinkLayer?: boolean;
   /** Where dnsmasq reads extra hosts files; undefined: MagicDNS for the LAN is off. */
   readonly hostsFile?: string;
 }
@@ -56,8 +58,8 @@ export class Gateway {
   }
 
   /** Installs the rules; false (and the old rules stay, nft being atomic) when nft refuses them. */
-  async setRules(r: Omit<GatewayRules, "iface">): Promise<boolean> {
-    const script = rulesetScript({ ...r, iface: this.opts.iface });
+  async setRules(r: Omit<GatewayRules, "iface" | "noLinkLayer">): Promise<boolean> {
+    const script = rulesetScript({ ...r, iface: this.opts.iface, ...(this.opts.noLinkLayer ? { noLinkLayer: true } : {}) });
     return this.serial(async () => {
       if (this.stopped) return false;
       if (script === this.script && !this.unsure) {

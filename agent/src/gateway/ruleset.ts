@@ -6,6 +6,7 @@
 // the advertised routes (anywhere, when the router is an exit node). The
 // direct paths' port sharing (portshare.ts) has its rules here too.
 import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { ARPHRD_NONE } from "../netlink/route.js";
 import { type PortShare, portShareRules, WG_DATA } from "./portshare.js";
 
 export const TABLE = "meshwrt";
@@ -13,6 +14,15 @@ export const TABLE = "meshwrt";
 export interface GatewayRules {
   /** The WireGuard interface. */
   readonly iface: string;
+  /**
+   * The interface has no link layer (ARPHRD_NONE: kernel WireGuard and a TUN device always do).
+   * The rules that pick out the tunnel's packets on hooks every packet passes then test the
+   * interface's type first: one compare tells the Ethernet and PPP devices' packets (the LAN's
+   * and WAN's, the router's own traffic too) from the tunnel's, where the name costs a copy of
+   * 16 bytes and their compare. Absent: the name alone (the type test would let the packets of
+   * a tunnel of another type past the ACL).
+   */
+  readonly noLinkLayer?: boolean;
   /** The subnets the router shares (never /0: that is exitNode). */
   readonly routes: readonly Prefix[];
   readonly exitNode: boolean;
@@ -66,6 +76,8 @@ const peerApiSet = (ports: readonly number[]) => `{ ${[...new Set(ports)].map((p
 /** The script for `nft -f -`: replaces the table atomically (creating it first makes the delete safe). */
 export function rulesetScript(r: GatewayRules): string {
   const wg = quote(r.iface);
+  const inTunnel = `${r.noLinkLayer ? `meta iiftype ${ARPHRD_NONE} ` : ""}iifname ${wg}`;
+  const outTunnel = `${r.noLinkLayer ? `meta oiftype ${ARPHRD_NONE} ` : ""}oifname ${wg}`;
   const v4 = set(4, r.routes);
   const v6 = set(16, r.routes);
   // Each packet of a transfer passes these base chains, and a name compare costs a copy of the
@@ -79,7 +91,7 @@ export function rulesetScript(r: GatewayRules): string {
     fromTailnet.push(v4 ? `ip daddr != ${v4} drop` : `meta nfproto ipv4 drop`);
     fromTailnet.push(v6 ? `ip6 daddr != ${v6} drop` : `meta nfproto ipv6 drop`);
   }
-  const toTailnet = [`oifname ${wg} ${clamp}`];
+  const toTailnet = [`${outTunnel} ${clamp}`];
   const lan = r.offload?.length ? `{ ${r.offload.map(quote).join(", ")} }` : undefined;
   if (lan) {
     // Only flows the rules above and the ACL let through reach "established"; a reload of the
@@ -89,14 +101,14 @@ export function rulesetScript(r: GatewayRules): string {
     toTailnet.push(`meta l4proto { tcp, udp } iifname ${lan} oifname ${wg} ct state established flow add @ft`);
   }
   fromTailnet.push(`goto from_tailnet`);
-  const forward = [`iifname ${wg} goto forward_from_tailnet`, ...toTailnet];
+  const forward = [`${inTunnel} goto forward_from_tailnet`, ...toTailnet];
   // The peer API is the tailnet's alone: from anywhere else (a WAN zone left open, a neighbour
   // routing to our tailnet address) its ports answer nothing.
   const peerApi = r.peerApiPorts?.length ? peerApiSet(r.peerApiPorts) : undefined;
   const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
   // The tunnel's test first: a packet from a peer to the WireGuard port must meet the ACL too.
   const input = [
-    `iifname ${wg} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`,
+    `${inTunnel} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`,
     ...(shared ? [shared.dataIn] : []),
     ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : []),
     ...(shared ? [shared.toAgent] : []),
@@ -116,9 +128,9 @@ export function rulesetScript(r: GatewayRules): string {
   const rawPrerouting: string[] = [];
   // First: nearly every packet the router receives in a transfer is one of these.
   if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`udp dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
-  if (untracked.length) rawPrerouting.push(`iifname ${wg} jump from_tailnet_raw`);
+  if (untracked.length) rawPrerouting.push(`${inTunnel} jump from_tailnet_raw`);
   // First, likewise: the WireGuard data the router sends.
-  const rawOutput = [...(shared ? [shared.data] : []), ...(untracked.length ? [`oifname ${wg} goto to_tailnet_raw`] : []), ...(shared ? [shared.agentSends] : [])];
+  const rawOutput = [...(shared ? [shared.data] : []), ...(untracked.length ? [`${outTunnel} goto to_tailnet_raw`] : []), ...(shared ? [shared.agentSends] : [])];
   const lines = [
     `table inet ${TABLE} {}`,
     `delete table inet ${TABLE}`,

@@ -12,6 +12,8 @@ export const RTMGRP_LINK = 0x1, RTMGRP_IPV4_IFADDR = 0x10, RTMGRP_IPV4_ROUTE = 0
 
 const AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10;
 const IFF_UP = 0x1;
+/** The link type of a device with no link layer: kernel WireGuard's and a TUN device's, always. */
+export const ARPHRD_NONE = 0xfffe;
 const IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINKINFO = 18, IFLA_INFO_KIND = 1;
 const IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_F_NODAD = 0x02;
 const RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_PRIORITY = 6, RTA_TABLE = 15;
@@ -23,6 +25,8 @@ export const RTPROT_MESHWRT = 77;
 export interface Link {
   readonly index: number;
   readonly name: string;
+  /** ifi_type: ARPHRD_ETHER, ARPHRD_NONE, ... */
+  readonly type: number;
   readonly up: boolean;
   readonly mtu: number;
   readonly kind?: string;
@@ -147,6 +151,7 @@ export function parseLink(m: Message): Link {
   return {
     index,
     name: a.get(IFLA_IFNAME) ? getStr(a.get(IFLA_IFNAME)!) : "",
+    type: v.getUint16(2, HOST_LE),
     up: (v.getUint32(8, HOST_LE) & IFF_UP) !== 0,
     mtu: a.get(IFLA_MTU) ? getU32(a.get(IFLA_MTU)!, `link ${index} mtu`) : 0,
     ...(kind ? { kind: getStr(kind) } : {}),
