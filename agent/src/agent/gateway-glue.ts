@@ -54,14 +54,12 @@ export class GatewayGlue {
   private last: GatewayWanted | undefined;
   /** The direct paths' share of the WireGuard port (sharePort). */
   private portShare: PortShare | undefined;
-  private readonly iface: string;
 
   constructor(
     private readonly deps: GatewayGlueDeps,
     private readonly settings: GatewaySettings,
-    tunnel: Pick<Link, "name" | "type">,
+    private readonly tunnel: Pick<Link, "name" | "type">,
   ) {
-    this.iface = tunnel.name;
     this.gateway = new Gateway(deps, {
       iface: tunnel.name,
       ...(tunnel.type === ARPHRD_NONE ? { noLinkLayer: true } : {}),
@@ -195,7 +193,7 @@ export class GatewayGlue {
       if (v.why !== was) this.deps.log("info", `firewall: ${what} ${v.ok ? "skip conntrack" : "stay tracked"}: ${v.why}`);
       return v.why;
     };
-    const own = untrackedVerdict(config, this.iface);
+    const own = untrackedVerdict(config, this.tunnel.name);
     this.untrackedWhy = say(own, this.untrackedWhy, "the router's own ACL-allowed flows");
     const wg = wireGuardUntrackedVerdict(config, this.settings.listenPort);
     this.wireGuardWhy = say(wg, this.wireGuardWhy, "WireGuard data messages to the router");
