@@ -1,5 +1,5 @@
 /* Files: read whole, write atomically (temp file, fsync, rename, fsync of
- * the directory), mkdir,
+ * the directory; in a child, off the loop), mkdir,
  * chmod, unlink. Missing files read as null rather than throwing. */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,46 +69,45 @@ static JSValue js_read_file(JSContext *ctx, JSValueConst this_val, int argc, JSV
 	return r;
 }
 
-/* Writes PATH.tmp, fsyncs it and renames it over PATH: a power cut leaves the old file or the new, never half. */
-static JSValue js_write_file_atomic(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+/* Writes PATH.tmp, fsyncs it and renames it over PATH: a power cut leaves
+ * the old file or the new, never half. Returns 0, or errno with the call in
+ * *call and the path it failed on in tmp (the temporary file's name, a
+ * buffer of tmpsize bytes). */
+static int write_atomic(const char *path, const uint8_t *data, size_t len, int mode, const char **call, char *tmp, size_t tmpsize)
 {
-	const char *path;
-	size_t len;
-	int mode;
-	char tmp[4096];
-	(void)this_val; (void)argc;
-	uint8_t *data = get_bytes(ctx, argv[1], &len);
-	if (!data || JS_ToInt32(ctx, &mode, argv[2]) || JS_IsException(path_arg(ctx, argv[0], &path)))
-		return JS_EXCEPTION;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	JSValue r = JS_UNDEFINED;
+	snprintf(tmp, tmpsize, "%s.tmp", path);
+	*call = "open";
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0) {
-		r = throw_errno(ctx, "open", tmp, errno);
-		goto out;
-	}
+	if (fd < 0)
+		return errno;
 	fchmod(fd, mode);
 	for (size_t off = 0; off < len;) {
 		ssize_t n = write(fd, data + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			r = throw_errno(ctx, "write", tmp, errno);
+			int e = errno;
+			*call = "write";
 			close(fd);
 			unlink(tmp);
-			goto out;
+			return e;
 		}
 		off += n;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		r = throw_errno(ctx, "fsync", tmp, errno);
+	int e = fsync(fd) < 0 ? errno : 0;
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (e) {
+		*call = "fsync";
 		unlink(tmp);
-		goto out;
+		return e;
 	}
 	if (rename(tmp, path) < 0) {
-		r = throw_errno(ctx, "rename", path, errno);
+		e = errno;
+		*call = "rename";
 		unlink(tmp);
-		goto out;
+		snprintf(tmp, tmpsize, "%s", path);
+		return e;
 	}
 	/* The rename itself lasts once the directory is on disk too. */
 	char *slash = strrchr(tmp, '/');
@@ -119,8 +118,40 @@ static JSValue js_write_file_atomic(JSContext *ctx, JSValueConst this_val, int a
 		fsync(dfd);
 		close(dfd);
 	}
-out:
-	JS_FreeCString(ctx, path);
+	return 0;
+}
+
+struct write_job {
+	const char *path;
+	const uint8_t *data;
+	size_t len;
+	int mode;
+};
+
+/* The atomic write in a child (fork_job): on flash, or a disk busy with
+ * other writes, an fsync takes hundreds of milliseconds. The child reports
+ * nothing when the file is in place, or "call path: ENAME (reason)". */
+static int write_job(int report, void *arg)
+{
+	const struct write_job *w = arg;
+	const char *call;
+	char where[4096];
+	int e = write_atomic(w->path, w->data, w->len, w->mode, &call, where, sizeof(where));
+	if (e)
+		dprintf(report, "%s %s: %s (%s)", call, where, errno_name(e), strerror(e));
+	return e ? 1 : 0;
+}
+
+/* [pid, fd] of the write's child. */
+static JSValue js_write_file_start(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+	struct write_job w;
+	(void)this_val; (void)argc;
+	w.data = get_bytes(ctx, argv[1], &w.len);
+	if (!w.data || JS_ToInt32(ctx, &w.mode, argv[2]) || JS_IsException(path_arg(ctx, argv[0], &w.path)))
+		return JS_EXCEPTION;
+	JSValue r = fork_job(ctx, "write", w.path, write_job, &w);
+	JS_FreeCString(ctx, w.path);
 	return r;
 }
 
@@ -185,7 +216,7 @@ static JSValue js_stat(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
 
 const JSCFunctionListEntry fs_funcs[] = {
 	JS_CFUNC_DEF("readFile", 1, js_read_file),
-	JS_CFUNC_DEF("writeFileAtomic", 3, js_write_file_atomic),
+	JS_CFUNC_DEF("writeFileStart", 3, js_write_file_start),
 	JS_CFUNC_DEF("mkdir", 2, js_mkdir),
 	JS_CFUNC_DEF("chmod", 2, js_chmod),
 	JS_CFUNC_DEF("unlink", 1, js_unlink),

@@ -1,6 +1,7 @@
 /* Processes: spawn with pipes for stdin, stdout and stderr. The exit comes
  * back through the loop's child callback (SIGCHLD). A program that cannot
- * be executed is an exception ("spawn nft: ENOENT ..."), not an exit 127. */
+ * be executed is an exception ("spawn nft: ENOENT ..."), not an exit 127.
+ * And children of our own for a job that blocks (fork_job). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +34,34 @@ pid_t fork_clean(void)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	errno = fork_errno;
 	return pid;
+}
+
+/* A child for one job that blocks (a name lookup, a write to disk), so that
+ * only the child waits, never the loop: it runs job with the write end of a
+ * pipe for its report and exits with what job returns. Returns [pid, the
+ * pipe's read end], nonblocking, to read to its end; or throws "CALL WHAT:
+ * ENAME (reason)". */
+JSValue fork_job(JSContext *ctx, const char *call, const char *what, int (*job)(int report, void *arg), void *arg)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return throw_errno(ctx, call, what, errno);
+	pid_t pid = fork_clean();
+	if (pid == 0) {
+		close(p[0]);
+		_exit(job(p[1], arg));
+	}
+	int fork_errno = errno;
+	close(p[1]);
+	if (pid < 0) {
+		close(p[0]);
+		return throw_errno(ctx, call, what, fork_errno);
+	}
+	loop_set_nonblock(p[0]);
+	JSValue r = JS_NewArray(ctx);
+	JS_SetPropertyUint32(ctx, r, 0, JS_NewInt32(ctx, pid));
+	JS_SetPropertyUint32(ctx, r, 1, JS_NewInt32(ctx, p[0]));
+	return r;
 }
 
 static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)

@@ -42,6 +42,8 @@ extern const size_t proc_funcs_count;
 
 /* proc.c: fork() for a child that runs none of our signal handlers. */
 pid_t fork_clean(void);
+/* proc.c: [pid, fd]: a child runs job, reporting on fd's pipe; the loop never waits. */
+JSValue fork_job(JSContext *ctx, const char *call, const char *what, int (*job)(int report, void *arg), void *arg);
 
 /* The process reaped a child: proc.c tells the loop. */
 void loop_child_exited(JSContext *ctx, int pid, int status);

@@ -492,53 +492,36 @@ static JSValue js_netlink_recv(JSContext *ctx, JSValueConst this_val, int argc, 
 	return r;
 }
 
-/* Name lookup through the C library, in a forked child: getaddrinfo blocks
- * for as long as the resolver does not answer, and that must hold only the
- * child, never the loop. The child writes one address per line, or "!" and
- * the reason, to a pipe; returns [pid, the pipe's read end]. */
+/* Name lookup through the C library, in a child (fork_job): getaddrinfo
+ * blocks for as long as the resolver does not answer. The child writes one
+ * address per line, or "!" and the reason. */
+static int resolve_job(int report, void *arg)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	int r = getaddrinfo(arg, NULL, &hints, &res);
+	if (r != 0) {
+		dprintf(report, "!%s\n", gai_strerror(r));
+		return 1;
+	}
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		char ip[INET6_ADDRSTRLEN];
+		const void *src = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+							 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		if (inet_ntop(a->ai_family, src, ip, sizeof(ip)))
+			dprintf(report, "%s\n", ip);
+	}
+	return 0;
+}
+
+/* [pid, fd] of the lookup's child. */
 static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
 	(void)this_val; (void)argc;
 	const char *host = JS_ToCString(ctx, argv[0]);
 	if (!host)
 		return JS_EXCEPTION;
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		JSValue e = throw_errno(ctx, "resolve", host, errno);
-		JS_FreeCString(ctx, host);
-		return e;
-	}
-	pid_t pid = fork_clean();
-	if (pid == 0) {
-		close(p[0]);
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-		int r = getaddrinfo(host, NULL, &hints, &res);
-		if (r != 0) {
-			dprintf(p[1], "!%s\n", gai_strerror(r));
-			_exit(1);
-		}
-		for (struct addrinfo *a = res; a; a = a->ai_next) {
-			char ip[INET6_ADDRSTRLEN];
-			const void *src = a->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-								 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-			if (inet_ntop(a->ai_family, src, ip, sizeof(ip)))
-				dprintf(p[1], "%s\n", ip);
-		}
-		_exit(0);
-	}
-	int fork_errno = errno;
-	close(p[1]);
-	if (pid < 0) {
-		close(p[0]);
-		JSValue e = throw_errno(ctx, "resolve", host, fork_errno);
-		JS_FreeCString(ctx, host);
-		return e;
-	}
+	JSValue r = fork_job(ctx, "resolve", host, resolve_job, (void *)host);
 	JS_FreeCString(ctx, host);
-	loop_set_nonblock(p[0]);
-	JSValue r = JS_NewArray(ctx);
-	JS_SetPropertyUint32(ctx, r, 0, JS_NewInt32(ctx, pid));
-	JS_SetPropertyUint32(ctx, r, 1, JS_NewInt32(ctx, p[0]));
 	return r;
 }
 

@@ -59,7 +59,7 @@ export async function rig(config: string, control: ControlState = { kind: "runni
     loginWaitMs: 200,
     host: {
       readFile: (p) => (files.has(p) ? enc.encode(files.get(p)) : null),
-      writeFileAtomic: (p, d) => void files.set(p, dec.decode(d)),
+      writeFileAtomic: async (p, d) => void files.set(p, dec.decode(d)),
       unlink: (p) => void files.delete(p),
       log: (l, m) => void logs.push(`${l}: ${m}`),
       setTimer: (ms, fn) => {

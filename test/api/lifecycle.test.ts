@@ -70,7 +70,7 @@ function supervisor(scripts: Script[]) {
     interfaceName: "meshwrt0",
     host: {
       readFile: (p) => (p === CONFIG ? enc.encode(ENABLED) : null),
-      writeFileAtomic: () => {},
+      writeFileAtomic: async () => {},
       unlink: () => {},
       log: (l, m) => void logs.push(`${l}: ${m}`),
       setTimer: (ms, fn) => {

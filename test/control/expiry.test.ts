@@ -91,7 +91,7 @@ function router(keysFile: { text: string | null }, clock: { now: number }) {
       },
       log: (l: string, m: string) => void logs.push(`${l} ${m}`),
       loadKeys: () => keysFile.text,
-      saveKeys: (t: string) => void (keysFile.text = t),
+      saveKeys: async (t: string) => void (keysFile.text = t),
     },
     { loginServer: "http://127.0.0.1:9", authKey: "tskey-auth-first", hostinfo: { OS: "linux", Hostname: "r" } },
   );

@@ -50,7 +50,7 @@ function controllerDeps(logs: string[]) {
     },
     log: (l: string, m: string) => void logs.push(`${l} ${m}`),
     loadKeys: () => null,
-    saveKeys: () => {},
+    saveKeys: async () => {},
   };
 }
 

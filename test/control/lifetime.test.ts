@@ -20,7 +20,7 @@ function deps(logs: string[], dial: () => Promise<ByteStream>, delays: number[] 
     },
     log: (l: string, m: string) => void logs.push(`${l} ${m}`),
     loadKeys: () => null,
-    saveKeys: () => {},
+    saveKeys: async () => {},
   };
 }
 

@@ -75,7 +75,7 @@ function gatewayWithDoubles(nftCodes: number[]) {
         const code = nftCodes.shift() ?? 0;
         return { code, stderr: code ? "Error: Could not process rule: Operation not permitted" : "" };
       },
-      writeFile() {},
+      async writeFile() {},
       removeFile() {},
       exists: () => true,
       log: (l, m) => logs.push(`${l}: ${m}`),

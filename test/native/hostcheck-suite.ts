@@ -230,7 +230,11 @@ export function describeHostcheck(title: string, command: readonly string[], opt
       expect(r.netlink!.split(",")).toContain("lo");
       expect(r.netlinkJoin).toBe("joined");
     });
-    it("files: atomic write with mode 0600, no temp file left, missing reads as null", () => expect(r.file).toBe("secret 600 true false"));
+    it("files: atomic write with mode 0600, two at once in turn, no temp file left, missing reads as null", () => expect(r.file).toBe("secret 600 true false"));
+    it("files: a write into a missing directory says which file and why", () =>
+      expect(r.fileMissingDir).toBe(`error: open ${run.dir}/no-such-dir/keys.json.tmp: ENOENT (No such file or directory)`));
+    it("files: a write whose disk does not answer holds its child, not the loop; its failure says which call", () =>
+      expect(r.fileWaits).toBe(`true fsync ${run.dir}/state/slow.json.tmp: EINVAL (Invalid argument) false false`));
     it("processes with pipes and the exit code", () => {
       expect(r.spawn).toBe("from stdin|err|3");
       expect(r.run).toBe("4 oops");

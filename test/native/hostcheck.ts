@@ -290,9 +290,34 @@ async function main() {
   await check("file", async () => {
     const p = `${cfg.dir}/state/keys.json`;
     env.mkdir(`${cfg.dir}/state`, 0o700);
-    env.writeFileAtomic(p, utf8Encode("secret"), 0o600);
+    // Two writes asked at once land in turn: the second's content stays.
+    const first = env.writeFileAtomic(p, utf8Encode("first"), 0o600);
+    await env.writeFileAtomic(p, utf8Encode("secret"), 0o600);
+    await first;
     const st = n.stat(p)!;
     return `${utf8Decode(env.readFile(p)!)} ${(st[0] & 0o777).toString(8)} ${env.readFile(`${cfg.dir}/missing`) === null} ${env.exists(`${p}.tmp`)}`;
+  });
+  await check("fileMissingDir", () => env.writeFileAtomic(`${cfg.dir}/no-such-dir/keys.json`, utf8Encode("x"), 0o600).then(() => "written?!"));
+  await check("fileWaits", async () => {
+    // A disk that does not answer: PATH.tmp is a FIFO nobody reads, so the write's open waits. It holds its child, not the loop.
+    const p = `${cfg.dir}/state/slow.json`;
+    const made = await env.run(["mkfifo", `${p}.tmp`]);
+    if (made.code !== 0) throw new Error(`mkfifo: ${made.stderr}`);
+    let ticks = 0, ticking = true;
+    const tick = () => {
+      ticks++;
+      if (ticking) env.setTimer(10, tick);
+    };
+    tick();
+    const write = env.writeFileAtomic(p, utf8Encode("x"), 0o600).then(() => "written", (e: Error) => e.message);
+    await new Promise((r) => env.setTimer(300, () => r(undefined)));
+    const whileWaiting = ticks;
+    // A reader opens the FIFO: the write goes on, and its fsync fails there (a FIFO has no disk to sync).
+    const reader = env.run(["cat", `${p}.tmp`]);
+    const outcome = await timeout(write, 5000, "the write");
+    await reader;
+    ticking = false;
+    return `${whileWaiting >= 10} ${outcome} ${env.exists(`${p}.tmp`)} ${env.exists(p)}`;
   });
   await check("run", () => timeout(env.run(["sh", "-c", "echo oops >&2; exit 4"]), 3000, "run").then((r) => `${r.code} ${r.stderr}`));
   // The runtime ignores SIGPIPE; its children must not inherit that (sh would keep ignoring it).

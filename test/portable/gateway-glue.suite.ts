@@ -65,7 +65,7 @@ function gatewayDouble(settings: Partial<GatewaySettings> = {}, tunnelType = ARP
         t.scripts.push(utf8Decode(input!));
         return { code: 0, stderr: "" };
       },
-      writeFile: (path, data) => t.files.set(path, utf8Decode(data)),
+      writeFile: async (path, data) => void t.files.set(path, utf8Decode(data)),
       removeFile: (path) => t.files.delete(path),
       exists: (path) => path === "/tmp/hosts" || t.files.has(path),
       log: (_l, m) => t.logs.push(m),

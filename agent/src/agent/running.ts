@@ -287,6 +287,8 @@ export class Running {
     await removeInterface(this.env, { rtnl: this.rtnl, link: this.link });
     await this.gateway.stop();
     for (const s of this.sockets) s.close();
+    // The next start, a logout's removal of the file or a login's new key come after the last save, not during it.
+    await this.controller.keysSettled();
   }
 
   view(): RunningView {

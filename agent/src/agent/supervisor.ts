@@ -227,7 +227,7 @@ export class Supervisor {
     }
     const path = this.deps.configPath;
     // 0600: the file may hold the auth key.
-    this.deps.host.writeFileAtomic(path, encodeUci(pkg), 0o600);
+    await this.deps.host.writeFileAtomic(path, encodeUci(pkg), 0o600);
     this.deps.host.log("info", `${what}: wrote ${edits.map(([o]) => o).join(", ")} to ${path}`);
     const check = readSettings(pkg);
     this.configErrors = [...check.errors];

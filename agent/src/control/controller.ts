@@ -14,7 +14,7 @@ import { answerPing, type DiscoPinger } from "./ping.js";
 import { mapPoll, type MapPoll, register } from "./session.js";
 import { nlKeyFromSeed, nlPublicText, nodeKeyBinary, parseNKS, wrappingPublic } from "./tka.js";
 import type { ByteStream } from "../util/stream.js";
-import type { Hostinfo, MapRequest, PingRequest, RegisterRequest } from "./tailcfg.js";
+import type { Hostinfo, MapRequest, PingRequest, RegisterRequest, RegisterResponse } from "./tailcfg.js";
 import { openTs2021, type Ts2021Channel } from "./ts2021.js";
 
 export interface ControlDeps {
@@ -25,7 +25,8 @@ export interface ControlDeps {
   setTimer(ms: number, fn: () => void): () => void;
   log(level: "debug" | "info" | "warn" | "error", msg: string): void;
   loadKeys(): string | null;
-  saveKeys(text: string): void;
+  /** Replaces the keys file whole, off the loop; saves land in the order asked for. */
+  saveKeys(text: string): Promise<void>;
   /** Disco-pings the peer with this node key, for the server's PingRequests; absent: such requests are answered with an error. */
   discoPing?: DiscoPinger;
 }
@@ -66,6 +67,8 @@ export class Controller {
 
   private state: ControlState = { kind: "stopped" };
   private keys: Keys;
+  /** The newest save of the keys; a register waits for it, so the server never takes a node key the router could lose. */
+  private saving: Promise<void> = Promise.resolve();
   private server: ServerAddress;
   /** The map as the server sent it; what goes out has expired peers flagged by the clock. */
   private serverMap = emptyNetMap();
@@ -92,7 +95,9 @@ export class Controller {
   ) {
     this.server = parseLoginServer(config.loginServer);
     this.hostinfo = config.hostinfo;
-    this.keys = this.loadOrCreateKeys();
+    const { keys, save } = this.loadOrCreateKeys();
+    this.keys = keys;
+    if (save) this.setKeys(keys);
   }
 
   get current(): ControlState {
@@ -197,23 +202,41 @@ export class Controller {
     this.onState(s);
   }
 
-  private loadOrCreateKeys(): Keys {
+  /** The keys from the file, or new ones; `save` when the file is to be written. */
+  private loadOrCreateKeys(): { keys: Keys; save: boolean } {
     const text = this.deps.loadKeys();
     if (text !== null) {
       try {
         const k = decodeKeys(text);
-        if (k.nl) return k;
+        if (k.nl) return { keys: k, save: false };
         // A keys file from before tailnet lock: the router's tailnet-lock key is made once.
-        const withNl = { ...k, nl: nlKeyFromSeed(this.deps.random(32)) };
-        this.deps.saveKeys(encodeKeys(withNl));
-        return withNl;
+        return { keys: { ...k, nl: nlKeyFromSeed(this.deps.random(32)) }, save: true };
       } catch (e) {
         this.deps.log("error", `control: keys file unreadable (${(e as Error).message}); making new keys, the router will be a new node`);
       }
     }
-    const k = newKeys(this.deps.random);
-    this.deps.saveKeys(encodeKeys(k));
-    return k;
+    return { keys: newKeys(this.deps.random), save: true };
+  }
+
+  /** Resolves once the newest save of the keys has ended, saved or not: a stop waits for it, so the next start reads it. */
+  keysSettled(): Promise<void> {
+    return this.saving.catch(() => {});
+  }
+
+  /** Waits until the keys are on disk; a failed save fails this connection and is tried again by the next. */
+  private async keysOnDisk(): Promise<void> {
+    try {
+      await this.saving;
+    } catch (e) {
+      this.setKeys(this.keys);
+      throw new Error(`saving the keys: ${(e as Error).message}`);
+    }
+  }
+
+  /** A register request for the keys as they are on disk. */
+  private async register(ch: Ts2021Channel, followup?: string): Promise<RegisterResponse> {
+    await this.keysOnDisk();
+    return register(ch.h2, this.server.authority, this.registerRequest(followup));
   }
 
   private async run(): Promise<void> {
@@ -336,7 +359,7 @@ export class Controller {
 
   /** Registers the node key; true when the server also authorized the machine (false: it awaits the admin's approval). */
   private async login(ch: Ts2021Channel): Promise<boolean> {
-    let resp = await register(ch.h2, this.server.authority, this.registerRequest());
+    let resp = await this.register(ch);
     let resigned = false;
     for (;;) {
       if (resp.Error) throw new Error(`register refused: ${resp.Error}`);
@@ -345,15 +368,14 @@ export class Controller {
         resigned = true;
         this.deps.log("info", "control: the server asks for a new node key, signed with this router's tailnet-lock key");
         this.setKeys(rotateNodeKey(this.keys, this.deps.random, base64Decode(resp.NodeKeySignature)));
-        resp = await register(ch.h2, this.server.authority, this.registerRequest());
+        resp = await this.register(ch);
         continue;
       }
       if (resp.NodeKeyExpired) {
         this.deps.log("warn", "control: node key expired; registering a new one");
         this.setState({ kind: "key-expired" });
-        this.keys = rotateNodeKey(this.keys, this.deps.random);
-        this.deps.saveKeys(encodeKeys(this.keys));
-        resp = await register(ch.h2, this.server.authority, this.registerRequest());
+        this.setKeys(rotateNodeKey(this.keys, this.deps.random));
+        resp = await this.register(ch);
         continue;
       }
       if (!resp.AuthURL) break;
@@ -361,13 +383,13 @@ export class Controller {
         // The server no longer knows this node key (deleted by its admin): log in again with the configured key.
         this.deps.log("info", "control: the server asks for a login again; registering with the configured auth key");
         this.setKeys({ ...this.keys, registered: false });
-        resp = await register(ch.h2, this.server.authority, this.registerRequest());
+        resp = await this.register(ch);
         continue;
       }
       this.deps.log("info", `control: to add this router to the tailnet, visit ${resp.AuthURL}`);
       this.setState({ kind: "needs-login", authUrl: resp.AuthURL });
       // The follow-up request waits at the server until the login is approved.
-      resp = await register(ch.h2, this.server.authority, this.registerRequest(resp.AuthURL));
+      resp = await this.register(ch, resp.AuthURL);
     }
     // No login URL: the server took this node key (tailscale's "key rotation is complete").
     if (this.keys.oldNodePublic || !this.keys.registered) {
@@ -379,7 +401,9 @@ export class Controller {
 
   private setKeys(k: Keys): void {
     this.keys = k;
-    this.deps.saveKeys(encodeKeys(k));
+    this.saving = this.deps.saveKeys(encodeKeys(k));
+    // Said now, as no register may follow for days; the next register also waits for it (keysOnDisk).
+    this.saving.catch((e: Error) => this.deps.log("error", `control: the keys are not on disk (${e.message}); after a restart this router would be a new node`));
   }
 
   /** A tailnet with device approval: say so once and keep the map poll open, as tailscale's client does, until the map says authorized. */

@@ -13,7 +13,7 @@ import { type GatewayRules, removeScript, rulesetScript, TABLE } from "./ruleset
 
 export interface GatewayDeps {
   run(argv: string[], input?: Uint8Array): Promise<{ code: number; stderr: string }>;
-  writeFile(path: string, data: Uint8Array): void;
+  writeFile(path: string, data: Uint8Array): Promise<void>;
   removeFile(path: string): void;
   exists(path: string): boolean;
   log(level: LogLevel, msg: string): void;
@@ -151,7 +151,7 @@ export class Gateway {
     try {
       // dnsmasq's hosts directory (/tmp/hosts on OpenWrt) is made by its init script: without it there is no dnsmasq to feed.
       if (!this.deps.exists(dir)) throw new Error(`${dir} does not exist (is dnsmasq installed?)`);
-      this.deps.writeFile(path, utf8Encode(text));
+      await this.deps.writeFile(path, utf8Encode(text));
     } catch (e) {
       const msg = `magicdns: ${(e as Error).message}; LAN clients cannot resolve tailnet names`;
       // Said once per cause: every netmap would say it again.

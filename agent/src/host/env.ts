@@ -220,42 +220,70 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       });
     });
 
+  // What a child doing a blocking job (native fork_job) reports on its pipe, read to the end; returns what abandons it.
+  const readReport = (fd: number, done: (report: string, err?: Error) => void): (() => void) => {
+    let report = "";
+    const close = () => {
+      n.unwatch(fd);
+      n.close(fd);
+    };
+    n.watch(fd, READ, () => {
+      for (;;) {
+        let b: Uint8Array | null;
+        try {
+          b = n.read(fd, 4096);
+        } catch (e) {
+          close();
+          return done(report, e as Error);
+        }
+        if (b === null) return;
+        if (!b.length) {
+          close();
+          return done(report);
+        }
+        report += utf8Decode(b);
+      }
+    });
+    return close;
+  };
+
   // A name lookup off the loop (a child process waits for the resolver), bounded like a dial step.
   const resolveName = (name: string, ms: number): Promise<string[]> =>
     new Promise((resolve, reject) => {
       const [pid, fd] = n.resolveStart(name);
-      let out = "";
-      let ended = false;
-      const finish = (err?: Error) => {
-        ended = true;
+      const timer = n.setTimer(ms, () => {
+        abandon();
+        n.kill(pid, 9);
+        reject(new Error(`resolve ${name}: no answer in ${ms / 1000} s`));
+      });
+      const abandon = readReport(fd, (report, err) => {
         n.clearTimer(timer);
-        n.unwatch(fd);
-        n.close(fd);
         if (err) return reject(err);
-        const lines = out.split("\n").filter((l) => l);
+        const lines = report.split("\n").filter((l) => l);
         const bad = lines.find((l) => l.startsWith("!"));
         if (bad) reject(new Error(`resolve ${name}: ${bad.slice(1)}`));
         else if (!lines.length) reject(new Error(`resolve ${name}: no address`));
         else resolve(lines);
-      };
-      const timer = n.setTimer(ms, () => {
-        if (!ended) n.kill(pid, 9);
-        finish(new Error(`resolve ${name}: no answer in ${ms / 1000} s`));
-      });
-      n.watch(fd, READ, () => {
-        for (;;) {
-          let b: Uint8Array | null;
-          try {
-            b = n.read(fd, 4096);
-          } catch (e) {
-            return finish(e as Error);
-          }
-          if (b === null) return;
-          if (b.length === 0) return finish();
-          out += utf8Decode(b);
-        }
       });
     });
+
+  // An atomic write off the loop (a child process waits for the disk). One path's writes go in the order asked, as
+  // two at once would share PATH.tmp; the map holds one settled promise for each path ever written (a handful).
+  const writes = new Map<string, Promise<void>>();
+  const writeOnce = (path: string, data: Uint8Array, mode: number): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const [, fd] = n.writeFileStart(path, data, mode);
+      readReport(fd, (failure, err) => {
+        if (err) reject(new Error(`write ${path}: ${err.message}`));
+        else if (failure) reject(new Error(failure));
+        else resolve();
+      });
+    });
+  const writeFileAtomic = (path: string, data: Uint8Array, mode: number): Promise<void> => {
+    const done = (writes.get(path) ?? Promise.resolve()).then(() => writeOnce(path, data, mode));
+    writes.set(path, done.catch(() => {}));
+    return done;
+  };
 
   const handshake = (fd: number, h: number, serverName: string, what: string, ms: number): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -483,7 +511,7 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       return s;
     },
     readFile: (p) => n.readFile(p),
-    writeFileAtomic: (p, d, mode) => n.writeFileAtomic(p, d, mode),
+    writeFileAtomic,
     mkdir: (p, mode) => n.mkdir(p, mode),
     unlink: (p) => n.unlink(p),
     errnoName: (e) => n.errnoName(e),

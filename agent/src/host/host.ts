@@ -111,7 +111,11 @@ export interface Host {
   loopbackUdp(peerPort: number, receiveBuffer?: number): LoopbackUdp;
   netlink(protocol: number, groups: number): NetlinkSocket;
   readFile(path: string): Uint8Array | null;
-  writeFileAtomic(path: string, data: Uint8Array, mode: number): void;
+  /**
+   * Replaces a file whole (a power cut leaves the old or the new), off the loop: the fsync may take as long as the
+   * flash does. One path's writes land in the order they were asked for.
+   */
+  writeFileAtomic(path: string, data: Uint8Array, mode: number): Promise<void>;
   mkdir(path: string, mode: number): void;
   /** Removes a file; one that is already gone is no error. */
   unlink(path: string): void;

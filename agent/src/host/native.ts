@@ -71,7 +71,12 @@ export interface Native {
   tlsVersion(h: number): string;
   tlsClose(h: number): void;
   readFile(path: string): Uint8Array | null;
-  writeFileAtomic(path: string, data: Uint8Array, mode: number): void;
+  /**
+   * Writes path atomically (PATH.tmp, fsync, rename, fsync of the directory)
+   * in a child process: [pid, fd]. Read fd to its end: empty when the file
+   * is in place, else "call path: ENAME (reason)".
+   */
+  writeFileStart(path: string, data: Uint8Array, mode: number): [number, number];
   mkdir(path: string, mode: number): void;
   chmod(path: string, mode: number): void;
   unlink(path: string): void;
