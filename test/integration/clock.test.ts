@@ -95,8 +95,14 @@ const meshPath = async () => (JSON.parse((await lab.cli("peers --json")).stdout)
 describe("the wall clock stepped under traffic", () => {
   it("forward 5 years and back 10 minutes, on a direct path and then on the relay: no loss beyond one path switch, no reconnect", async () => {
     const { t, phone } = lab;
-    await t.host("router").spawn(`exec node ${PINGER} server ${routerIp} ${PORT}`, `${t.dir}/pinger-server.log`);
-    await waitFor("the echo server", async () => ((await t.host("router").exec(`ss -Hunl 'sport = :${PORT}'`)).stdout.trim() ? true : undefined), 60_000, 200);
+    // The phone learns the router's address from Headscale before the agent has put it on its interface.
+    await waitFor("the router's tailnet address on its interface", async () => ((await t.host("router").exec(`ip -o addr show to ${routerIp}`)).stdout.trim() ? true : undefined), 60_000, 200);
+    const serverLog = `${t.dir}/pinger-server.log`;
+    const server = await t.host("router").spawn(`exec node ${PINGER} server ${routerIp} ${PORT}`, serverLog);
+    await waitFor("the echo server", async () => {
+      if (!(await server.alive())) throw new Error(`it exited: ${(await t.host("router").exec(`cat ${serverLog}`)).stdout.trim()}`);
+      return (await t.host("router").exec(`ss -Hunl 'sport = :${PORT}'`)).stdout.trim() ? true : undefined;
+    }, 60_000, 200);
 
     // Paths are made on demand: the phone pings meanwhile.
     await waitFor("meshwrt's direct path to the phone", async () => {
