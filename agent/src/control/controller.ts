@@ -234,7 +234,7 @@ export class Controller {
   }
 
   /** A register request for the keys as they are on disk. */
-  private async register(ch: Ts2021Channel, followup?: string): Promise<RegisterResponse> {
+  private async registerSaved(ch: Ts2021Channel, followup?: string): Promise<RegisterResponse> {
     await this.keysOnDisk();
     return register(ch.h2, this.server.authority, this.registerRequest(followup));
   }
@@ -359,7 +359,7 @@ export class Controller {
 
   /** Registers the node key; true when the server also authorized the machine (false: it awaits the admin's approval). */
   private async login(ch: Ts2021Channel): Promise<boolean> {
-    let resp = await this.register(ch);
+    let resp = await this.registerSaved(ch);
     let resigned = false;
     for (;;) {
       if (resp.Error) throw new Error(`register refused: ${resp.Error}`);
@@ -368,14 +368,14 @@ export class Controller {
         resigned = true;
         this.deps.log("info", "control: the server asks for a new node key, signed with this router's tailnet-lock key");
         this.setKeys(rotateNodeKey(this.keys, this.deps.random, base64Decode(resp.NodeKeySignature)));
-        resp = await this.register(ch);
+        resp = await this.registerSaved(ch);
         continue;
       }
       if (resp.NodeKeyExpired) {
         this.deps.log("warn", "control: node key expired; registering a new one");
         this.setState({ kind: "key-expired" });
         this.setKeys(rotateNodeKey(this.keys, this.deps.random));
-        resp = await this.register(ch);
+        resp = await this.registerSaved(ch);
         continue;
       }
       if (!resp.AuthURL) break;
@@ -383,13 +383,13 @@ export class Controller {
         // The server no longer knows this node key (deleted by its admin): log in again with the configured key.
         this.deps.log("info", "control: the server asks for a login again; registering with the configured auth key");
         this.setKeys({ ...this.keys, registered: false });
-        resp = await this.register(ch);
+        resp = await this.registerSaved(ch);
         continue;
       }
       this.deps.log("info", `control: to add this router to the tailnet, visit ${resp.AuthURL}`);
       this.setState({ kind: "needs-login", authUrl: resp.AuthURL });
       // The follow-up request waits at the server until the login is approved.
-      resp = await this.register(ch, resp.AuthURL);
+      resp = await this.registerSaved(ch, resp.AuthURL);
     }
     // No login URL: the server took this node key (tailscale's "key rotation is complete").
     if (this.keys.oldNodePublic || !this.keys.registered) {
