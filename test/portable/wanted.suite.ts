@@ -1,9 +1,9 @@
 import { applyMapResponse, emptyNetMap, type NetMap } from "../../agent/src/control/netmap.js";
 import type { MapResponse, Node } from "../../agent/src/control/tailcfg.js";
-import { formatPrefix, parseEndpoint } from "../../agent/src/netaddr/ip.js";
+import { formatPrefix, maskPrefix, parseEndpoint, parsePrefix } from "../../agent/src/netaddr/ip.js";
 import { latin1 } from "../../agent/src/util/bytes.js";
 import { NetmapPeers, type PeersDelta } from "../../agent/src/wg/netmap-peers.js";
-import { wantedPeers } from "../../agent/src/wg/wanted.js";
+import { packPrefixes, packPrefixText, wantedPeers } from "../../agent/src/wg/wanted.js";
 import { eq, suite } from "./check.js";
 
 const node = (id: number, extra: Partial<Node> = {}): Node => ({
@@ -28,6 +28,26 @@ suite("wanted peers", (check) => {
     eq(out.length, 1, "one peer left");
     eq(out[0]!.allowedIps.length, 1, "the bad prefix dropped");
     eq(logs.some((l) => l.startsWith("peer n4: nodekey:")), true, "bad key logged with the peer");
+  });
+  check("a prefix's text packs as its parsed and masked prefix does, and is refused as parsePrefix refuses it", () => {
+    const said = (f: () => unknown) => {
+      try {
+        f();
+        return "taken";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    // A packing's characters as numbers (length, bits, address bytes), for a readable failure.
+    const codes = (packed: string) => Array.from(packed, (c) => c.charCodeAt(0)).join(",");
+    for (const text of [
+      "100.64.0.7/32", "100.64.0.7", "192.168.2.77/24", "10.1.2.3/9", "0.0.0.0/0", "255.255.255.255/31",
+      "fd7a:115c:a1e0::1388/128", "fd7a:115c:a1e0:ab12:4843:cd96:6200:1/128", "FD7A:115C:A1E0::AB/64", "fd7a:115c:a1e1::ffff/47",
+      "2001:db8::/32", "::/0", "::1/128", "1:2:3:4:5:6:7:8/127", "fd7a:115c:a1e0::1", "::ffff:192.0.2.1/120",
+    ]) eq(codes(packPrefixText(text)), codes(packPrefixes([maskPrefix(parsePrefix(text))])), text);
+    for (const bad of ["100.64.0.256/32", "100.64.0.7/33", "fd7a::1/129", "fd7a::1/", "fd7a::1/01", "fd7a:::1/128", "1:2:3:4:5:6:7:8:9/128", "fd7a::g/128", "/64", "fe80::1%eth0/64", ""]) {
+      eq(said(() => packPrefixText(bad)), said(() => parsePrefix(bad)), bad);
+    }
   });
 });
 

@@ -59,13 +59,17 @@ function hexDigit(c: number): number {
 /** The groups of an IPv6 address as parsed, reused from call to call (9: one past the most there can be). */
 const groups6 = new Uint16Array(9);
 
-function parseIp6(s: string): IpBytes | null {
-  if (s.indexOf("%") >= 0) return null;
-  // An embedded IPv4 address (::ffff:192.0.2.1): the general form below.
-  if (s.indexOf(".") >= 0) return parseIp6Dotted(s);
+/** The 8 groups of an IPv6 address, "::" filled in, reused from call to call (readIp6). */
+const expanded6 = new Uint16Array(8);
+
+/**
+ * The 8 groups of an IPv6 address written as hex groups (no embedded IPv4, no zone), in a buffer
+ * the next call overwrites; null when `s[from, to)` is not one.
+ */
+export function readIp6(s: string, from = 0, to = s.length): Uint16Array | null {
   // Groups of 1-4 hex digits between single colons, and at most one "::" (head: the groups before it).
   let n = 0, head = -1;
-  for (let i = 0; i < s.length; ) {
+  for (let i = from; i < to; ) {
     if (s.charCodeAt(i) === 58 && s.charCodeAt(i + 1) === 58) {
       if (head >= 0) return null;
       head = n;
@@ -73,24 +77,35 @@ function parseIp6(s: string): IpBytes | null {
       continue;
     }
     let v = 0, digits = 0;
-    for (let d: number; i < s.length && (d = hexDigit(s.charCodeAt(i))) >= 0; i++, digits++) v = v * 16 + d;
+    for (let d: number; i < to && (d = hexDigit(s.charCodeAt(i))) >= 0; i++, digits++) v = v * 16 + d;
     if (digits < 1 || digits > 4 || n === 8) return null;
     groups6[n++] = v;
-    if (i === s.length) break;
+    if (i === to) break;
     if (s.charCodeAt(i) !== 58) return null;
     // A single colon must be followed by a group.
     if (s.charCodeAt(i + 1) !== 58) {
       i++;
-      if (i === s.length) return null;
+      if (i === to) return null;
     }
   }
   const fill = 8 - n;
   if (head >= 0 ? fill < 1 : fill !== 0) return null;
+  const out = expanded6;
+  out.fill(0);
+  for (let k = 0; k < n; k++) out[head >= 0 && k >= head ? k + fill : k] = groups6[k]!;
+  return out;
+}
+
+function parseIp6(s: string): IpBytes | null {
+  if (s.indexOf("%") >= 0) return null;
+  // An embedded IPv4 address (::ffff:192.0.2.1): the general form below.
+  if (s.indexOf(".") >= 0) return parseIp6Dotted(s);
+  const g = readIp6(s);
+  if (!g) return null;
   const out = new Uint8Array(16);
-  for (let k = 0; k < n; k++) {
-    const at = 2 * (head >= 0 && k >= head ? k + fill : k);
-    out[at] = groups6[k]! >> 8;
-    out[at + 1] = groups6[k]! & 0xff;
+  for (let k = 0; k < 8; k++) {
+    out[2 * k] = g[k]! >> 8;
+    out[2 * k + 1] = g[k]! & 0xff;
   }
   return out;
 }
@@ -177,6 +192,11 @@ export function ipText(s: string): string {
 
 /** A dotted quad with an optional length of 0-32: most prefixes, read by one regex. */
 const PREFIX4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}(?:/(3[0-2]|[12]?\\d))?$`);
+
+/** parsePrefix's dotted quad and length (undefined: none given), when `s` is one, by PREFIX4; else null. */
+export function matchPrefix4(s: string): RegExpExecArray | null {
+  return PREFIX4.exec(s);
+}
 
 export function parsePrefix(s: string): Prefix {
   const m = PREFIX4.exec(s);

@@ -4,7 +4,7 @@
 // the router is an exit node, it does not use one.
 import type { Node } from "../control/tailcfg.js";
 import { keyFromHex, keyFromText } from "../crypto/keys.js";
-import { type Endpoint, maskPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
+import { type Endpoint, maskPrefix, matchPrefix4, parsePrefix, type Prefix, readIp6 } from "../netaddr/ip.js";
 import type { WantedPeer } from "./reconcile.js";
 
 export interface WantedOptions {
@@ -42,16 +42,15 @@ export function wantedPeer(n: Node, o: WantedOptions): NodePeer | undefined {
   let packed = "";
   for (let i = 0; i < texts.length; i++) {
     const text = texts[i]!;
-    let p: Prefix;
+    let p: string;
     try {
-      p = parsePrefix(text);
+      p = packPrefixText(text);
     } catch (e) {
       o.log(`peer ${n.Name || n.ID}: allowed IP ${JSON.stringify(text)}: ${(e as Error).message}; skipped`);
       continue;
     }
-    const whole = p.bits === p.ip.length * 8;
-    if (!whole) p = maskPrefix(p);
-    if ((whole && (allOwn || isOwn(n.Addresses, text))) || (o.acceptRoutes && p.bits > 0)) packed += packPrefix(p);
+    const bits = p.charCodeAt(1), whole = bits === p.charCodeAt(0) * 8;
+    if ((whole && (allOwn || isOwn(n.Addresses, text))) || (o.acceptRoutes && bits > 0)) packed += p;
   }
   // The key checked: its text is "nodekey:" and the lowercase hex.
   return new NodePeer(n.Key.slice(8), packed, o.endpointFor(n), n);
@@ -114,6 +113,34 @@ export function packPrefixes(prefixes: readonly Prefix[]): string {
   let s = "";
   for (const p of prefixes) s += packPrefix(p);
   return s;
+}
+
+/** An IPv6 prefix length, 0-128, as parsePrefix reads one. */
+const BITS6 = /^(?:12[0-8]|1[01]\d|[1-9]?\d)$/;
+
+/**
+ * A prefix's text packed as packPrefixes packs it (masked), or throws as parsePrefix does. The usual
+ * forms go from text to characters with no Prefix made: a full netmap packs two allowed IPs a node,
+ * and through parsePrefix's bytes and object that was ~70% of making a peer in QuickJS.
+ */
+export function packPrefixText(s: string): string {
+  const m = matchPrefix4(s);
+  if (m) {
+    const bits = m[5] === undefined ? 32 : +m[5];
+    const v = ((+m[1]! << 24) | (+m[2]! << 16) | (+m[3]! << 8) | +m[4]!) & (bits ? -1 << (32 - bits) : 0);
+    return String.fromCharCode(4, bits, v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+  }
+  const slash = s.indexOf("/"), bitsText = slash < 0 ? "" : s.slice(slash + 1);
+  const g = BITS6.test(bitsText) ? readIp6(s, 0, slash) : null;
+  // Anything else (no length, an embedded IPv4 address, a bad one) as parsePrefix takes it, or refuses it.
+  if (!g) return packPrefix(maskPrefix(parsePrefix(s)));
+  const bits = +bitsText;
+  for (let k = 0; k < 8; k++) {
+    const keep = bits - 16 * k;
+    if (keep < 16) g[k]! &= keep > 0 ? (0xffff << (16 - keep)) & 0xffff : 0;
+  }
+  return String.fromCharCode(16, bits, g[0]! >> 8, g[0]! & 255, g[1]! >> 8, g[1]! & 255, g[2]! >> 8, g[2]! & 255, g[3]! >> 8, g[3]! & 255,
+    g[4]! >> 8, g[4]! & 255, g[5]! >> 8, g[5]! & 255, g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255);
 }
 
 function packPrefix(p: Prefix): string {
