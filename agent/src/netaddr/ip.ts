@@ -198,6 +198,12 @@ export function matchPrefix4(s: string): RegExpExecArray | null {
   return PREFIX4.exec(s);
 }
 
+/** The prefix length written from `from` to the end of `s`, as parsePrefix takes one (0 to `max`); -1 when it is none. */
+export function prefixLength(s: string, from: number, max: number): number {
+  const bits = decimal(s, from, s.length);
+  return bits > max ? -1 : bits;
+}
+
 export function parsePrefix(s: string): Prefix {
   const m = PREFIX4.exec(s);
   if (m) {
@@ -209,8 +215,8 @@ export function parsePrefix(s: string): Prefix {
   const ip = parseIp(slash < 0 ? s : s.slice(0, slash));
   const max = ip.length * 8;
   if (slash < 0) return { ip, bits: max };
-  const bits = decimal(s, slash + 1, s.length);
-  if (bits < 0 || bits > max) throw new Error(`bad prefix length in ${JSON.stringify(s)}`);
+  const bits = prefixLength(s, slash + 1, max);
+  if (bits < 0) throw new Error(`bad prefix length in ${JSON.stringify(s)}`);
   return { ip, bits };
 }
 

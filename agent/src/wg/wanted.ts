@@ -4,7 +4,7 @@
 // the router is an exit node, it does not use one.
 import type { Node } from "../control/tailcfg.js";
 import { keyFromHex, keyFromText } from "../crypto/keys.js";
-import { type Endpoint, maskPrefix, matchPrefix4, parsePrefix, type Prefix, readIp6 } from "../netaddr/ip.js";
+import { type Endpoint, maskPrefix, matchPrefix4, parsePrefix, type Prefix, prefixLength, readIp6 } from "../netaddr/ip.js";
 import type { WantedPeer } from "./reconcile.js";
 
 export interface WantedOptions {
@@ -115,9 +115,6 @@ export function packPrefixes(prefixes: readonly Prefix[]): string {
   return s;
 }
 
-/** An IPv6 prefix length, 0-128, as parsePrefix reads one. */
-const BITS6 = /^(?:12[0-8]|1[01]\d|[1-9]?\d)$/;
-
 /**
  * A prefix's text packed as packPrefixes packs it (masked), or throws as parsePrefix does. The usual
  * forms go from text to characters with no Prefix made: a full netmap packs two allowed IPs a node,
@@ -130,11 +127,10 @@ export function packPrefixText(s: string): string {
     const v = ((+m[1]! << 24) | (+m[2]! << 16) | (+m[3]! << 8) | +m[4]!) & (bits ? -1 << (32 - bits) : 0);
     return String.fromCharCode(4, bits, v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
   }
-  const slash = s.indexOf("/"), bitsText = slash < 0 ? "" : s.slice(slash + 1);
-  const g = BITS6.test(bitsText) ? readIp6(s, 0, slash) : null;
+  const slash = s.indexOf("/"), bits = slash < 0 ? -1 : prefixLength(s, slash + 1, 128);
+  const g = bits < 0 ? null : readIp6(s, 0, slash);
   // Anything else (no length, an embedded IPv4 address, a bad one) as parsePrefix takes it, or refuses it.
   if (!g) return packPrefix(maskPrefix(parsePrefix(s)));
-  const bits = +bitsText;
   for (let k = 0; k < 8; k++) {
     const keep = bits - 16 * k;
     if (keep < 16) g[k]! &= keep > 0 ? (0xffff << (16 - keep)) & 0xffff : 0;
