@@ -24,7 +24,9 @@
 // BENCH_ROUNDS=a,b,f (default: all) runs only some rounds: targets (cost per
 // cross target), native (start to first ping on this host), a (kernel), b
 // (meshwrt direct), c (tailscaled direct), f (forwarded to a LAN), r (rules),
-// d (both relayed), mem (RSS with 10 and 200 peers, idle CPU), netmap.
+// d (both relayed), mem (RSS with 10 and 200 peers, idle CPU), netmap, perf (where
+// the CPU goes, by perf's samples in the VM, on the direct paths and in the rules
+// round: profile.ts; a share holds still where a throughput moves by 10-20%).
 // BENCH_CYCLES (default 6) and BENCH_SECONDS (iperf3's seconds each way, default 8)
 // set the interleaved rounds' count and length.
 // The table goes to build/bench/bench.json and a bar chart of the throughput
@@ -51,12 +53,14 @@ import { type Derper, type Headscale, startDerper, startHeadscale, startTailscal
 import { type Meshwrt, MESHWRT, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
 import { barChart } from "./plot.js";
+import { medianProfile, PARTS, parseProfile, type Profile, profileTable } from "./profile.js";
 import { costTable, targetCosts, type TargetCost } from "./targets.js";
 
 /** The rounds BENCH_ROUNDS selects (see above); all when it is unset. */
-const ROUNDS = new Set((process.env.BENCH_ROUNDS ?? "targets,native,a,b,c,f,r,d,mem,netmap").split(",").map((x) => x.trim()));
-const unknownRounds = [...ROUNDS].filter((x) => !["targets", "native", "a", "b", "c", "f", "r", "d", "mem", "netmap"].includes(x));
-if (unknownRounds.length) throw new Error(`BENCH_ROUNDS: unknown round ${unknownRounds.join(", ")} (known: targets, native, a, b, c, f, r, d, mem, netmap)`);
+const KNOWN_ROUNDS = ["targets", "native", "a", "b", "c", "f", "r", "d", "mem", "netmap", "perf"];
+const ROUNDS = new Set((process.env.BENCH_ROUNDS ?? KNOWN_ROUNDS.join(",")).split(",").map((x) => x.trim()));
+const unknownRounds = [...ROUNDS].filter((x) => !KNOWN_ROUNDS.includes(x));
+if (unknownRounds.length) throw new Error(`BENCH_ROUNDS: unknown round ${unknownRounds.join(", ")} (known: ${KNOWN_ROUNDS.join(", ")})`);
 const want = (...r: string[]) => r.some((x) => ROUNDS.has(x));
 
 /** A positive whole number from the environment, or `fallback`; anything else is refused by name. */
@@ -158,6 +162,8 @@ const stage = (what: string) => console.log(`[${Math.round((Date.now() - began) 
 const facts: Record<string, number | string> = { "host load average at the start (1, 5, 15 min)": load() };
 /** The cost on each cross target's CPU, emulated (test/bench/targets.ts), and its table. */
 let targets: { rows: TargetCost[]; wireguardGoMs: number } | undefined;
+/** perf in the VM (Profiler), once the VM is up and perf is among the rounds. */
+let profiler: Profiler | undefined;
 
 /** iperf3 each way: Mbit/s up and down, the megabits carried, and qemu's CPU seconds while the clients ran. */
 async function iperf(from: Host, to: Target, ip: string): Promise<{ up: number; down: number; mbit: number; cpuS: number }> {
@@ -323,18 +329,30 @@ async function measureRules(k1: Host, k2: Host, printer: Target): Promise<void> 
     ["with flow offloading", { ...whole, offload: true }],
   ];
   const group: Group = "meshwrt's rules on the kernel pair";
-  // Interleaved, two cycles (the second in reverse): each row is the median of rounds minutes apart,
-  // and its ratio to the bare pair is taken cycle by cycle (ratios()).
-  await interleaved("rules", Math.min(CYCLES, 2), variants.map(([what, o]) => async () => {
+  // Each variant's tables on both ends, for the round.
+  const under = (o: typeof whole | undefined, round: () => Promise<void>) => async () => {
     if (o) for (const [i, h] of [k1, k2].entries()) await h.run(`nft -f - <<'EOF'\n${meshwrtTables(i === 1, o)}EOF`);
     try {
-      // Flow offloading acts on forwarded flows only: the router's own figure would repeat the whole table's.
-      if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
-      await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
+      await round();
     } finally {
       for (const h of [k1, k2]) await h.run("nft delete table inet meshwrt; nft delete table inet bench_notrack 2>/dev/null; true");
     }
-  }));
+  };
+  // Interleaved, two cycles (the second in reverse): each row is the median of rounds minutes apart,
+  // and its ratio to the bare pair is taken cycle by cycle (ratios()).
+  await interleaved("rules", Math.min(CYCLES, 2), variants.map(([what, o]) => under(o, async () => {
+    // Flow offloading acts on forwarded flows only: the router's own figure would repeat the whole table's.
+    if (!o?.offload) await measure(`(r) ${what}, to k2`, k1, k2, "10.77.0.2", group);
+    await measure(`(r) ${what}, to k2's printer`, k1, printer, KERNEL_PRINTER, group);
+  })));
+  if (!profiler) return;
+  // Then each variant profiled, in rounds of their own (perf's sampling would lower the throughput
+  // above): a part that costs 1-2% is lost in a throughput's noise, not in its share of the samples.
+  const p = profiler;
+  await interleaved("rules, profiled", 1, variants.map(([what, o]) => under(o, async () => {
+    if (!o?.offload) await p.around(`(r) ${what}, to k2`, () => iperf(k1, k2, "10.77.0.2"));
+    await p.around(`(r) ${what}, to k2's printer`, () => iperf(k1, printer, KERNEL_PRINTER));
+  })));
 }
 
 /**
@@ -538,6 +556,85 @@ async function measureDirect(name: string, m: Meshwrt[], from: Host, to: Target,
   }
 }
 
+/** Fewer samples than this in a profiled round (about 16 s of transfers) say perf did not record it whole. */
+const MIN_SAMPLES = 500;
+
+/**
+ * perf recording the whole VM around a round (profile.ts): where the CPU went, kept by the
+ * round's name; a name profiled again gets the median of its rounds in the table.
+ */
+class Profiler {
+  private readonly found = new Map<string, Profile[]>();
+  private warm = false;
+
+  constructor(private readonly vm: Vm) {}
+
+  private async run(cmd: string): Promise<string> {
+    const r = await this.vm.exec(cmd, { timeoutMs: 300_000 });
+    if (r.code !== 0) throw new Error(`bench: ${cmd.split(" ").slice(0, 3).join(" ")} in the VM failed (${r.code}): ${r.stderr.slice(-500)}`);
+    return r.stdout;
+  }
+
+  async around<T>(name: string, round: () => Promise<T>): Promise<T> {
+    if (!this.warm) {
+      // perf's first recording in a fresh VM, stopped while it still reads the kernel's symbols, kept no samples.
+      // The kernel lowers perf's rate when its interrupts take long, as under emulation they do, and a
+      // round then kept a single sample: no throttling (the profiled rounds are apart from the measured).
+      await this.run("sysctl -qw kernel.perf_cpu_time_max_percent=0 && perf record -a -o /tmp/bench-perf.data -- sleep 2 2>&1");
+      mkdirSync("build/bench/perf", { recursive: true });
+      this.warm = true;
+    }
+    // A fixed period of CPU time (2 ms), not perf's -F: under emulation its period, tuned to the
+    // frequency asked, drifted until a round kept one sample.
+    await this.run("perf record -a -e cpu-clock -c 2000000 -o /tmp/bench-perf.data >/tmp/bench-perf.log 2>&1 & echo $! > /tmp/bench-perf.pid");
+    const result = await round();
+    const stopped = await this.run("pid=$(cat /tmp/bench-perf.pid); kill -INT $pid; while kill -0 $pid 2>/dev/null; do sleep 0.2; done; cat /tmp/bench-perf.log");
+    const text = await this.run("perf report -i /tmp/bench-perf.data --stdio --no-children -g none -n --sort comm,sym -t '|' 2>/dev/null");
+    const kept = this.found.get(name) ?? [];
+    writeFileSync(`build/bench/perf/${name.replace(/[^A-Za-z0-9]+/g, "-").replace(/^-|-$/g, "")}-${kept.length}.txt`, text);
+    const profile = parseProfile(text);
+    if (profile.samples < MIN_SAMPLES) {
+      const kernel = (await this.run("dmesg | grep -i perf | tail -2")).trim();
+      console.log(`${name}: perf kept only ${profile.samples} samples (it said: ${stopped.trim().split("\n").pop()}; the kernel: ${kernel}); the round is not in the CPU table`);
+    } else {
+      console.log(`${name}, profiled: ${profile.samples} samples, ${PARTS.map((x) => `${x} ${profile.share[x].toFixed(1)}%`).join(", ")}`);
+      this.found.set(name, [...kept, profile]);
+    }
+    return result;
+  }
+
+  /** Each name profiled whole at least once, with the median of its rounds. */
+  profiles(): { name: string; rounds: number; profile: Profile }[] {
+    return [...this.found].map(([name, ps]) => ({ name, rounds: ps.length, profile: medianProfile(ps) }));
+  }
+}
+
+/** A path profiled: iperf3 from `from` to `ip` on `to`, after `before` (waits for the path), inside `within` (fw4's rules). */
+interface Profiled {
+  name: string;
+  from: Host;
+  to: Target;
+  ip: string;
+  before?: () => Promise<void>;
+  within?: (round: () => Promise<void>) => Promise<void>;
+}
+
+/**
+ * Where each direct path's CPU goes: a round of each, two cycles in turn (the second in
+ * reverse), perf recording through both iperf3 transfers. Apart from the interleaved rounds,
+ * whose throughput perf's sampling would lower.
+ */
+async function profilePaths(p: Profiler, paths: readonly Profiled[]): Promise<void> {
+  await interleaved("perf", 2, paths.map((x) => async () => {
+    await x.before?.();
+    const round = async () => {
+      const t = await p.around(x.name, () => iperf(x.from, x.to, x.ip));
+      console.log(`${x.name}, profiled: ${t.up.toFixed(1)} / ${t.down.toFixed(1)} Mbit/s`);
+    };
+    await (x.within ? x.within(round) : round());
+  }));
+}
+
 async function main(): Promise<void> {
   execFileSync("make", ["--no-print-directory", "build/out/meshwrt", "build/out/netmapscale", "build/out/wgcheck"], { stdio: "inherit" });
   if (want("netmap")) await netmapScale("x86 host", async (c) => execFileSync("sh", ["-c", c], { encoding: "utf8" }));
@@ -559,17 +656,18 @@ async function main(): Promise<void> {
   const bins = ensurePeers();
   facts["meshwrt binary (bytes)"] = statSync(MESHWRT).size;
   facts["tailscaled binary (bytes)"] = statSync(bins.tailscaled).size;
-  if (!want("a", "b", "c", "f", "r", "d", "mem", "netmap")) return report();
+  if (!want("a", "b", "c", "f", "r", "d", "mem", "netmap", "perf")) return report();
   const vm = await Vm.boot({ cpus: 1, memoryMb: 1536 });
   followQemu(vm.share);
+  if (want("perf")) profiler = new Profiler(vm);
   const t = await topology({ hosts: ["control", "derp", "k1", "k2", "m1", "m2", "t1", "t2"] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
   let failed: Error | undefined;
   try {
     await vm.exec("modprobe tun");
     const [k1, k2, m1h, m2h] = [t.host("k1"), t.host("k2"), t.host("m1"), t.host("m2")];
     m2Public = m2h.ip;
-    const kernelPrinter = want("f", "r") ? await lanBehind(t, k2, "kp", 71) : undefined;
-    const meshwrtPrinter = want("f") ? await lanBehind(t, m2h, "mp", 72) : undefined;
+    const kernelPrinter = want("f", "r", "perf") ? await lanBehind(t, k2, "kp", 71) : undefined;
+    const meshwrtPrinter = want("f", "perf") ? await lanBehind(t, m2h, "mp", 72) : undefined;
     const fwd = want("f") ? kernelPrinter : undefined;
     // (a) bare kernel WireGuard, configured with wg; k1 reaches k2's LAN through it.
     const keys = await Promise.all([k1, k2].map(async (h) => (await h.run("wg genkey")).trim()));
@@ -583,7 +681,7 @@ async function main(): Promise<void> {
     }
     const j = await servers(t, "bench", "1-vCPU VM", 200);
     const hs = j.hs;
-    const meshwrtRounds = want("b", "f", "d", "mem");
+    const meshwrtRounds = want("b", "f", "d", "mem", "perf");
     const tailscaledRounds = want("c", "d", "mem");
 
     // (b) meshwrt, both ends; m2 shares its LAN, m1 takes the route.
@@ -625,12 +723,27 @@ async function main(): Promise<void> {
     if (want("a")) sides.push(kernelTo, () => underFw4([k1, k2], () => measure("(a') kernel WireGuard, fw4's conntrack", k1, k2, "10.77.0.2", "to the router", idle)));
     if (want("b")) sides.push(() => measureDirect("(b) meshwrt direct", m, m1h, m2h, m2ip, m2ip));
     if (fwd) sides.push(kernelFwd, () => underFw4([k1, k2], () => measure("(af') kernel WireGuard, fw4's conntrack", k1, fwd, KERNEL_PRINTER, forwarded, idle)));
-    if (meshwrtPrinter) sides.push(() => measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, forwarded));
+    if (meshwrtPrinter && want("f")) sides.push(() => measureDirect("(bf) meshwrt direct", m, m1h, meshwrtPrinter, MESHWRT_PRINTER, m2ip, forwarded));
     if (sides.length) {
       stage(`(a), (a'), (b) and forwarded, interleaved`);
       await interleaved("direct", CYCLES, sides);
     }
     if (want("c")) await tailscaledRound();
+    if (profiler && kernelPrinter && meshwrtPrinter) {
+      // Still direct, before flow_offloading: the same paths as the interleaved rounds, profiled.
+      stage("where the CPU goes: perf in the VM");
+      const direct = async () => {
+        await pathIs("direct", m[0]!, m1h, m2ip);
+        await waitFor("m1's kernel endpoint for m2 at m2's address", async () => ((await kernelEndpoint(m1h)).startsWith(`${m2Public}:`) ? true : undefined), 60_000, 1000);
+      };
+      await profilePaths(profiler, [
+        { name: "(a) kernel WireGuard (wg)", from: k1, to: k2, ip: "10.77.0.2" },
+        { name: "(a') kernel WireGuard, fw4's conntrack", from: k1, to: k2, ip: "10.77.0.2", within: (round) => underFw4([k1, k2], round) },
+        { name: "(b) meshwrt direct", from: m1h, to: m2h, ip: m2ip, before: direct },
+        { name: "(af) kernel WireGuard, to a LAN host", from: k1, to: kernelPrinter, ip: KERNEL_PRINTER },
+        { name: "(bf) meshwrt direct, to a LAN host", from: m1h, to: meshwrtPrinter, ip: MESHWRT_PRINTER, before: direct },
+      ]);
+    }
     if (meshwrtPrinter && fwd) {
       // flow_offloading on m2 (where the flows are forwarded): the agent restarts to apply it.
       stage("(bo) meshwrt forwarded, flow_offloading on");
@@ -769,6 +882,7 @@ function agentCpu(): Record<string, string> {
 }
 
 function report(): void {
+  const profiles = profiler?.profiles() ?? [];
   facts["host load average at the end (1, 5, 15 min)"] = load();
   const r = ratios();
   const cpu = agentCpu();
@@ -785,11 +899,12 @@ function report(): void {
     ...Object.entries(r).map(([k, v]) => `  ${k.padEnd(68)} ${v}`),
     "",
     ...Object.entries({ ...facts, ...cpu }).map(([k, v]) => `${k.padEnd(52)} ${v}`),
+    ...(profiles.length ? ["", "where the CPU goes (% of perf's samples in the 1-vCPU VM, through the round):", profileTable(profiles)] : []),
     ...(targets ? ["", costTable(targets.rows, targets.wireguardGoMs)] : []),
   ];
   console.log(`\n${lines.join("\n")}`);
   mkdirSync("build/bench", { recursive: true });
-  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), rounds: [...ROUNDS], cycles: CYCLES, seconds: SECONDS, paths: rows, ratios: r, facts: { ...facts, ...cpu }, targets }, null, 2));
+  writeFileSync("build/bench/bench.json", JSON.stringify({ at: new Date().toISOString(), rounds: [...ROUNDS], cycles: CYCLES, seconds: SECONDS, paths: rows, ratios: r, facts: { ...facts, ...cpu }, profiles, targets }, null, 2));
   if (rows.length) {
     mkdirSync("test/out", { recursive: true });
     writeFileSync(
