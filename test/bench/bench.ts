@@ -52,6 +52,7 @@ import { type HeadscaleUser } from "../peers/headscale.js";
 import { type Derper, type Headscale, startDerper, startHeadscale, startTailscaled, type Tailscaled } from "../peers/index.js";
 import { type Meshwrt, MESHWRT, startMeshwrt } from "../support/meshwrt.js";
 import { Vm } from "../vm/vm.js";
+import { median } from "./median.js";
 import { barChart } from "./plot.js";
 import { medianProfile, PARTS, parseProfile, type Profile, profileTable } from "./profile.js";
 import { costTable, targetCosts, type TargetCost } from "./targets.js";
@@ -118,11 +119,6 @@ interface Path {
   samples: Sample[];
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const total = (s: Sample) => s.upMbit + s.downMbit;
 const perCpu = (s: Sample) => s.mbit / s.qemuCpuS;
 /** Half the range of xs in % of their median. */

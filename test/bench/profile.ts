@@ -6,6 +6,7 @@
 // The crypto's share is the bytes moved per CPU second in other words (the
 // CPU is busy throughout a transfer): a path that spends more elsewhere
 // encrypts less in the same time.
+import { median } from "./median.js";
 
 /** The parts a sample is counted in; "rest" is the network stack, the scheduler, iperf3 and the rest. */
 export const PARTS = ["crypto", "nftables", "conntrack", "agents", "idle", "rest"] as const;
@@ -17,6 +18,9 @@ export interface Profile {
   /** Each part's share of them, in %. */
   share: Record<Part, number>;
 }
+
+/** A number for each part. */
+const byPart = (f: (p: Part) => number) => Object.fromEntries(PARTS.map((p) => [p, f(p)])) as Record<Part, number>;
 
 /** A sample's part, by its kernel symbol, or by its command for the agents and idle. */
 function partOf(command: string, symbol: string): Part {
@@ -35,7 +39,7 @@ function partOf(command: string, symbol: string): Part {
  * "# Samples: 1K" is rounded.
  */
 export function parseProfile(report: string): Profile {
-  const count = Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>;
+  const count = byPart(() => 0);
   let samples = 0;
   for (const line of report.split("\n")) {
     if (line.startsWith("#") || !line.trim()) continue;
@@ -46,21 +50,16 @@ export function parseProfile(report: string): Profile {
     samples += n;
   }
   // No samples: every share 0, and the caller, seeing too few, leaves the round out.
-  const share = Object.fromEntries(PARTS.map((p) => [p, samples ? (count[p] / samples) * 100 : 0])) as Record<Part, number>;
+  const share = byPart((p) => (samples ? (count[p] / samples) * 100 : 0));
   return { samples, share };
 }
 
 /** The median share of each part over several rounds of a path. */
 export function medianProfile(ps: readonly Profile[]): Profile {
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   if (!ps.length) throw new Error("medianProfile: no rounds");
   return {
     samples: median(ps.map((p) => p.samples)),
-    share: Object.fromEntries(PARTS.map((part) => [part, median(ps.map((p) => p.share[part]))])) as Record<Part, number>,
+    share: byPart((part) => median(ps.map((p) => p.share[part]))),
   };
 }
 
