@@ -527,6 +527,10 @@ async function bridgeCount(m: readonly Meshwrt[], what: "packets" | "data"): Pro
   return n;
 }
 
+/** Waits until m1's kernel endpoint for m2 is m2's address; throws after 60 s. */
+const kernelAtM2 = (m1: Host) =>
+  waitFor("m1's kernel endpoint for m2 at m2's address", async () => ((await kernelEndpoint(m1)).startsWith(`${m2Public}:`) ? true : undefined), 60_000, 1000);
+
 /**
  * A round of meshwrt on its direct path. Like with like: the agent must say direct and the
  * kernel's endpoint for m2 must be m2's address (not the relay bridge's loopback port, where
@@ -535,7 +539,7 @@ async function bridgeCount(m: readonly Meshwrt[], what: "packets" | "data"): Pro
  */
 async function measureDirect(name: string, m: Meshwrt[], from: Host, to: Target, ip: string, m2ip: string, group?: Group): Promise<void> {
   await pathIs("direct", m[0]!, from, m2ip);
-  const inKernel = await waitFor("m1's kernel endpoint for m2 at m2's address", async () => ((await kernelEndpoint(from)).startsWith(`${m2Public}:`) ? true : undefined), 60_000, 1000).catch(() => false);
+  const inKernel = await kernelAtM2(from).then(() => true, () => false);
   const before = await kernelEndpoint(from);
   const relayedBefore = await bridgeCount(m, "data");
   await measure(inKernel ? name : `${name} [kernel endpoint ${before}]`, from, to, ip, group, "meshwrt");
@@ -567,7 +571,7 @@ const MIN_SAMPLES = Math.round(0.75 * (2 * SECONDS + 3) * (1e9 / PERF_PERIOD_NS)
  */
 class Profiler {
   private readonly found = new Map<string, Profile[]>();
-  private warm = false;
+  private prepared = false;
 
   constructor(private readonly vm: Vm) {}
 
@@ -578,13 +582,12 @@ class Profiler {
   }
 
   async around<T>(name: string, round: () => Promise<T>): Promise<T> {
-    if (!this.warm) {
-      // perf's first recording in a fresh VM, stopped while it still reads the kernel's symbols, kept no samples.
+    if (!this.prepared) {
       // The kernel lowers perf's rate when its interrupts take long, as under emulation they do, and a
       // round then kept a single sample: no throttling (the profiled rounds are apart from the measured).
-      await this.run("sysctl -qw kernel.perf_cpu_time_max_percent=0 && perf record -a -o /tmp/bench-perf.data -- sleep 2 2>&1");
+      await this.run("sysctl -qw kernel.perf_cpu_time_max_percent=0");
       mkdirSync("build/bench/perf", { recursive: true });
-      this.warm = true;
+      this.prepared = true;
     }
     // A fixed period of CPU time (2 ms), not perf's -F: under emulation its period, tuned to the
     // frequency asked, drifted until a round kept one sample. perf's own reading of its buffers is
@@ -743,7 +746,7 @@ async function main(): Promise<void> {
     // A profiled meshwrt round waits for what measureDirect waits for.
     const direct = async () => {
       await pathIs("direct", m[0]!, m1h, m2ip);
-      await waitFor("m1's kernel endpoint for m2 at m2's address", async () => ((await kernelEndpoint(m1h)).startsWith(`${m2Public}:`) ? true : undefined), 60_000, 1000);
+      await kernelAtM2(m1h);
     };
     if (profiler && kernelPrinter && meshwrtPrinter) {
       // Still direct, before flow_offloading: the same paths as the interleaved rounds, profiled.
