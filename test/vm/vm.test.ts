@@ -1,5 +1,6 @@
 // The VM harness itself: Debian's kernel under qemu (TCG) with the
 // WireGuard module, one boot serving every check of this file.
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withinBudget } from "../support/budget.js";
 import { Vm } from "./vm.js";
@@ -45,5 +46,36 @@ ip netns exec a ping -c 2 -W 5 10.0.0.2`);
   });
   it("returns a failing command's exit code", async () => {
     expect((await vm.exec("exit 7")).code).toBe(7);
+  });
+});
+
+describe("a VM on an instruction clock (icountShift)", () => {
+  let ivm: Vm;
+  beforeAll(async () => {
+    ivm = await Vm.boot({ icountShift: 1 });
+  }, 120_000);
+  afterAll(async () => {
+    await ivm?.shutdown();
+  });
+
+  /** The guest's own time (ms) for a fixed busy loop. */
+  const busy = async () => {
+    const r = await ivm.exec("a=$(date +%s%N); i=0; while [ $i -lt 25000 ]; do i=$((i+1)); done; echo $(( ($(date +%s%N) - a) / 1000000 ))");
+    expect(r.code, r.stderr).toBe(0);
+    return Number(r.stdout.trim());
+  };
+
+  it("does not count time the host took from it: qemu stopped for 3 s in the middle of a busy loop leaves the loop's time as it was", async () => {
+    const alone = await busy();
+    const qemu = spawnSync("pgrep", ["-f", `qemu-system-.*${ivm.share}`], { encoding: "utf8" }).stdout.trim().split("\n")[0]!;
+    expect(qemu).toMatch(/^\d+$/);
+    const paused = busy();
+    await new Promise((r) => setTimeout(r, alone / 4));
+    process.kill(Number(qemu), "SIGSTOP");
+    await new Promise((r) => setTimeout(r, 3000));
+    process.kill(Number(qemu), "SIGCONT");
+    const withPause = await paused;
+    // On the wall clock the loop would take 3,000 ms more.
+    expect(Math.abs(withPause - alone), `${alone} ms alone, ${withPause} ms with qemu stopped meanwhile`).toBeLessThan(Math.max(150, alone * 0.1));
   });
 });

@@ -32,6 +32,12 @@ export interface BootOptions {
   memoryMb?: number;
   /** Boot to ready within this (ms). */
   timeoutMs?: number;
+  /**
+   * The guest's clock counts instructions, 2^shift ns each (qemu's -icount), not the host's time: a
+   * CPU-bound figure measured in the guest then holds whatever else loads this host. Idle time
+   * still passes at the wall clock's pace (sleep=on), so timers set by the host's tests keep theirs.
+   */
+  icountShift?: number;
   /** A virtio NIC on a tap device of this name in this network namespace (where qemu then runs). */
   nic?: { netns: string; tap: string };
 }
@@ -105,7 +111,7 @@ export class Vm {
       [
         ...(o.nic ? ["netns", "exec", o.nic.netns, machine.qemu] : []),
         ...nic,
-        ...machine.args, "-accel", "tcg", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? machine.memoryMb),
+        ...machine.args, ...(o.icountShift !== undefined ? ["-icount", `shift=${o.icountShift},sleep=on`] : []), "-accel", "tcg", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? machine.memoryMb),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-kernel", join(dir, "vmlinuz"), "-initrd", join(dir, "initrd.gz"),
         "-append", `${machine.append} panic=-1 quiet loglevel=3`,
