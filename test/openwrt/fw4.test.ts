@@ -37,9 +37,9 @@ async function banner(h: Host, ip: string, port: number, seconds: number): Promi
 }
 
 /** meshwrt's rule for WireGuard's data messages (type 4) to its port, as nft lists it. */
-const UNTRACKED_DATA = /udp dport 41641 @th,64,32 0x0*4000000 notrack accept/;
+const UNTRACKED_DATA = /th dport 41641 @th,64,32 0x0*4000000 notrack accept/;
 /** The data the router sends: untracked outright where fw4 accepts the port, else one sample a peer every 20 s. */
-const UNTRACKED_DATA_OUT = /udp sport 41641 @th,64,32 0x0*4000000 notrack accept/;
+const UNTRACKED_DATA_OUT = /th sport 41641 @th,64,32 0x0*4000000 notrack accept/;
 
 const printer = (seconds = 3) => banner(t.host("phone"), "192.168.1.50", 631, seconds);
 

@@ -234,7 +234,7 @@ suite("gateway glue", (check) => {
   check("the WireGuard data the router receives skips conntrack without fw4, or where a plain fw4 rule accepts the port from every zone; tracked when the rule goes, and said when that changes", async () => {
     const { t, glue } = gatewayDouble();
     const nm = { self: node(1, "router.tailnet.test.", ["100.64.0.2/32"]), filters: new Map([["a", [rule("100.64.0.1", "100.64.0.2")]]]) };
-    const untracked = (i: number) => (t.scripts[i] ?? "").includes("udp dport 41641 @th,64,32 0x04000000 notrack accept");
+    const untracked = (i: number) => (t.scripts[i] ?? "").includes("th dport 41641 @th,64,32 0x04000000 notrack accept");
     await glue.setRules(wanted(nm));
     eq(untracked(0), true, `no fw4: untracked\n${t.scripts[0]}`);
     const defaults = "config defaults\n\toption input 'REJECT'\n\toption output 'ACCEPT'\nconfig zone 'wan'\n\toption name 'wan'\n\toption input 'REJECT'\n";

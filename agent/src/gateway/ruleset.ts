@@ -126,8 +126,9 @@ export function rulesetScript(r: GatewayRules): string {
   if (r.exitNode) nat.push(`iifname ${wg} oifname != ${wg} masquerade`);
   const untracked = r.stateless ? statelessChains(r.stateless.self, r.filter, r.stateless.answers) : [];
   const rawPrerouting: string[] = [];
-  // First: nearly every packet the router receives in a transfer is one of these.
-  if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`udp dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
+  // First: nearly every packet the router receives in a transfer is one of these. `th`, not `udp`
+  // (see WG_DATA).
+  if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`th dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
   if (untracked.length) rawPrerouting.push(`${inTunnel} jump from_tailnet_raw`);
   // First, likewise: the WireGuard data the router sends.
   const rawOutput = [...(shared ? [shared.data] : []), ...(untracked.length ? [`${outTunnel} goto to_tailnet_raw`] : []), ...(shared ? [shared.agentSends] : [])];
