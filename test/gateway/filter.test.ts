@@ -197,6 +197,13 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
     expect(tcp(peer, "100.64.0.2", 7001)).toBe("");
   });
 
+  it("what the raw chain left untracked is not judged twice on its way to the router, and nothing untracked skips the ACL on the way through it", () => {
+    expect(sh(router, "nft list chain inet meshwrt input_from_tailnet")).toContain("untracked : accept");
+    // from_tailnet is the forward path's too.
+    expect(sh(router, "nft list chain inet meshwrt from_tailnet")).not.toContain("untracked");
+    expect(sh(router, "nft list chain inet meshwrt from_tailnet")).toContain("drop");
+  });
+
   it("a flow the router opens that the ACL does not allow back is tracked, and its answers come in as established; so is its ping (ICMP stays tracked but for echoes to the router)", () => {
     expect(tcp(router, "100.64.0.1", 8000)).toBe("hello from 100.64.0.1:8000");
     expect(sh(router, "ping -c 2 -i 0.2 -W 1 100.64.0.1 >/dev/null && echo ok").trim()).toBe("ok");

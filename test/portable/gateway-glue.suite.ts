@@ -148,9 +148,9 @@ suite("gateway glue", (check) => {
       return t.scripts[0]!.split("\n").filter((l) => /[io]ifname "meshwrt0" (goto|jump)/.test(l)).map((l) => l.trim());
     };
     eq((await picked(ARPHRD_NONE)).join(" | "),
-      'meta iiftype 65534 iifname "meshwrt0" goto from_tailnet | meta iiftype 65534 iifname "meshwrt0" goto forward_from_tailnet | meta oiftype 65534 oifname "meshwrt0" goto to_tailnet_raw | meta iiftype 65534 iifname "meshwrt0" jump from_tailnet_raw', "ARPHRD_NONE");
+      'meta iiftype 65534 iifname "meshwrt0" goto input_from_tailnet | meta iiftype 65534 iifname "meshwrt0" goto forward_from_tailnet | meta oiftype 65534 oifname "meshwrt0" goto to_tailnet_raw | meta iiftype 65534 iifname "meshwrt0" jump from_tailnet_raw', "ARPHRD_NONE");
     eq((await picked(1)).join(" | "),
-      'iifname "meshwrt0" goto from_tailnet | iifname "meshwrt0" goto forward_from_tailnet | oifname "meshwrt0" goto to_tailnet_raw | iifname "meshwrt0" jump from_tailnet_raw', "Ethernet");
+      'iifname "meshwrt0" goto input_from_tailnet | iifname "meshwrt0" goto forward_from_tailnet | oifname "meshwrt0" goto to_tailnet_raw | iifname "meshwrt0" jump from_tailnet_raw', "Ethernet");
   });
 
   check("flow offloading names only the LAN devices that exist now (nft refuses a flowtable naming a missing one)", async () => {

@@ -106,9 +106,17 @@ export function rulesetScript(r: GatewayRules): string {
   // routing to our tailnet address) its ports answer nothing.
   const peerApi = r.peerApiPorts?.length ? peerApiSet(r.peerApiPorts) : undefined;
   const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
+  // What the raw chain left untracked (statelessChains) the ACL has let through there already:
+  // accepted at once, as established flows are, not judged twice. `stateless` is only on where no
+  // fw4 rule names the tunnel's zone (gateway/untracked.ts), a NOTRACK rule too. Only on the way to
+  // the router: a forwarded packet that some other table left untracked meets the routes and the ACL.
+  const inputFromTailnet = [
+    ...(r.stateless ? [`ct state vmap { established : accept, related : accept, untracked : accept, invalid : drop }`] : []),
+    ...(peerApi ? [`tcp dport ${peerApi} accept`] : []),
+  ];
   // The tunnel's test first: a packet from a peer to the WireGuard port must meet the ACL too.
   const input = [
-    `${inTunnel} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`,
+    `${inTunnel} goto ${inputFromTailnet.length ? "input_from_tailnet" : "from_tailnet"}`,
     ...(shared ? [shared.dataIn] : []),
     ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : []),
     ...(shared ? [shared.toAgent] : []),
@@ -142,7 +150,7 @@ export function rulesetScript(r: GatewayRules): string {
     ...r.filter.map((s) => `    ${s}`),
     `    drop`,
     `  }`,
-    ...(peerApi ? [`  chain input_from_tailnet {`, `    tcp dport ${peerApi} accept`, `    goto from_tailnet`, `  }`] : []),
+    ...(inputFromTailnet.length ? [`  chain input_from_tailnet {`, ...inputFromTailnet.map((s) => `    ${s}`), `    goto from_tailnet`, `  }`] : []),
     `  chain input {`,
     `    type filter hook input priority filter - 1; policy accept;`,
     ...input.map((s) => `    ${s}`),
