@@ -5,7 +5,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FilterRule } from "../../agent/src/control/tailcfg.js";
-import { filterStatements } from "../../agent/src/gateway/filter.js";
+import { allowAllPorted, filterStatements } from "../../agent/src/gateway/filter.js";
 import { lanSubnets } from "../../agent/src/gateway/lan.js";
 import { NAT_PORTS, removeScript, rulesetScript } from "../../agent/src/gateway/ruleset.js";
 import { formatPrefix, parsePrefix } from "../../agent/src/netaddr/ip.js";
@@ -29,6 +29,12 @@ describe("filterStatements", () => {
       "meta nfproto ipv6 meta l4proto { 6, 17 } accept",
       "meta nfproto ipv6 meta l4proto { 1, 58 } accept",
     ]);
+    // The statement the raw chains know the grant of every TCP and UDP port by, either side.
+    const answers = filterStatements([{ SrcIPs: ["*"], DstPorts: [{ IP: "*", Ports: { First: 0, Last: 65535 } }] }], () => {}, "answer");
+    for (const family of ["ip", "ip6"] as const) {
+      expect(out).toContain(allowAllPorted(family));
+      expect(answers).toContain(allowAllPorted(family));
+    }
   });
   it("prefixes, ranges, the legacy Bits field, explicit protocols and port ranges", () => {
     const { out } = compile([
@@ -234,6 +240,25 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
     const before = flows().length;
     expect(waitForLine(() => tcp(peer, "100.64.0.2", inRange))).toBe(`hello from 100.64.0.2:${inRange}`);
     expect(flows().filter((l) => l.includes(`dport=${inRange} `))).toHaveLength(1);
+    expect(flows().length).toBe(before + 1);
+  });
+
+  it("under the default policy, allow all, the raw chains leave the router's own TCP and UDP untracked at once, and still track the masqueraded flows' ports", () => {
+    const all = [{ SrcIPs: ["*"], DstPorts: [{ IP: "*", Ports: { First: 0, Last: 65535 } }] }];
+    const script = rulesetScript({
+      iface: `mwtun${tag}`, routes: [], exitNode: false, snat: false,
+      filter: filterStatements(all, () => {}),
+      stateless: { self: [parsePrefix("100.64.0.2/32")], answers: filterStatements(all, () => {}, "answer") },
+    });
+    expect(spawnSync("ip", ["netns", "exec", router, "nft", "-f", "-"], { input: script, encoding: "utf8" }).stderr).toBe("");
+    expect(sh(router, "nft list chain inet meshwrt from_tailnet_raw")).toContain(`th dport != ${NAT_PORTS} notrack accept`);
+    const before = flows().length;
+    // 7001, which the rule of the tests above left out, and the router's own flow out.
+    expect(waitForLine(() => tcp(peer, "100.64.0.2", 7001))).toBe("hello from 100.64.0.2:7001");
+    expect(tcp(router, "100.64.0.1", 8000)).toBe("hello from 100.64.0.1:8000");
+    expect(flows().length).toBe(before);
+    const inRange = Number(NAT_PORTS.split("-")[0]) + 7;
+    expect(tcp(peer, "100.64.0.2", inRange)).toBe(`hello from 100.64.0.2:${inRange}`);
     expect(flows().length).toBe(before + 1);
   });
 });

@@ -72,6 +72,14 @@ function match(family: Family, dir: "saddr" | "daddr", a: Addrs): string | undef
  */
 export type FilterSide = "request" | "answer";
 
+/**
+ * The statement filterStatements makes, either side, for a grant of every TCP and UDP port from
+ * any address to any address of a family: Headscale's and Tailscale's default policy, allow all.
+ */
+export function allowAllPorted(family: Family): string {
+  return `meta nfproto ${family === "ip" ? "ipv4" : "ipv6"} meta l4proto { ${DEFAULT_PROTOS.filter((p) => PORTED.has(p)).join(", ")} } accept`;
+}
+
 /** nft statements (one per line, each ending in accept) for the rules; log says what was left out and why. */
 export function filterStatements(rules: readonly FilterRule[], log: (msg: string) => void, side: FilterSide = "request"): string[] {
   const [from, to, port] = side === "request" ? (["saddr", "daddr", "dport"] as const) : (["daddr", "saddr", "sport"] as const);

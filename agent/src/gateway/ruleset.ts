@@ -6,6 +6,7 @@
 // the advertised routes (anywhere, when the router is an exit node). The
 // direct paths' port sharing (portshare.ts) has its rules here too.
 import { formatPrefix, type Prefix } from "../netaddr/ip.js";
+import { allowAllPorted } from "./filter.js";
 import { ARPHRD_NONE } from "../netlink/route.js";
 import { type PortShare, portShareRules, WG_DATA } from "./portshare.js";
 
@@ -194,13 +195,18 @@ function statelessChains(self: readonly Prefix[], requests: readonly string[], a
   // Protocols by number or nft's own keywords: a name such as "ipv6-icmp" is looked up in
   // /etc/protocols, which a minimal root may lack (nft then refuses the whole table). One rule a
   // family and kind, each test in it: the fewest evaluations for the common packet (a TCP segment
-  // to or from the router), which every packet of a transfer pays.
-  const gate = (name: string, dir: "daddr" | "saddr", port: "dport" | "sport", icmp: "request" | "reply", then: string) => [
-    `  chain ${name} {`,
-    ...(v4 ? [`    ip ${dir} ${v4} meta l4proto { 6, 17 } th ${port} != ${NAT_PORTS} goto ${then}`, `    ip ${dir} ${v4} icmp type echo-${icmp} goto ${then}`] : []),
-    ...(v6 ? [`    ip6 ${dir} ${v6} meta l4proto { 6, 17 } th ${port} != ${NAT_PORTS} goto ${then}`, `    ip6 ${dir} ${v6} icmpv6 type echo-${icmp} goto ${then}`] : []),
-    `  }`,
-  ];
+  // to or from the router), which every packet of a transfer pays. Where the ACL grants every TCP
+  // and UDP port of the family (the default policy, allow all), the gate's own tests say what the
+  // ACL would: the packet is left untracked there, not judged again.
+  const gate = (name: string, dir: "daddr" | "saddr", port: "dport" | "sport", icmp: "request" | "reply", then: string, statements: readonly string[]) => {
+    const ported = (family: "ip" | "ip6") => (statements.includes(allowAllPorted(family)) ? "notrack accept" : `goto ${then}`);
+    return [
+      `  chain ${name} {`,
+      ...(v4 ? [`    ip ${dir} ${v4} meta l4proto { 6, 17 } th ${port} != ${NAT_PORTS} ${ported("ip")}`, `    ip ${dir} ${v4} icmp type echo-${icmp} goto ${then}`] : []),
+      ...(v6 ? [`    ip6 ${dir} ${v6} meta l4proto { 6, 17 } th ${port} != ${NAT_PORTS} ${ported("ip6")}`, `    ip6 ${dir} ${v6} icmpv6 type echo-${icmp} goto ${then}`] : []),
+      `  }`,
+    ];
+  };
   return [
     `  chain stateless_requests {`,
     ...untracked(requests),
@@ -208,8 +214,8 @@ function statelessChains(self: readonly Prefix[], requests: readonly string[], a
     `  chain stateless_answers {`,
     ...untracked(answers),
     `  }`,
-    ...gate("from_tailnet_raw", "daddr", "dport", "request", "stateless_requests"),
-    ...gate("to_tailnet_raw", "saddr", "sport", "reply", "stateless_answers"),
+    ...gate("from_tailnet_raw", "daddr", "dport", "request", "stateless_requests", requests),
+    ...gate("to_tailnet_raw", "saddr", "sport", "reply", "stateless_answers", answers),
   ];
 }
 
