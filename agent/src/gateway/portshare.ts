@@ -54,10 +54,10 @@ export const SAMPLE_SECONDS = 20;
 /**
  * A WireGuard transport data message: type 4, then three zero bytes. Its rules match the port with
  * `th`, the transport header's bytes as they are, not `udp`, which loads and compares the protocol
- * first: two expressions fewer on each of the transfer's packets (meshwrt's tables on make bench's
- * kernel pair carried 0.7% more). Another protocol's packet to the port with these bytes where UDP has its first
- * payload (a TCP ack number, one value in 2^32) is only left untracked, or passed by the input
- * chain's rules, which are for UDP; fw4's own chains still judge it.
+ * first: two expressions fewer on each of a transfer's packets (meshwrt's tables on make bench's
+ * kernel pair carried 0.7% more). A packet of another protocol to the port with these bytes where
+ * UDP's payload begins (a TCP ack number, one value in 2^32) is only left untracked, or passed by
+ * the input chain's rules, which are for UDP; fw4's own chains still judge it.
  */
 export const WG_DATA = "0x04000000";
 

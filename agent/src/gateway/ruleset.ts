@@ -6,8 +6,8 @@
 // the advertised routes (anywhere, when the router is an exit node). The
 // direct paths' port sharing (portshare.ts) has its rules here too.
 import { formatPrefix, type Prefix } from "../netaddr/ip.js";
-import { allowAllPorted } from "./filter.js";
 import { ARPHRD_NONE } from "../netlink/route.js";
+import { allowAllPorted } from "./filter.js";
 import { type PortShare, portShareRules, WG_DATA } from "./portshare.js";
 
 export const TABLE = "meshwrt";
