@@ -1,6 +1,6 @@
 // `make bench`: meshwrt side by side with bare kernel WireGuard and with
 // tailscaled, in one run, in the VM with ONE virtual CPU (a router is small)
-// whose clock counts instructions (ICOUNT_SHIFT): a throughput is what the
+// whose clock counts instructions (CLOCK): a throughput is what the
 // path costs in the guest's instructions, not what the host's speed allowed.
 // Prints one table and writes it as JSON to build/bench/bench.json.
 //
@@ -54,7 +54,7 @@ import { ensurePeers } from "../peers/bins.js";
 import { type HeadscaleUser } from "../peers/headscale.js";
 import { type Derper, type Headscale, startDerper, startHeadscale, startTailscaled, type Tailscaled } from "../peers/index.js";
 import { type Meshwrt, MESHWRT, startMeshwrt } from "../support/meshwrt.js";
-import { Vm } from "../vm/vm.js";
+import { type BootOptions, Vm } from "../vm/vm.js";
 import { median } from "./median.js";
 import { barChart } from "./plot.js";
 import { medianProfile, PARTS, parseProfile, type Profile, profileTable } from "./profile.js";
@@ -92,7 +92,7 @@ const SECONDS = envCount("BENCH_SECONDS", 8);
  * makes a memory access dearer than arithmetic, and a path of other code (the relay: QuickJS, Go)
  * compares otherwise under each.
  */
-const ICOUNT_SHIFT = process.env.BENCH_WALLCLOCK === "1" ? undefined : 1;
+const CLOCK: Pick<BootOptions, "icountShift"> = process.env.BENCH_WALLCLOCK === "1" ? {} : { icountShift: 1 };
 
 /**
  * Where a path's packets end: at the far tunnel end itself, forwarded to a host on its LAN,
@@ -635,12 +635,9 @@ async function inPlainVm(): Promise<void> {
   stage("1,000-peer netmap in a 1-vCPU VM");
   const vm = await Vm.boot({ cpus: 1, memoryMb: 1536 });
   try {
-    const run = (c: string) => vm.exec(c, { timeoutMs: 300_000 }).then((r) => {
-      if (r.code !== 0) throw new Error(`bench: ${c} in the VM: exit ${r.code}: ${r.stderr}`);
-      return r.stdout;
-    });
-    await netmapScale("1-vCPU VM", run);
-    await steadyState("1-vCPU VM", run);
+    const inVm = (c: string) => run((x) => vm.exec(x, { timeoutMs: 300_000 }), c, "the netmap VM");
+    await netmapScale("1-vCPU VM", inVm);
+    await steadyState("1-vCPU VM", inVm);
   } finally {
     await vm.shutdown();
   }
@@ -669,7 +666,7 @@ async function main(): Promise<void> {
   facts["tailscaled binary (bytes)"] = statSync(bins.tailscaled).size;
   if (want("netmap")) await inPlainVm();
   if (!want("a", "b", "c", "f", "r", "d", "mem", "perf")) return report();
-  const vm = await Vm.boot({ cpus: 1, memoryMb: 1536, ...(ICOUNT_SHIFT !== undefined ? { icountShift: ICOUNT_SHIFT } : {}) });
+  const vm = await Vm.boot({ cpus: 1, memoryMb: 1536, ...CLOCK });
   if (want("perf")) profiler = new Profiler(vm);
   const t = await topology({ hosts: ["control", "derp", "k1", "k2", "m1", "m2", "t1", "t2"] }, { exec: (c) => vm.exec(c, { timeoutMs: 120_000 }) });
   let failed: Error | undefined;
