@@ -121,6 +121,19 @@ static JSValue js_udp_bind(JSContext *ctx, JSValueConst this_val, int argc, JSVa
 	}
 	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	/* Transparent (argv[4]): nftables' tproxy may hand it datagrams sent to
+	 * another socket's port (the kernel's WireGuard's), which it refuses to
+	 * do for any other socket. Needs CAP_NET_ADMIN: the error says so. */
+	if (argc > 4 && JS_ToBool(ctx, argv[4])) {
+		int on = 1;
+		int r = sa.ss_family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on, sizeof(on))
+		                                 : setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on));
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			return throw_errno(ctx, "bind udp: IP_TRANSPARENT", what, e);
+		}
+	}
 	if (bind(fd, (struct sockaddr *)&sa, salen) < 0) {
 		int e = errno;
 		close(fd);
@@ -526,7 +539,7 @@ static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc,
 }
 
 const JSCFunctionListEntry sock_funcs[] = {
-	JS_CFUNC_DEF("udpBind", 4, js_udp_bind),
+	JS_CFUNC_DEF("udpBind", 5, js_udp_bind),
 	JS_CFUNC_DEF("udpSend", 4, js_udp_send),
 	JS_CFUNC_DEF("udpRecv", 1, js_udp_recv),
 	JS_CFUNC_DEF("udpConnect", 3, js_udp_connect),

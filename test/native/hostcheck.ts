@@ -163,7 +163,7 @@ async function main() {
         return (e as Error).message.includes("EADDRINUSE") ? "dual-stack refused" : (e as Error).message;
       }
     })();
-    const u6 = env.bindUdp("::", u4.port, undefined, true);
+    const u6 = env.bindUdp("::", u4.port, { v6only: true });
     const got = await timeout(new Promise<string>((resolve) => {
       u6.onMessage = (d) => resolve(utf8Decode(d));
       u6.send(utf8Encode("ping ::1"), "::1", cfg.udp6);

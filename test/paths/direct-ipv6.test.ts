@@ -33,8 +33,8 @@ async function start(ipv6: boolean) {
   const announced: { addrs: string[]; types: number[] }[] = [];
   let draws = 0;
   const host = {
-    bindUdp: (ip: string, port: number, _rb?: number, v6only?: boolean) => {
-      binds.push(`${ip} ${port}${v6only ? " v6only" : ""}`);
+    bindUdp: (ip: string, port: number, opts: { v6only?: boolean } = {}) => {
+      binds.push(`${ip} ${port}${opts.v6only ? " v6only" : ""}`);
       if (ip === "::" && !ipv6) throw new Error("socket udp [::]:40000: EAFNOSUPPORT (Address family not supported by protocol)");
       const s: SocketDouble = {
         bound: ip, port: port || 40000, sent: [], onMessage: () => {},

@@ -1,7 +1,7 @@
 // The Host on the meshwrt runtime: non-blocking streams
 // (TCP, TLS, unix), UDP and netlink sockets driven by the runtime's poll
 // loop, timers, files, processes, signals and the clocks.
-import type { ChildProcess, Host, LogLevel, LoopbackUdp, NetlinkSocket, TcpListener, TlsOptions, UdpSocket, UnixListener } from "./host.js";
+import type { ChildProcess, Host, LogLevel, LoopbackUdp, NetlinkSocket, TcpListener, TlsOptions, UdpOptions, UdpSocket, UnixListener } from "./host.js";
 import type { ByteStream } from "../util/stream.js";
 import { utf8Decode } from "../util/utf8.js";
 import { ERROR, type Native, native, READ, WRITE } from "./native.js";
@@ -424,8 +424,8 @@ export function nativeEnv(minLevel: LogLevel = "info"): Host & { setLogLevel(l: 
       });
       return l;
     },
-    bindUdp(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): UdpSocket {
-      const [fd, , bound] = n.udpBind(ip, port, receiveBuffer, v6only);
+    bindUdp(ip: string, port: number, opts: UdpOptions = {}): UdpSocket {
+      const [fd, , bound] = n.udpBind(ip, port, opts.receiveBuffer, opts.v6only, opts.transparent);
       let closed = false;
       const u: UdpSocket = {
         port: bound,

@@ -82,6 +82,15 @@ export interface TcpListener {
 
 export type SignalName = "TERM" | "HUP" | "INT";
 
+export interface UdpOptions {
+  /** The socket's receive buffer in bytes, for bursts the default would drop. */
+  readonly receiveBuffer?: number;
+  /** An IPv6 socket is dual-stack unless this: then it may share its port number with an IPv4 socket. */
+  readonly v6only?: boolean;
+  /** IP_TRANSPARENT: nftables' tproxy may deliver to it datagrams sent to another port (gateway/portshare.ts). Root only. */
+  readonly transparent?: boolean;
+}
+
 export interface Host {
   log(level: LogLevel, msg: string): void;
   /** Wall clock, ms since the epoch. */
@@ -102,11 +111,8 @@ export interface Host {
   listenUnix(path: string, mode: number): UnixListener;
   /** Listens for TCP at ip:port (port 0: any free port); throws naming the address when it cannot. */
   listenTcp(ip: string, port: number): TcpListener;
-  /**
-   * `receiveBuffer`: the socket's receive buffer in bytes, for bursts the default would drop.
-   * An IPv6 socket is dual-stack unless `v6only`: then it may share its port number with an IPv4 socket.
-   */
-  bindUdp(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): UdpSocket;
+  /** Throws naming the address (and the option) when it cannot. */
+  bindUdp(ip: string, port: number, opts?: UdpOptions): UdpSocket;
   /** A UDP socket on 127.0.0.1 connected to 127.0.0.1:`peerPort`; `receiveBuffer` in bytes. */
   loopbackUdp(peerPort: number, receiveBuffer?: number): LoopbackUdp;
   netlink(protocol: number, groups: number): NetlinkSocket;

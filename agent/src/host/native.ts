@@ -24,8 +24,11 @@ export interface Native {
   gc(): void;
   errnoName(errno: number): string;
   strerror(errno: number): string;
-  /** [fd, boundIp, boundPort]; `receiveBuffer` in bytes, when the default is too small; `v6only`: IPV6_V6ONLY on an IPv6 socket. */
-  udpBind(ip: string, port: number, receiveBuffer?: number, v6only?: boolean): [number, string, number];
+  /**
+   * [fd, boundIp, boundPort]; `receiveBuffer` in bytes, when the default is too small; `v6only`: IPV6_V6ONLY on an IPv6 socket;
+   * `transparent`: IP_TRANSPARENT (IPV6_TRANSPARENT), or it throws.
+   */
+  udpBind(ip: string, port: number, receiveBuffer?: number, v6only?: boolean, transparent?: boolean): [number, string, number];
   /** false when the socket buffer is full (the datagram is dropped, as UDP may). */
   udpSend(fd: number, data: Uint8Array, ip: string, port: number): boolean;
   udpRecv(fd: number): [Uint8Array, string, number] | null;

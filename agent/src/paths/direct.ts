@@ -165,7 +165,7 @@ export class DirectPaths {
     this.sock.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
     let v6 = "IPv6 too";
     try {
-      this.sock6 = h.bindUdp("::", this.sock.port, undefined, true);
+      this.sock6 = h.bindUdp("::", this.sock.port, { v6only: true });
       this.sock6.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
     } catch (e) {
       v6 = `IPv4 only: ${(e as Error).message}`;
