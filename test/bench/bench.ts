@@ -276,7 +276,8 @@ const NOTRACK: Record<Exclude<Notrack, "none">, [string, string]> = {
 function meshwrtTables(k2: boolean, o: { snat: boolean; portShare: boolean; notrack: Notrack; offload: boolean; stateless: boolean; dataIn: boolean }): string {
   const stateless = o.stateless ? { stateless: { self: [parsePrefix(`10.77.0.${k2 ? 2 : 1}/32`)], answers: ALLOW_ALL_ANSWERS } } : {};
   const dataIn = o.dataIn ? { untrackedWireGuardPort: 51820 } : {};
-  const portShare = o.portShare ? { portShare: { wgPort: 51820, agentPort: 51821 } } : {};
+  // By tproxy, as the agent shares the port where the kernel has it (the VM's does).
+  const portShare = o.portShare ? { portShare: { wgPort: 51820, agentPort: 51821, tproxy: true } } : {};
   const parts = [rulesetScript({ iface: "wg0", routes: [parsePrefix("192.168.71.0/24")], exitNode: false, snat: o.snat, filter: ALLOW_ALL, ...stateless, ...dataIn, ...portShare, ...(o.offload && k2 ? { offload: ["lan0"] } : {}) })];
   if (o.notrack !== "none") {
     const [pre, out] = NOTRACK[o.notrack];

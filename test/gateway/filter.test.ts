@@ -128,17 +128,7 @@ describe("meshwrt's table in a real nftables", () => {
   it("refuses an interface name that nft could misread", () => {
     expect(() => rulesetScript({ iface: 'wg"; flush', routes, exitNode: false, snat: true, filter: [] })).toThrow(/interface name/);
   });
-  it("the peer API's port is open from the tailnet ahead of the ACL (the peer API checks access itself) and closed to every other interface; a bad port is refused", () => {
-    const r = nft(rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: acl, peerApiPorts: [41641, 41641] }));
-    expect(r.stderr).toBe("");
-    const text = list();
-    const input = /chain input \{[^}]*\}/.exec(text)?.[0] ?? "";
-    const fromTailnet = /chain input_from_tailnet \{[^}]*\}/.exec(text)?.[0] ?? "";
-    expect(input).toContain('iifname "meshwrt0" goto input_from_tailnet');
-    expect(fromTailnet.indexOf("tcp dport 41641 accept")).toBeGreaterThan(0);
-    expect(fromTailnet.indexOf("tcp dport 41641 accept")).toBeLessThan(fromTailnet.indexOf("goto from_tailnet"));
-    // From anywhere but the tunnel (and the router itself) the port answers nothing.
-    expect(input.indexOf('tcp dport 41641 iifname != "lo" drop')).toBeGreaterThan(input.indexOf('iifname "meshwrt0" goto input_from_tailnet'));
+  it("refuses a peer API port that is not one", () => {
     expect(() => rulesetScript({ iface: "meshwrt0", routes, exitNode: true, snat: false, filter: [], peerApiPorts: [0] })).toThrow(/peer API port 0 is not a port/);
   });
 });
@@ -203,9 +193,10 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
     expect(tcp(peer, "100.64.0.2", 7001)).toBe("");
   });
 
-  it("what the raw chain left untracked is not judged twice on its way to the router, and nothing untracked skips the ACL on the way through it", () => {
-    expect(sh(router, "nft list chain inet meshwrt input_from_tailnet")).toContain("untracked : accept");
-    // from_tailnet is the forward path's too.
+  it("no chain of meshwrt's is crossed by every packet to the router: flows are judged at their first packet, in a NAT chain, and the untracked ones in the raw chain", () => {
+    const chains = sh(router, "nft list table inet meshwrt").match(/type \w+ hook input [^;]*/g);
+    expect(chains).toEqual(["type nat hook input priority 100"]);
+    // from_tailnet is the forward path's too, and the NAT chain never sees an untracked packet.
     expect(sh(router, "nft list chain inet meshwrt from_tailnet")).not.toContain("untracked");
     expect(sh(router, "nft list chain inet meshwrt from_tailnet")).toContain("drop");
   });
@@ -260,5 +251,34 @@ describe("the router's own ACL-allowed flows untracked, in a real kernel", () =>
     const inRange = Number(NAT_PORTS.split("-")[0]) + 7;
     expect(tcp(peer, "100.64.0.2", inRange)).toBe(`hello from 100.64.0.2:${inRange}`);
     expect(flows().length).toBe(before + 1);
+  });
+
+  it("the peer API's port is open from the tailnet ahead of the ACL (the peer API checks access itself), to the router itself, and closed to every other interface", async () => {
+    // A LAN host that routes to the router's tailnet address, as a neighbour may.
+    const lan = `mw-sn-${tag}`;
+    execFileSync("ip", ["netns", "add", lan]);
+    try {
+      execFileSync("sh", ["-c", `ip link add mwlan${tag} netns ${router} type veth peer name mwln${tag} netns ${lan}`]);
+      sh(router, `ip addr add 192.168.77.1/24 dev mwlan${tag}; ip link set mwlan${tag} up`);
+      sh(lan, `ip link set lo up; ip addr add 192.168.77.2/24 dev mwln${tag}; ip link set mwln${tag} up; ip route add 100.64.0.0/24 via 192.168.77.1`);
+      const log = (m: string) => expect.fail(m);
+      const script = (peerApiPorts: number[]) => rulesetScript({
+        iface: `mwtun${tag}`, routes: [], exitNode: false, snat: false, filter: filterStatements(rules, log), peerApiPorts,
+        stateless: { self: [parsePrefix("100.64.0.2/32")], answers: filterStatements(rules, log, "answer") },
+      });
+      const load = (text: string) => spawnSync("ip", ["netns", "exec", router, "nft", "-f", "-"], { input: text, encoding: "utf8" }).stderr;
+      expect(load(script([7002]))).toBe("");
+      servers.push(serve(router, "100.64.0.2", 7002));
+      // The ACL grants the peer port 7000 only.
+      expect(waitForLine(() => tcp(peer, "100.64.0.2", 7002))).toBe("hello from 100.64.0.2:7002");
+      expect(tcp(router, "100.64.0.2", 7002)).toBe("hello from 100.64.0.2:7002");
+      expect(tcp(lan, "100.64.0.2", 7002)).toBe("");
+      // What makes the difference: without the port the LAN host gets in, and the peer does not.
+      expect(load(script([]))).toBe("");
+      expect(tcp(lan, "100.64.0.2", 7002)).toBe("hello from 100.64.0.2:7002");
+      expect(tcp(peer, "100.64.0.2", 7002)).toBe("");
+    } finally {
+      spawnSync("ip", ["netns", "del", lan]);
+    }
   });
 });

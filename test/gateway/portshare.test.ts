@@ -32,12 +32,36 @@ const lines=rl.createInterface({input:process.stdin});
 lines.on("line",(l)=>{const sends=JSON.parse(l);let n=0;for(const x of sends)socks[x.via].send(Buffer.from(x.hex,"hex"),x.port,x.ip,()=>{if(++n===sends.length)console.log("sent")})});
 lines.on("close",()=>setTimeout(()=>{console.log(JSON.stringify(got));process.exit(0)},300));`;
 
+/**
+ * The same helper in Python, for sockets Node cannot make: `transparent` ports get IP_TRANSPARENT,
+ * as the agent's disco socket does, so that tproxy may hand them datagrams.
+ */
+const UDP_PY = `
+import json,select,socket,sys,threading,time
+ports,transparent=json.loads(sys.argv[1]),json.loads(sys.argv[2])
+socks,got=[],[]
+for p in ports:
+    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)
+    if p in transparent: s.setsockopt(socket.SOL_IP,19,1)
+    s.bind(("0.0.0.0",p)); socks.append(s)
+def rx():
+    while True:
+        for s in select.select(socks,[],[],0.05)[0]:
+            m,a=s.recvfrom(65535); got.append({"at":s.getsockname()[1],"from":"%s:%d"%a,"hex":m.hex()})
+threading.Thread(target=rx,daemon=True).start()
+print("ready",flush=True)
+for l in sys.stdin:
+    for x in json.loads(l): socks[x["via"]].sendto(bytes.fromhex(x["hex"]),(x["ip"],x["port"]))
+    print("sent",flush=True)
+time.sleep(0.3); print(json.dumps(got),flush=True)`;
+
 type Got = { at: number; from: string; hex: string }[];
 type Send = { via: number; ip: string; port: number; hex: string };
 
-/** A node process in namespace `n` with sockets on `ports`, once they are bound. */
-async function udpAt(n: string, ports: number[]) {
-  const child = spawn("ip", ["netns", "exec", n, process.execPath, "-e", UDP, JSON.stringify(ports)], { stdio: ["pipe", "pipe", "inherit"] });
+/** A process in namespace `n` with sockets on `ports` (IP_TRANSPARENT on `transparent`), once they are bound. */
+async function udpAt(n: string, ports: number[], transparent: number[] = []) {
+  const argv = transparent.length ? ["python3", "-c", UDP_PY, JSON.stringify(ports), JSON.stringify(transparent)] : [process.execPath, "-e", UDP, JSON.stringify(ports)];
+  const child = spawn("ip", ["netns", "exec", n, ...argv], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((l: string) => void)[] = [];
   lines.on("line", (l) => waiting.shift()?.(l));
@@ -98,37 +122,72 @@ afterAll(() => {
 });
 
 describe("sharing the WireGuard port with the agent, in real nftables", () => {
-  it("sends disco and STUN answers to the agent's port and leaves WireGuard's traffic alone", async () => {
-    const [router, phone] = [await udpAt(ns, [P, Q]), await udpAt(peer, [5555])];
-    await phone.send([
-      { via: 0, ip: "10.9.0.1", port: P, hex: DISCO },
-      { via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA },
-      { via: 0, ip: "10.9.0.1", port: P, hex: STUN },
-      { via: 0, ip: "10.9.0.1", port: P, hex: Buffer.from(bindingRequest(new Uint8Array(12))).toString("hex") },
-    ]);
-    const got = await router.received();
-    await phone.received();
-    expect(got.filter((g) => g.at === Q).map((g) => g.hex)).toEqual([DISCO, STUN]);
-    expect(got.filter((g) => g.at === P)).toHaveLength(2); // the WireGuard data and a request (not an answer)
-    expect(got.every((g) => g.from === "10.9.0.2:5555")).toBe(true);
-  });
+  // Each way of handing disco and STUN to the agent: their port rewritten after conntrack, and
+  // tproxy before it (the agent's socket transparent).
+  for (const tproxy of [false, true]) {
+    const how = tproxy ? "by tproxy" : "by a rewrite after conntrack";
+    const share = { wgPort: P, agentPort: Q, ...(tproxy ? { tproxy } : {}) };
+    const agentAt = (n: string, ports: number[]) => udpAt(n, ports, tproxy ? [Q] : []);
 
-  it("a packet from a peer through the tunnel to the WireGuard port meets the ACL, though it looks like WireGuard data or disco", async () => {
-    // The tunnel: a link named as meshwrt's interface (the rules know it by name); the ACL lets nothing in.
-    const tun = `mwpt${tag}`;
-    execFileSync("sh", ["-c", `ip link add meshwrt0 netns ${ns} type veth peer name ${tun} netns ${peer}`]);
-    try {
-      sh(ns, "ip addr add 10.10.0.1/24 dev meshwrt0; ip link set meshwrt0 up");
-      sh(peer, `ip addr add 10.10.0.2/24 dev ${tun}; ip link set ${tun} up`);
-      const [router, phone] = [await udpAt(ns, [P, Q]), await udpAt(peer, [5561])];
-      await phone.send([DISCO, WG_DATA, STUN].map((hex) => ({ via: 0, ip: "10.10.0.1", port: P, hex })));
-      await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA }]);
-      // Only what came over the WAN link: the tunnel's three were dropped.
-      expect(await router.received()).toEqual([{ at: P, from: "10.9.0.2:5561", hex: WG_DATA }]);
+    it(`${how}: sends disco and STUN answers to the agent's port and leaves WireGuard's traffic alone`, async () => {
+      expect(load(shareScript({ portShare: share })).stderr).toBe("");
+      const [router, phone] = [await agentAt(ns, [P, Q]), await udpAt(peer, [5555])];
+      await phone.send([
+        { via: 0, ip: "10.9.0.1", port: P, hex: DISCO },
+        { via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA },
+        { via: 0, ip: "10.9.0.1", port: P, hex: STUN },
+        { via: 0, ip: "10.9.0.1", port: P, hex: Buffer.from(bindingRequest(new Uint8Array(12))).toString("hex") },
+      ]);
+      const got = await router.received();
       await phone.received();
-    } finally {
-      sh(ns, "ip link del meshwrt0");
-    }
+      expect(got.filter((g) => g.at === Q).map((g) => g.hex)).toEqual([DISCO, STUN]);
+      expect(got.filter((g) => g.at === P)).toHaveLength(2); // the WireGuard data and a request (not an answer)
+      expect(got.every((g) => g.from === "10.9.0.2:5555")).toBe(true);
+    });
+
+    it(`${how}: the peer's answers to the agent pass a stateful WAN firewall as the WireGuard port's flow`, async () => {
+      expect(load(shareScript({ portShare: share })).stderr).toBe("");
+      statefulWan();
+      // A port of its own: conntrack keeps the other way's flow for 30 s.
+      const phonePort = tproxy ? 5563 : 5562;
+      try {
+        const [router, phone] = [await agentAt(ns, [Q]), await udpAt(peer, [phonePort])];
+        await router.send([{ via: 0, ip: "10.9.0.2", port: phonePort, hex: DISCO }]);
+        await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: STUN }]);
+        expect(await router.received()).toEqual([{ at: Q, from: `10.9.0.2:${phonePort}`, hex: STUN }]);
+        expect((await phone.received()).map((g) => g.from)).toEqual([`10.9.0.1:${P}`]);
+        // conntrack saw one flow, the WireGuard port's, both ways.
+        expect(originalPackets(`dport=${phonePort}`)).toBe(1);
+        expect(sh(ns, "cat /proc/net/nf_conntrack")).toContain(`sport=${P} dport=${phonePort}`);
+      } finally {
+        sh(ns, "nft delete table inet statefulwan");
+      }
+    });
+
+    it(`${how}: a packet from a peer through the tunnel to the WireGuard port meets the ACL, though it looks like WireGuard data or disco`, async () => {
+      expect(load(shareScript({ portShare: share })).stderr).toBe("");
+      // The tunnel: a link named as meshwrt's interface (the rules know it by name); the ACL lets nothing in.
+      const tun = `mwpt${tag}`;
+      execFileSync("sh", ["-c", `ip link add meshwrt0 netns ${ns} type veth peer name ${tun} netns ${peer}`]);
+      try {
+        sh(ns, "ip addr add 10.10.0.1/24 dev meshwrt0; ip link set meshwrt0 up");
+        sh(peer, `ip addr add 10.10.0.2/24 dev ${tun}; ip link set ${tun} up`);
+        const [router, phone] = [await agentAt(ns, [P, Q]), await udpAt(peer, [5561])];
+        await phone.send([DISCO, WG_DATA, STUN].map((hex) => ({ via: 0, ip: "10.10.0.1", port: P, hex })));
+        await phone.send([{ via: 0, ip: "10.9.0.1", port: P, hex: WG_DATA }]);
+        // Only what came over the WAN link: the tunnel's three were dropped.
+        expect(await router.received()).toEqual([{ at: P, from: "10.9.0.2:5561", hex: WG_DATA }]);
+        await phone.received();
+      } finally {
+        sh(ns, "ip link del meshwrt0");
+      }
+    });
+  }
+
+  it("by tproxy, no chain of meshwrt's at input is crossed by every packet the router receives: only a NAT chain, which sees a flow's first packet", () => {
+    expect(load(shareScript({ portShare: { wgPort: P, agentPort: Q, tproxy: true } })).stderr).toBe("");
+    expect(sh(ns, "nft list table inet meshwrt").match(/type \w+ hook input [^;]*/g)).toEqual(["type nat hook input priority 100"]);
+    expect(load(shareScript()).stderr).toBe("");
   });
 
   it("sends what the agent sends from the WireGuard port, with a valid checksum", async () => {

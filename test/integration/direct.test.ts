@@ -192,6 +192,8 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     expect(ping.stdout, ping.stderr).toMatch(/^pong from phone \(100\.[\d.]+\) direct \d+\.\d+\.\d+\.\d+:\d+ in [\d.]+ ms$/m);
     const netcheck = JSON.parse((await agents.get("router")!.cli("netcheck --json")).stdout);
     expect(netcheck.endpoints).toContain(`${t.nat("home").publicIp}:41641`);
+    // The disco above reached the agent by tproxy: the VM's kernel has it, and the agent is root.
+    expect(await agents.get("router")!.log()).toContain("firewall: disco and STUN reach the agent by tproxy, before conntrack");
   }, 600_000);
 
   it("direct in the kernel: while iperf3 runs on the direct path, every sample of the router's WireGuard endpoint for the phone is the phone's public address, and the relay bridge carries none of the router's WireGuard data and at most the phone's duplicates", async () => {

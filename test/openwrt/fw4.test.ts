@@ -221,7 +221,7 @@ describe("meshwrt with firewall4 (fw4) on nftables", () => {
       expect(again, `nft monitor through ${deleteCmd}:\n${events.map((e) => e.what).join("\n")}`).toBeGreaterThan(gone);
       expect(await hasTable(), `table inet meshwrt after ${deleteCmd}`).toBe(true);
       // With the port sharing of direct paths in it: without that the direct path was dead for over a minute.
-      expect(await lab.run("nft list chain inet meshwrt input"), `port sharing after ${deleteCmd}`).toContain("goto disco_to_agent");
+      expect(await lab.run("nft list table inet meshwrt"), `port sharing after ${deleteCmd}`).toContain("goto disco_to_agent");
       return { ms: Number(events[again]!.ns - events[gone]!.ns) / 1e6 };
     };
     // The printer within a minute: a path switch (relay and back) may come between.

@@ -174,7 +174,7 @@ describe("meshwrt .ipk", () => {
     expect(makeDefine("Package/meshwrt").map((l) => l.trim())).toContain("USERID:=:meshwrt");
     expect(f.get("Version")).toBe(VERSION);
     // The placeholder is not a dynamically linked ELF: no shared-library dependencies.
-    expect(f.get("Depends")).toBe("libc, kmod-wireguard, nftables, ca-bundle");
+    expect(f.get("Depends")).toBe("libc, kmod-wireguard, kmod-nft-tproxy, nftables, ca-bundle");
     expect(f.get("Source")).toBe("feeds/meshwrt/meshwrt");
     expect(f.get("SourceName")).toBe("meshwrt");
     expect(f.get("License")).toBe("BSD-3-Clause");
@@ -294,7 +294,7 @@ describe("meshwrt .ipk", () => {
   it("the SDK package depends on WireGuard, nftables and the libraries it links", () => {
     const runtime = makeVar("MESHWRT_RUNTIME_DEPENDS").split(/\s+/);
     const libs = makeVar("MESHWRT_LIB_DEPENDS").split(/\s+/);
-    expect(runtime).toEqual(expect.arrayContaining(["+kmod-wireguard", "+nftables"]));
+    expect(runtime).toEqual(expect.arrayContaining(["+kmod-wireguard", "+kmod-nft-tproxy", "+nftables"]));
     expect(libs).toContain("+libmbedtls");
     expect(makeDefine("Package/meshwrt").join("\n")).toContain("DEPENDS:=$(MESHWRT_RUNTIME_DEPENDS) $(MESHWRT_LIB_DEPENDS)");
   });
@@ -305,7 +305,7 @@ describe("meshwrt .ipk", () => {
     expect(dyn.status, dyn.stderr).toBe(0);
     unpack(join(out, `meshwrt_${VERSION}_x86_64.ipk`), join(out, "un"));
     const f = new Map(controlFields(readFileSync(join(out, "un", "control", "control"), "utf8")));
-    expect(f.get("Depends")).toBe("libc, kmod-wireguard, nftables, ca-bundle, libmbedtls, libatomic");
+    expect(f.get("Depends")).toBe("libc, kmod-wireguard, kmod-nft-tproxy, nftables, ca-bundle, libmbedtls, libatomic");
 
     if (existsSync("/bin/busybox")) {
       const out2 = join(work, "static");
@@ -313,7 +313,7 @@ describe("meshwrt .ipk", () => {
       expect(st.status, st.stderr).toBe(0);
       unpack(join(out2, `meshwrt_${VERSION}_x86_64.ipk`), join(out2, "un"));
       const g = new Map(controlFields(readFileSync(join(out2, "un", "control", "control"), "utf8")));
-      expect(g.get("Depends")).toBe("libc, kmod-wireguard, nftables, ca-bundle");
+      expect(g.get("Depends")).toBe("libc, kmod-wireguard, kmod-nft-tproxy, nftables, ca-bundle");
     }
   });
 
@@ -488,7 +488,7 @@ describe("make package: the feed for every target", () => {
         unpack(join(feed, t, `meshwrt_${VERSION}_${t}.ipk`), un);
         const f = new Map(controlFields(readFileSync(join(un, "control", "control"), "utf8")));
         expect(f.get("Architecture")).toBe(t);
-        expect(f.get("Depends")).toBe("libc, kmod-wireguard, nftables, ca-bundle");
+        expect(f.get("Depends")).toBe("libc, kmod-wireguard, kmod-nft-tproxy, nftables, ca-bundle");
         const bin = readFileSync(join(un, "data", "usr/sbin/meshwrt"));
         expect(Buffer.compare(bin, readFileSync(join(ROOT, "build", "out", t, "meshwrt")))).toBe(0);
         // A static ELF for the target's CPU and byte order.
@@ -525,7 +525,7 @@ describe("make package: the feed for every target", () => {
     expect(dump).toMatch(new RegExp(`^ {2}version: ${VERSION}$`, "m"));
     expect(dump).toMatch(/^ {2}arch: mips_24kc$/m);
     expect(dump).toMatch(/^ {2}origin: feeds\/meshwrt\/meshwrt$/m);
-    expect(dump).toMatch(/^ {2}depends: # 4 items\n {4}- ca-bundle\n {4}- kmod-wireguard\n {4}- libc\n {4}- nftables$/m);
+    expect(dump).toMatch(/^ {2}depends: # 5 items\n {4}- ca-bundle\n {4}- kmod-nft-tproxy\n {4}- kmod-wireguard\n {4}- libc\n {4}- nftables$/m);
     // post-install: OpenWrt's wrapper, then the package's own postinst without its #! line.
     expect(dump).toMatch(/post-install: \|\n {4}#!\/bin\/sh\n(.*\n)*? {4}export pkgname="meshwrt"\n {4}add_group_and_user\n {4}default_postinst\n {4}\[ -n "\$\{IPKG_INSTROOT\}" \] && exit 0/);
     expect(dump).toMatch(/post-upgrade: \|\n {4}#!\/bin\/sh\n {4}export PKG_UPGRADE=1\n/);

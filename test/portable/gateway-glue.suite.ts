@@ -53,6 +53,8 @@ function gatewayDouble(settings: Partial<GatewaySettings> = {}, tunnelType = ARP
     notes: [] as string[],
     unloaded: 0,
     refuse: false,
+    /** Whether `nft --check` takes a tproxy rule (the kernel has nft_tproxy). */
+    tproxy: true,
     /** /etc/config/firewall's text; undefined: no such file. */
     firewall: undefined as string | undefined,
   };
@@ -61,6 +63,7 @@ function gatewayDouble(settings: Partial<GatewaySettings> = {}, tunnelType = ARP
       run: async (argv, input) => {
         t.runs.push(argv.join(" "));
         if (argv[0] !== "nft") return { code: 0, stderr: "" };
+        if (argv.includes("--check")) return t.tproxy ? { code: 0, stderr: "" } : { code: 1, stderr: "/dev/stdin:4:28-47: Error: Could not process rule: No such file or directory" };
         if (t.refuse) return { code: 1, stderr: "Error: Could not process rule: Operation not permitted" };
         t.scripts.push(utf8Decode(input!));
         return { code: 0, stderr: "" };
@@ -141,6 +144,21 @@ suite("gateway glue", (check) => {
     eq(t.scripts[3]?.includes("disco_to_agent"), false, "the next rules leave it out");
   });
 
+  check("tproxy for the port share where nft takes it (asked once, with --check), else the rewrite after conntrack; said in the log", async () => {
+    for (const has of [true, false]) {
+      const { t, glue } = gatewayDouble();
+      t.tproxy = has;
+      await glue.setRules(wanted({}));
+      eq(await glue.sharePort({ wgPort: 41641, agentPort: 40000, tproxy: true }), undefined, "shared");
+      eq(await glue.sharePort({ wgPort: 41641, agentPort: 40002, tproxy: true }), undefined, "shared again");
+      eq(t.runs.filter((r) => r.includes("--check")).length, 1, "asked once");
+      const shared = t.scripts.at(-1) ?? "";
+      eq(shared.includes("meta l4proto udp tproxy to :40002"), has, `tproxy in:\n${shared}`);
+      eq(shared.includes("udp dport set 40002"), !has, `rewrite in:\n${shared}`);
+      eq(t.logs.filter((l) => l.includes("reach the agent")).join(" | "), has ? "firewall: disco and STUN reach the agent by tproxy, before conntrack" : "firewall: disco and STUN reach the agent with their port rewritten after conntrack (no tproxy: /dev/stdin:4:28-47: Error: Could not process rule: No such file or directory)", "said once");
+    }
+  });
+
   check("the tunnel's packets are picked out by the interface's type, then its name, where it has no link layer (WireGuard, TUN); by the name alone where it has one", async () => {
     const picked = async (type: number) => {
       const { t, glue } = gatewayDouble({}, type);
@@ -148,9 +166,9 @@ suite("gateway glue", (check) => {
       return t.scripts[0]!.split("\n").filter((l) => /[io]ifname "meshwrt0" (goto|jump)/.test(l)).map((l) => l.trim());
     };
     eq((await picked(ARPHRD_NONE)).join(" | "),
-      'meta iiftype 65534 iifname "meshwrt0" goto input_from_tailnet | meta iiftype 65534 iifname "meshwrt0" goto forward_from_tailnet | meta oiftype 65534 oifname "meshwrt0" goto to_tailnet_raw | meta iiftype 65534 iifname "meshwrt0" jump from_tailnet_raw', "ARPHRD_NONE");
+      'meta iiftype 65534 iifname "meshwrt0" goto from_tailnet | meta iiftype 65534 iifname "meshwrt0" goto forward_from_tailnet | meta oiftype 65534 oifname "meshwrt0" goto to_tailnet_raw | meta iiftype 65534 iifname "meshwrt0" goto from_tailnet_raw', "ARPHRD_NONE");
     eq((await picked(1)).join(" | "),
-      'iifname "meshwrt0" goto input_from_tailnet | iifname "meshwrt0" goto forward_from_tailnet | oifname "meshwrt0" goto to_tailnet_raw | iifname "meshwrt0" jump from_tailnet_raw', "Ethernet");
+      'iifname "meshwrt0" goto from_tailnet | iifname "meshwrt0" goto forward_from_tailnet | oifname "meshwrt0" goto to_tailnet_raw | iifname "meshwrt0" goto from_tailnet_raw', "Ethernet");
   });
 
   check("flow offloading names only the LAN devices that exist now (nft refuses a flowtable naming a missing one)", async () => {

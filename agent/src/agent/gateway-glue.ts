@@ -11,7 +11,7 @@ import type { FilterRule } from "../control/tailcfg.js";
 import { filterStatements } from "../gateway/filter.js";
 import { Gateway, type GatewayDeps } from "../gateway/gateway.js";
 import { lanSubnets } from "../gateway/lan.js";
-import type { PortShare } from "../gateway/portshare.js";
+import { type PortShare, TPROXY_PROBE } from "../gateway/portshare.js";
 import { untrackedVerdict, type UntrackedVerdict, wireGuardUntrackedVerdict } from "../gateway/untracked.js";
 import type { NetlinkSocket } from "../host/host.js";
 import { formatPrefix, parsePrefix, type Prefix } from "../netaddr/ip.js";
@@ -54,6 +54,8 @@ export class GatewayGlue {
   private last: GatewayWanted | undefined;
   /** The direct paths' share of the WireGuard port (sharePort). */
   private portShare: PortShare | undefined;
+  /** Whether nft takes a tproxy rule: asked once (tproxyWorks). */
+  private tproxy: boolean | undefined;
 
   constructor(
     private readonly deps: GatewayGlueDeps,
@@ -103,6 +105,7 @@ export class GatewayGlue {
   async sharePort(p: PortShare | undefined): Promise<string | undefined> {
     const w = this.last;
     if (p && !w) return "meshwrt's table is not loaded yet";
+    if (p?.tproxy) p = { ...p, tproxy: await this.tproxyWorks() };
     const before = this.portShare;
     this.portShare = p;
     if (!p || !w) return undefined;
@@ -112,6 +115,16 @@ export class GatewayGlue {
     this.portShare = before;
     await this.setRules(w);
     return why;
+  }
+
+  /** Whether the kernel has nftables' tproxy, asked once and said in the log. */
+  private async tproxyWorks(): Promise<boolean> {
+    if (this.tproxy === undefined) {
+      const why = await this.gateway.check(TPROXY_PROBE);
+      this.tproxy = why === undefined;
+      this.deps.log("info", `firewall: disco and STUN reach the agent ${this.tproxy ? "by tproxy, before conntrack" : `with their port rewritten after conntrack (no tproxy: ${why})`}`);
+    }
+    return this.tproxy;
   }
 
   /** Looks for the shared subnets again (the LAN's may have changed); said in the log when they change. */

@@ -191,8 +191,14 @@ export class Gateway {
     }
   }
 
-  private nft(script: string): Promise<{ code: number; stderr: string }> {
-    return this.deps.run(["nft", "-f", "-"], utf8Encode(script)).catch((e: Error) => ({ code: 127, stderr: e.message }));
+  /** Whether the kernel would take `script` (`nft --check`: nothing is changed); why not, or undefined. */
+  async check(script: string): Promise<string | undefined> {
+    const res = await this.nft(script, ["--check"]);
+    return res.code === 0 ? undefined : nftError(res);
+  }
+
+  private nft(script: string, flags: string[] = []): Promise<{ code: number; stderr: string }> {
+    return this.deps.run(["nft", ...flags, "-f", "-"], utf8Encode(script)).catch((e: Error) => ({ code: 127, stderr: e.message }));
   }
 
   private async reloadDnsmasq(): Promise<void> {

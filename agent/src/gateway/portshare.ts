@@ -1,23 +1,27 @@
 // Sharing the kernel's WireGuard port with the agent: disco and STUN
 // answers that arrive at the WireGuard port go to the agent's socket, and
 // what the agent sends leaves from the WireGuard port, so peers and STUN
-// servers see one endpoint, the one the NAT maps for WireGuard. Stateless
-// header rewrites, in chains of meshwrt's table (ruleset.ts): every packet
-// the router sends or receives passes that table's base chains anyway, and
-// each base chain more would cost every packet again.
+// servers see one endpoint, the one the NAT maps for WireGuard. Rules in
+// chains of meshwrt's table (ruleset.ts): every packet the router sends or
+// receives passes that table's base chains anyway, and each base chain more
+// would cost every packet again.
 //
-// Inbound is rewritten in the input chain (filter - 1), after conntrack
-// (-200) has matched the packet to the WireGuard port's flow, so fw4's
-// "established" rule lets the answers in; outbound at raw priority (-300),
+// Inbound, where the agent's sockets are transparent (IP_TRANSPARENT),
+// nftables' tproxy hands disco and STUN to them in raw prerouting, the
+// header untouched: conntrack takes the packet for the WireGuard port's
+// flow, so fw4 lets answers in as established and the rest by the port's
+// rule, and no chain after conntrack is needed, which every packet the
+// router receives would cross. Otherwise (no nft_tproxy in the kernel, no
+// CAP_NET_ADMIN) the packet's port is rewritten in a filter input chain
+// (filter - 1), after conntrack (-200) matched it to the WireGuard port's
+// flow. Outbound, what the agent sends is rewritten at raw priority (-300),
 // before conntrack, so the flow it records is the WireGuard port's. Only
 // packets delivered to the router itself can be for the agent's socket.
 //
-// Nearly every packet the router receives in a transfer is WireGuard data
-// (the tunnel's own packets come in GRO'd, many to one), so a data message
-// leaves the input chain by the first rule after the tunnel's, with
-// compares only; the rest of the port's packets are told apart by one
-// lookup of their first two bytes, and only disco's "TS" and STUN's 0x0101
-// go on to their full match.
+// Nearly every packet the router receives in a transfer is WireGuard data,
+// so a data message is told apart first, with compares only; the rest of
+// the port's packets are told apart by one lookup of their first two bytes,
+// and only disco's "TS" and STUN's 0x0101 go on to their full match.
 //
 // WireGuard data the router sends skips conntrack but for one packet per
 // peer endpoint every SAMPLE_SECONDS: that one keeps the flow alive (UDP's
@@ -34,6 +38,8 @@ export interface PortShare {
   readonly wgPort: number;
   /** The agent's disco socket. */
   readonly agentPort: number;
+  /** The agent's sockets are transparent: disco and STUN reach them by tproxy (see above). */
+  readonly tproxy?: boolean;
   /** SAMPLE_SECONDS but in tests. */
   readonly sampleSeconds?: number;
 }
@@ -56,10 +62,22 @@ export const SAMPLE_SECONDS = 20;
  * `th`, the transport header's bytes as they are, not `udp`, which loads and compares the protocol
  * first: two expressions fewer on each of a transfer's packets (meshwrt's tables on make bench's
  * kernel pair carried 0.7% more). A packet of another protocol to the port with these bytes where
- * UDP's payload begins (a TCP ack number, one value in 2^32) is only left untracked, or passed by
- * the input chain's rules, which are for UDP; fw4's own chains still judge it.
+ * UDP's payload begins (a TCP ack number, one value in 2^32) is only left untracked, or spared
+ * the disco and STUN rules, which are for UDP; fw4's own chains still judge it.
  */
 export const WG_DATA = "0x04000000";
+
+/**
+ * A table for `nft --check`, which the kernel validates and throws away: it fails where the kernel
+ * has no tproxy (OpenWrt's kmod-nft-tproxy is not in its images by default).
+ */
+export const TPROXY_PROBE = `table inet meshwrt_tproxy_probe {
+  chain probe {
+    type filter hook prerouting priority raw; policy accept;
+    meta l4proto udp tproxy to :1
+  }
+}
+`;
 
 /** The port-sharing parts of meshwrt's table, each for ruleset.ts to place. */
 export interface PortShareRules {
@@ -68,10 +86,12 @@ export interface PortShareRules {
   /** For the raw output chain, first: the WireGuard data sent, then the agent's sends. */
   readonly data: string;
   readonly agentSends: string;
-  /** For the input chain, after the tunnel's own rule: the WireGuard data received (it is not the agent's). */
-  readonly dataIn: string;
-  /** For the input chain: disco and STUN to the agent. */
-  readonly toAgent: string;
+  /**
+   * Disco and STUN to the agent: in raw prerouting (tproxy), or in a filter input chain, there
+   * after `dataIn`, the WireGuard data received (it is not the agent's). Either after the
+   * tunnel's packets have left the chain: a peer's disco inside the tunnel is not the agent's.
+   */
+  readonly toAgent: { readonly hook: "prerouting"; readonly rule: string } | { readonly hook: "input"; readonly rule: string; readonly dataIn: string };
 }
 
 /**
@@ -84,12 +104,14 @@ export function portShareRules(p: PortShare, untrackedData: boolean): PortShareR
   const sampleSeconds = p.sampleSeconds ?? SAMPLE_SECONDS;
   if (!Number.isInteger(sampleSeconds) || sampleSeconds < 1 || sampleSeconds > 25) throw new Error(`port sharing: a sample every ${sampleSeconds} s would let conntrack's 30 s UDP timeout lapse`);
   const sampled = (n: 4 | 6) => [`  set sampled${n} {`, `    type ipv${n}_addr . inet_service`, `    flags dynamic,timeout`, `    timeout ${sampleSeconds}s`, `  }`];
+  // tproxy wants the protocol matched in its own rule.
+  const deliver = p.tproxy ? `meta l4proto udp tproxy to :${agent}` : `udp dport set ${agent}`;
   const declarations = [
     `  chain disco_to_agent {`,
-    `    ${DISCO_REST} udp dport set ${agent}`,
+    `    ${DISCO_REST} ${deliver}`,
     `  }`,
     `  chain stun_to_agent {`,
-    `    ${STUN_REST} udp dport set ${agent}`,
+    `    ${STUN_REST} ${deliver}`,
     `  }`,
   ];
   if (!untrackedData) {
@@ -104,11 +126,11 @@ export function portShareRules(p: PortShare, untrackedData: boolean): PortShareR
       `  }`,
     );
   }
+  const toAgent = `udp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco_to_agent, ${STUN_START} : goto stun_to_agent }`;
   return {
     declarations,
     data: `th sport ${wg} @th,64,32 ${WG_DATA} ${untrackedData ? "notrack accept" : "goto wireguard_data_out"}`,
     agentSends: `udp sport ${agent} udp sport set ${wg}`,
-    dataIn: `th dport ${wg} @th,64,32 ${WG_DATA} accept`,
-    toAgent: `udp dport ${wg} @th,64,16 vmap { ${DISCO_START} : goto disco_to_agent, ${STUN_START} : goto stun_to_agent }`,
+    toAgent: p.tproxy ? { hook: "prerouting", rule: toAgent } : { hook: "input", rule: toAgent, dataIn: `th dport ${wg} @th,64,32 ${WG_DATA} accept` },
   };
 }

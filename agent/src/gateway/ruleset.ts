@@ -107,21 +107,16 @@ export function rulesetScript(r: GatewayRules): string {
   // routing to our tailnet address) its ports answer nothing.
   const peerApi = r.peerApiPorts?.length ? peerApiSet(r.peerApiPorts) : undefined;
   const shared = r.portShare ? portShareRules(r.portShare, r.untrackedWireGuardPort === r.portShare.wgPort) : undefined;
-  // What the raw chain left untracked (statelessChains) the ACL has let through there already:
-  // accepted at once, as established flows are, not judged twice. `stateless` is only on where no
-  // fw4 rule names the tunnel's zone (gateway/untracked.ts), a NOTRACK rule too. Only on the way to
-  // the router: a forwarded packet that some other table left untracked meets the routes and the ACL.
-  const inputFromTailnet = [
-    ...(r.stateless ? [`ct state vmap { established : accept, related : accept, untracked : accept, invalid : drop }`] : []),
-    ...(peerApi ? [`tcp dport ${peerApi} accept`] : []),
-  ];
-  // The tunnel's test first: a packet from a peer to the WireGuard port must meet the ACL too.
-  const input = [
-    `${inTunnel} goto ${inputFromTailnet.length ? "input_from_tailnet" : "from_tailnet"}`,
-    ...(shared ? [shared.dataIn] : []),
-    ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : []),
-    ...(shared ? [shared.toAgent] : []),
-  ];
+  // Flows to the router are judged at their first packet, in a NAT chain, which the kernel calls
+  // for nothing else: a filter chain at input would be crossed by every packet the router
+  // receives, the tunnel's and the WireGuard data that carries them (make bench's b/a). What
+  // follows is established (or related) and accepted as from_tailnet would; what the raw chains
+  // left untracked has met the ACL there.
+  const inputFlows = [`${inTunnel} goto ${peerApi ? "input_from_tailnet" : "from_tailnet"}`, ...(peerApi ? [`tcp dport ${peerApi} iifname != "lo" drop`] : [])];
+  // Port sharing without tproxy: its rewrite must follow conntrack (portshare.ts). The tunnel's
+  // packets first: a peer's disco inside the tunnel is not the agent's.
+  const toAgent = shared?.toAgent;
+  const inputSharedPort = toAgent?.hook === "input" ? [`${inTunnel} accept`, toAgent.dataIn, toAgent.rule] : [];
   const nat: string[] = [];
   if (r.snat) {
     // LAN devices answer the router, and tailnet peers need no route to the LAN.
@@ -138,7 +133,10 @@ export function rulesetScript(r: GatewayRules): string {
   // First: nearly every packet the router receives in a transfer is one of these. `th`, not `udp`
   // (see WG_DATA).
   if (r.untrackedWireGuardPort !== undefined) rawPrerouting.push(`th dport ${port(r.untrackedWireGuardPort, "WireGuard")} @th,64,32 ${WG_DATA} notrack accept`);
-  if (untracked.length) rawPrerouting.push(`${inTunnel} jump from_tailnet_raw`);
+  // The tunnel's packets leave the chain before disco and STUN are handed to the agent.
+  if (untracked.length) rawPrerouting.push(`${inTunnel} goto from_tailnet_raw`);
+  else if (toAgent?.hook === "prerouting") rawPrerouting.push(`${inTunnel} accept`);
+  if (toAgent?.hook === "prerouting") rawPrerouting.push(toAgent.rule);
   // First, likewise: the WireGuard data the router sends.
   const rawOutput = [...(shared ? [shared.data] : []), ...(untracked.length ? [`${outTunnel} goto to_tailnet_raw`] : []), ...(shared ? [shared.agentSends] : [])];
   const lines = [
@@ -151,11 +149,12 @@ export function rulesetScript(r: GatewayRules): string {
     ...r.filter.map((s) => `    ${s}`),
     `    drop`,
     `  }`,
-    ...(inputFromTailnet.length ? [`  chain input_from_tailnet {`, ...inputFromTailnet.map((s) => `    ${s}`), `    goto from_tailnet`, `  }`] : []),
-    `  chain input {`,
-    `    type filter hook input priority filter - 1; policy accept;`,
-    ...input.map((s) => `    ${s}`),
+    ...(peerApi ? [`  chain input_from_tailnet {`, `    tcp dport ${peerApi} accept`, `    goto from_tailnet`, `  }`] : []),
+    `  chain input_flows {`,
+    `    type nat hook input priority 100; policy accept;`,
+    ...inputFlows.map((s) => `    ${s}`),
     `  }`,
+    ...(inputSharedPort.length ? [`  chain input_shared_port {`, `    type filter hook input priority filter - 1; policy accept;`, ...inputSharedPort.map((s) => `    ${s}`), `  }`] : []),
     `  chain forward_from_tailnet {`,
     ...fromTailnet.map((s) => `    ${s}`),
     `  }`,
@@ -183,8 +182,9 @@ export const NAT_PORTS = "61000-65535";
 
 /**
  * The raw chains (before conntrack) that leave the router's own ACL-allowed flows untracked: the
- * requests the filter allows to `self` coming in, the answers to them going out. An untracked
- * packet meets the ACL again in from_tailnet, statelessly. What conntrack must see stays
+ * requests the filter allows to `self` coming in, the answers to them going out. The ACL is
+ * judged here, for each packet: input_flows, which judges a flow once, never sees an untracked
+ * one. What conntrack must see stays
  * tracked: the answers to the LAN's masqueraded flows (NAT_PORTS, and ICMP but for echo
  * requests in and echo replies out) and ICMP errors, which belong to a flow.
  */

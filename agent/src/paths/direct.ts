@@ -149,13 +149,22 @@ export class DirectPaths {
   /** Binds the disco socket and shares the WireGuard port with it; false (and said why) when it cannot: relay only. */
   async start(): Promise<boolean> {
     const h = this.d.host;
+    // Transparent, so that tproxy may hand it disco and STUN (gateway/portshare.ts); where our
+    // privileges refuse it, the port share rewrites their port instead.
+    let transparent = true;
     try {
-      this.sock = h.bindUdp("0.0.0.0", 0);
+      try {
+        this.sock = h.bindUdp("0.0.0.0", 0, { transparent });
+      } catch (e) {
+        h.log("debug", `direct paths: ${(e as Error).message}; disco's port is rewritten after conntrack instead`);
+        transparent = false;
+        this.sock = h.bindUdp("0.0.0.0", 0);
+      }
     } catch (e) {
       h.log("warn", `direct paths: no disco socket (${(e as Error).message}); peers are reached through the relay only`);
       return false;
     }
-    const refused = await this.d.sharePort({ wgPort: this.d.wgPort, agentPort: this.sock.port });
+    const refused = await this.d.sharePort({ wgPort: this.d.wgPort, agentPort: this.sock.port, tproxy: transparent });
     if (refused !== undefined) {
       h.log("warn", `direct paths: cannot share WireGuard port ${this.d.wgPort} with the agent (${refused}); peers are reached through the relay only`);
       this.sock.close();
@@ -165,7 +174,7 @@ export class DirectPaths {
     this.sock.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
     let v6 = "IPv6 too";
     try {
-      this.sock6 = h.bindUdp("::", this.sock.port, { v6only: true });
+      this.sock6 = h.bindUdp("::", this.sock.port, { v6only: true, transparent });
       this.sock6.onMessage = (data, ip, port) => this.onUdp(data, ip, port);
     } catch (e) {
       v6 = `IPv4 only: ${(e as Error).message}`;
