@@ -184,9 +184,9 @@ export const NAT_PORTS = "61000-65535";
  * The raw chains (before conntrack) that leave the router's own ACL-allowed flows untracked: the
  * requests the filter allows to `self` coming in, the answers to them going out. The ACL is
  * judged here, for each packet: input_flows, which judges a flow once, never sees an untracked
- * one. What conntrack must see stays
- * tracked: the answers to the LAN's masqueraded flows (NAT_PORTS, and ICMP but for echo
- * requests in and echo replies out) and ICMP errors, which belong to a flow.
+ * one. What conntrack must see stays tracked: the answers to the LAN's masqueraded flows
+ * (NAT_PORTS, and ICMP but for echo requests in and echo replies out) and ICMP errors, which
+ * belong to a flow.
  */
 function statelessChains(self: readonly Prefix[], requests: readonly string[], answers: readonly string[]): string[] {
   const v4 = set(4, self), v6 = set(16, self);
