@@ -20,23 +20,13 @@ const shareScript = (o: Partial<GatewayRules> = {}) => rulesetScript({ iface: "m
 const load = (script: string) => spawnSync("ip", ["netns", "exec", ns, "nft", "-f", "-"], { input: script, encoding: "utf8" });
 
 /**
- * One node process per namespace: binds the ports and says "ready"; sends what a line on its
- * stdin tells it and says "sent"; at the end of stdin prints what arrived as JSON. The test
- * waits for each step, so a loaded machine slows it and cannot lose a datagram on the way.
+ * One helper process per namespace: binds the ports (IP_TRANSPARENT on those in the second
+ * argument, as the agent's disco socket has it, so that tproxy may hand them datagrams: Python,
+ * as Node cannot set it) and says "ready"; sends what a line on its stdin tells it and says
+ * "sent"; at the end of stdin prints what arrived as JSON. The test waits for each step, so a
+ * loaded machine slows it and cannot lose a datagram on the way.
  */
 const UDP = `
-const d=require("dgram"),rl=require("readline"),ports=JSON.parse(process.argv[1]);
-const got=[];let bound=0;
-const socks=ports.map(p=>{const s=d.createSocket("udp4");s.on("message",(m,r)=>got.push({at:p,from:r.address+":"+r.port,hex:m.toString("hex")}));s.bind(p,()=>{if(++bound===ports.length)console.log("ready")});return s;});
-const lines=rl.createInterface({input:process.stdin});
-lines.on("line",(l)=>{const sends=JSON.parse(l);let n=0;for(const x of sends)socks[x.via].send(Buffer.from(x.hex,"hex"),x.port,x.ip,()=>{if(++n===sends.length)console.log("sent")})});
-lines.on("close",()=>setTimeout(()=>{console.log(JSON.stringify(got));process.exit(0)},300));`;
-
-/**
- * The same helper in Python, for sockets Node cannot make: `transparent` ports get IP_TRANSPARENT,
- * as the agent's disco socket does, so that tproxy may hand them datagrams.
- */
-const UDP_PY = `
 import json,select,socket,sys,threading,time
 ports,transparent=json.loads(sys.argv[1]),json.loads(sys.argv[2])
 socks,got=[],[]
@@ -60,8 +50,7 @@ type Send = { via: number; ip: string; port: number; hex: string };
 
 /** A process in namespace `n` with sockets on `ports` (IP_TRANSPARENT on `transparent`), once they are bound. */
 async function udpAt(n: string, ports: number[], transparent: number[] = []) {
-  const argv = transparent.length ? ["python3", "-c", UDP_PY, JSON.stringify(ports), JSON.stringify(transparent)] : [process.execPath, "-e", UDP, JSON.stringify(ports)];
-  const child = spawn("ip", ["netns", "exec", n, ...argv], { stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn("ip", ["netns", "exec", n, "python3", "-c", UDP, JSON.stringify(ports), JSON.stringify(transparent)], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const waiting: ((l: string) => void)[] = [];
   lines.on("line", (l) => waiting.shift()?.(l));
