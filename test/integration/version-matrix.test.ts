@@ -44,7 +44,10 @@ async function forEachClient(check: Check, list: Client[], body: (c: Client) => 
     matrix.get(v)!.set(check, cell);
     if (o.status === "rejected") failed.push(`tailscale ${v}: ${(o.reason as Error)?.message ?? o.reason}`);
   }
-  expect(failed, `${check} failed`).toEqual([]);
+  // The first line names each failure: a CI summary keeps only that line of the message.
+  if (failed.length) {
+    throw new Error(`${check} failed: ${failed.map((f) => f.split("\n")[0]!.slice(0, 300)).join("; ")}\n\n${failed.join("\n\n")}`);
+  }
 }
 
 /** What the internet host's banner server says to a TCP connection from this host ("" when the connect fails). */
@@ -178,7 +181,7 @@ describe("version matrix: tailscale 1.80 (oldest Headscale accepts), pinned, new
         failed.push(`${e.message}\n${c.hostName}'s routing:\n${route}`);
       });
     }
-    expect(failed, "exit node").toEqual([]);
+    if (failed.length) throw new Error(`${failed.map((f) => f.split("\n")[0]).join("; ")}\n\n${failed.join("\n\n")}`);
   }, 420_000);
 
   it(`the newest Headscale the proxy serves (${versions.headscaleNewest}): the router and each client join and ping`, async () => {
