@@ -27,8 +27,8 @@
 // cross target), native (start to first ping on this host), a (kernel), b
 // (meshwrt direct), c (tailscaled direct), f (forwarded to a LAN), r (rules),
 // d (both relayed), mem (RSS with 10 and 200 peers, idle CPU), netmap, perf (where
-// the CPU goes, by perf's samples in the VM, on the direct paths and in the rules
-// round: profile.ts).
+// the CPU goes, by perf's samples in the VM, on the direct paths, in the rules
+// round and relayed: profile.ts).
 // BENCH_CYCLES (default 6) and BENCH_SECONDS (iperf3's seconds each way, default 8)
 // set the interleaved rounds' count and length.
 // The table goes to build/bench/bench.json and a bar chart of the throughput
@@ -815,6 +815,15 @@ async function main(): Promise<void> {
         () => measure("(e) tailscaled relayed", t.host("t1"), t.host("t2"), t2ip, "relayed"),
       ]);
       facts["meshwrt: packets/s through the relay bridge in a (d) round (median)"] = Math.round(median(pps));
+      if (profiler) {
+        // Where a relayed byte's CPU goes: the agents at both ends (their TLS, the bridge, and for
+        // tailscaled its WireGuard), the DERP server between them, and the kernel's WireGuard.
+        stage("where the CPU goes, relayed: perf in the VM");
+        await profilePaths(profiler, [
+          { name: "(d) meshwrt relayed", from: m1h, to: m2h, ip: m2ip, before: () => bothRelayed(m, m1h, m2ip) },
+          { name: "(e) tailscaled relayed", from: t.host("t1"), to: t.host("t2"), ip: t2ip },
+        ]);
+      }
     }
 
     if (offline) {

@@ -1,6 +1,7 @@
 // Where a path's CPU goes, from `perf record -a` in the 1-vCPU VM during a
 // transfer: the share of CPU samples in WireGuard's crypto, in nftables, in
-// conntrack and NAT, in the agents, and idle. A share is a count of the VM's
+// conntrack and NAT, in the agents (meshwrt or tailscaled, by their command,
+// userspace crypto included), in the DERP server, and idle. A share is a count of the VM's
 // own samples, so it holds still where throughput does not: what slows the
 // emulated CPU as a whole (this host's other work) slows every part alike.
 // The crypto's share is the bytes moved per CPU second in other words (the
@@ -9,7 +10,7 @@
 import { median } from "./median.js";
 
 /** The parts a sample is counted in; "rest" is the network stack, the scheduler, iperf3 and the rest. */
-export const PARTS = ["crypto", "nftables", "conntrack", "agents", "idle", "rest"] as const;
+export const PARTS = ["crypto", "nftables", "conntrack", "agents", "derper", "idle", "rest"] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface Profile {
@@ -22,9 +23,10 @@ export interface Profile {
 /** A number for each part. */
 const byPart = (f: (p: Part) => number) => Object.fromEntries(PARTS.map((p) => [p, f(p)])) as Record<Part, number>;
 
-/** A sample's part, by its kernel symbol, or by its command for the agents and idle. */
+/** A sample's part, by its kernel symbol, or by its command for the agents, the DERP server and idle. */
 function partOf(command: string, symbol: string): Part {
-  if (command === "meshwrt") return "agents";
+  if (command === "meshwrt" || command === "tailscaled") return "agents";
+  if (command === "derper") return "derper";
   if (command === "swapper") return "idle";
   if (/^(chacha|poly1305|curve25519|blake2s|hchacha)/.test(symbol)) return "crypto";
   if (/^(nf_conntrack|__nf_conntrack|nf_ct_|__nf_ct_|nf_nat_|nf_confirm|hash_conntrack|ipv[46]_conntrack|ipv[46]_confirm|nf_xfrm_me_harder)/.test(symbol)) return "conntrack";
