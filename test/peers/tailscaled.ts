@@ -20,6 +20,10 @@ export interface TailscaledOptions {
   tun?: string;
   /** A tailscale release of the version matrix (versions.env TAILSCALE_MATRIX) instead of the pinned one. */
   version?: string;
+  /** The binaries where the host runs them (a VM of another CPU has its own build); the pinned ones by default. */
+  bins?: { tailscaled: string; tailscale: string };
+  /** How long it may take to answer on its socket (default 15 s; an emulated CPU takes longer). */
+  startTimeoutMs?: number;
 }
 
 export interface UpOptions {
@@ -94,7 +98,7 @@ export function parsePongs(output: string): Pong[] {
 }
 
 export async function startTailscaled(host: Host, opts: TailscaledOptions): Promise<Tailscaled> {
-  const bins = opts.version ? ensureMatrixPeers().tailscale[opts.version] : ensurePeers();
+  const bins = opts.bins ?? (opts.version ? ensureMatrixPeers().tailscale[opts.version] : ensurePeers());
   if (!bins) throw new Error(`tailscale ${opts.version} is not in test/peers/versions.env (TAILSCALE_VERSION or TAILSCALE_MATRIX)`);
   const hx = (c: string) => host.exec(c);
   const dir = opts.dir;
@@ -118,7 +122,7 @@ export async function startTailscaled(host: Host, opts: TailscaledOptions): Prom
       if (!(await proc.alive())) throw new Error(`tailscaled exited:\n${await log()}`);
       return (await cli("status --json")).code === 0 || (await cli("version")).code === 0 ? true : undefined;
     },
-    15_000,
+    opts.startTimeoutMs ?? 15_000,
     100,
   ).catch(async (e: Error) => {
     throw new Error(`${e.message}\ntailscaled log:\n${await log()}`);

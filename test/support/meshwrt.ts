@@ -23,6 +23,8 @@ export interface MeshwrtOptions {
    * kernel module need names of their own: wireguard-go's UAPI sockets share /var/run/wireguard.
    */
   readonly interface?: string;
+  /** The binary where the host runs it (a VM of another CPU has its own); MESHWRT by default. */
+  readonly bin?: string;
 }
 
 export interface Meshwrt {
@@ -33,6 +35,7 @@ export interface Meshwrt {
 }
 
 export async function startMeshwrt(h: Host, o: MeshwrtOptions): Promise<Meshwrt> {
+  const bin = o.bin ?? MESHWRT;
   await h.run(`mkdir -p ${o.dir}`);
   await writeFile(
     (c) => h.exec(c),
@@ -42,12 +45,12 @@ export async function startMeshwrt(h: Host, o: MeshwrtOptions): Promise<Meshwrt>
     "600",
   );
   const proc = await h.spawn(
-    `exec ${MESHWRT} run --config ${o.dir}/meshwrt.uci --ca-file ${o.caFile} --socket ${o.dir}/meshwrt.sock --ubus ${o.dir}/no-ubusd${o.interface ? ` --interface ${o.interface}` : ""}`,
+    `exec ${bin} run --config ${o.dir}/meshwrt.uci --ca-file ${o.caFile} --socket ${o.dir}/meshwrt.sock --ubus ${o.dir}/no-ubusd${o.interface ? ` --interface ${o.interface}` : ""}`,
     `${o.dir}/meshwrt.log`,
   );
   return {
     proc,
     log: async () => (await h.exec(`cat ${o.dir}/meshwrt.log`)).stdout,
-    cli: (args) => h.exec(`${MESHWRT} ${args} --socket ${o.dir}/meshwrt.sock`),
+    cli: (args) => h.exec(`${bin} ${args} --socket ${o.dir}/meshwrt.sock`),
   };
 }
