@@ -1,5 +1,6 @@
 #!/bin/sh
-# Prepares a VM of another CPU for the kernel-WireGuard tests: Debian
+# Prepares a VM of another CPU for the kernel-WireGuard tests and the bench's
+# MIPS router (test/bench/mips.ts): Debian
 # bookworm's kernel for that CPU, and a root of Debian's own packages for it
 # (bash, iproute2, wireguard-tools, nftables, ping, iperf3, ...; this machine's x86
 # binaries are no use there), all downloaded with apt and unpacked, never
@@ -41,9 +42,10 @@ kpkg=$(apt-cache depends "$kmeta:$arch" | sed -n "s/.*Depends: \(linux-image-[0-
 [ -n "$kpkg" ] || { echo "prepare-foreign.sh: apt knows no $kmeta:$arch (run build/setup.sh)" >&2; exit 1; }
 kver=${kpkg#linux-image-}
 
-# What the guest runs: the shell and tools the tests call, with every library
-# they need (apt's dependency closure, this CPU's packages only).
-tools="bash dash coreutils util-linux mount iproute2 wireguard-tools iputils-ping iperf3 kmod nftables"
+# What the guest runs: the shell and tools the tests call (sysctl from procps
+# for test/net's topologies), with every library they need (apt's dependency
+# closure, this CPU's packages only).
+tools="bash dash coreutils util-linux mount iproute2 wireguard-tools iputils-ping iperf3 kmod nftables procps"
 # shellcheck disable=SC2046
 pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances \
 	$(for p in $tools; do echo "$p:$arch"; done) | grep -v '^ ' | grep -v '<' | grep ":$arch\$" | sort -u)
