@@ -6,10 +6,11 @@
 // (tailscale/tailscale#10524). So the router here is qemu's MIPS 24Kc (mipsel, Debian's kernel for
 // it) on an instruction clock (-icount shift=1: 500 million instructions a second), running the
 // mipsel_24kc build of meshwrt and tailscaled built for it as OpenWrt builds it (GOARCH=mipsle
-// GOMIPS=softfloat, the pinned release). Here kernel WireGuard came out 5-8 times tailscaled direct,
-// the field's order, where the x86 instruction clock said 0.7 and the x86 wall clock 13. Debian's
-// 4Kc kernel has only the generic C ChaCha20 and Poly1305 (OpenWrt's 24Kc kernel has MIPS assembly
-// for both): if anything, the kernel's side is dearer here than on the router.
+// GOMIPS=softfloat, the pinned release). Here meshwrt (kernel WireGuard) came out 5-8 times
+// tailscaled direct, the field's order, where on x86 the instruction clock said 0.7 and the wall
+// clock 9.4. Debian's 4Kc kernel has only the generic C ChaCha20 and Poly1305 (OpenWrt's 24Kc
+// kernel has MIPS assembly for both): if anything, the kernel's side is dearer here than on the
+// router.
 //
 // Only the router is in the VM. The phone (stock tailscaled), the DERP server and the control
 // server run on this host in a namespace of their own, behind the VM's NIC: no router pays for
