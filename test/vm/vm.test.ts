@@ -79,3 +79,19 @@ describe("a VM on an instruction clock (icountShift)", () => {
     expect(Math.abs(withPause - alone), `${alone} ms alone, ${withPause} ms with qemu stopped meanwhile`).toBeLessThan(Math.max(150, alone * 0.1));
   });
 });
+
+describe("a VM stopped by a command's timeout", () => {
+  // Once qemu was killed (by a signal, so its exit code stays null), every later command waited
+  // out its whole timeout, and shutdown() for an exit already gone: the bench's MIPS teardown hung.
+  it("fails the next command at once, saying qemu exited, and shuts down", async () => {
+    const v = await Vm.boot();
+    try {
+      await expect(v.exec("sleep 30", { timeoutMs: 1_000 })).rejects.toThrow(/timed out after 1000 ms, VM stopped/);
+      const at = Date.now();
+      await expect(v.exec("true", { timeoutMs: 30_000 })).rejects.toThrow(/qemu exited \(SIGKILL\) during: true/);
+      expect(Date.now() - at).toBeLessThan(5_000);
+    } finally {
+      await v.shutdown();
+    }
+  }, 120_000);
+});

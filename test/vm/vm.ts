@@ -129,10 +129,10 @@ export class Vm {
     live.add(vm);
     const limit = o.timeoutMs ?? 60_000;
     while (!existsSync(join(share, "ready"))) {
-      if (proc.exitCode !== null || Date.now() - started > limit) {
+      if (proc.exitCode !== null || proc.signalCode !== null || Date.now() - started > limit) {
         const console = existsSync(join(share, "console.log")) ? readFileSync(join(share, "console.log"), "utf8").slice(-2000) : "";
         vm.kill();
-        throw new Error(`vm: not ready after ${Date.now() - started} ms (qemu ${proc.exitCode ?? "running"}): ${qemuErr}\n${console}`);
+        throw new Error(`vm: not ready after ${Date.now() - started} ms (qemu ${proc.exitCode ?? proc.signalCode ?? "running"}): ${qemuErr}\n${console}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -156,7 +156,7 @@ export class Vm {
     const limit = opts.timeoutMs ?? 60_000;
     const rc = join(this.share, `rc-${n}`);
     while (!existsSync(rc)) {
-      if (this.proc.exitCode !== null) throw new Error(`vm: qemu exited (${this.proc.exitCode}) during: ${cmd}`);
+      if (!this.running) throw new Error(`vm: qemu exited (${this.proc.exitCode ?? this.proc.signalCode}) during: ${cmd}`);
       if (Date.now() - started > limit) {
         this.kill();
         throw new Error(`vm: command timed out after ${limit} ms, VM stopped: ${cmd}`);
@@ -170,19 +170,28 @@ export class Vm {
     };
   }
 
+  /**
+   * qemu has not ended. A process killed by a signal (a command that timed out, kill()) keeps
+   * exitCode null and sets signalCode: by exitCode alone it looked alive, and each later command
+   * waited out its whole timeout, and shutdown() for an exit already gone.
+   */
+  private get running(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   /** A shell path in the guest for a file in the share. */
   sharePath(name: string): string {
     return `/mnt/vmshare/${name}`;
   }
 
   kill(): void {
-    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
+    if (this.running) this.proc.kill("SIGKILL");
     live.delete(this);
   }
 
   async shutdown(): Promise<void> {
     this.kill();
-    if (this.proc.exitCode === null) await new Promise((r) => this.proc.once("exit", r));
+    if (this.running) await new Promise((r) => this.proc.once("exit", r));
     rmSync(this.share, { recursive: true, force: true });
   }
 }
