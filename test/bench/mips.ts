@@ -202,6 +202,8 @@ async function attemptRounds(o: RoundOptions, tailscaled: string): Promise<MipsR
       for (let cycle = 1; cycle <= o.cycles; cycle++) {
         for (const [name, h] of cycle % 2 ? sides : [...sides].reverse()) {
           const r = await iperf(h, phone, phoneIp, o.seconds).catch(async (e: Error) => {
+            // A stalled VM was stopped (vm.ts): nothing more can be asked of it.
+            if (/timed out|qemu exited/.test(e.message)) throw new Error(`mips ${name} (cycle ${cycle}) stalled: ${e.message}`);
             // What the router was short of, if it was: its memory and what the kernel said last.
             const state = await vexec("free -m; dmesg | tail -n 8").catch((x: Error) => ({ stdout: x.message }));
             const agent = h === m ? (await mesh.log()).split("\n").slice(-30).join("\n") : `${(await tsd.cli("status")).stdout}\n${await tsd.log(40)}`;
