@@ -69,6 +69,12 @@ function prepareVm(script: string, args: string[]): Promise<string> {
 
 const live = new Set<Vm>();
 
+/** Boots of one VM, when qemu itself aborts before the guest is ready. */
+const BOOT_ATTEMPTS = 2;
+
+/** qemu died on an assertion of its own (SIGABRT) before the guest was ready. */
+class QemuAborted extends Error {}
+
 /** Kills VMs left by test processes that are gone (killed before their exit hook ran). */
 function sweepStale(): void {
   const ps = spawnSync("pgrep", ["-af", "qemu-system-"], { encoding: "utf8" }).stdout;
@@ -95,10 +101,26 @@ export class Vm {
     readonly bootMs: number,
   ) {}
 
+  /**
+   * Boots a VM. qemu 7.2 under TCG now and then aborts on an assertion of its own while the guest
+   * kernel probes PCI (msix.c's msix_table_mmio_read). That is before the guest is ready, so before
+   * any test ran in it: such a boot is made again, once, and said.
+   */
   static async boot(o: BootOptions = {}): Promise<Vm> {
     const cpu = o.cpu ?? "x86_64";
     const prepare = cpu === "x86_64" ? ["prepare.sh"] : ["prepare-foreign.sh", cpu];
     const dir = (await prepareVm(prepare[0]!, prepare.slice(1))).trim().split("\n").pop()!;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Vm.start(cpu, dir, o);
+      } catch (e) {
+        if (!(e instanceof QemuAborted) || attempt === BOOT_ATTEMPTS) throw e;
+        console.warn(`${e.message.split("\n")[0]}; booting again`);
+      }
+    }
+  }
+
+  private static async start(cpu: VmCpu, dir: string, o: BootOptions): Promise<Vm> {
     sweepStale();
     // The share's name carries our pid, so a later run can tell a VM whose test process died.
     const share = mkdtempSync(join(tmpdir(), `meshwrt-vm-${process.pid}-`));
@@ -132,7 +154,9 @@ export class Vm {
       if (proc.exitCode !== null || proc.signalCode !== null || Date.now() - started > limit) {
         const console = existsSync(join(share, "console.log")) ? readFileSync(join(share, "console.log"), "utf8").slice(-2000) : "";
         vm.kill();
-        throw new Error(`vm: not ready after ${Date.now() - started} ms (qemu ${proc.exitCode ?? proc.signalCode ?? "running"}): ${qemuErr}\n${console}`);
+        rmSync(share, { recursive: true, force: true });
+        const why = `vm: not ready after ${Date.now() - started} ms (qemu ${proc.exitCode ?? proc.signalCode ?? "running"}): ${qemuErr}\n${console}`;
+        throw proc.signalCode === "SIGABRT" ? new QemuAborted(why) : new Error(why);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
