@@ -15,6 +15,7 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 
 export interface ExecResult {
@@ -138,6 +139,7 @@ export class Vm {
         "-kernel", join(dir, "vmlinuz"), "-initrd", join(dir, "initrd.gz"),
         "-append", `${machine.append} panic=-1 quiet loglevel=3`,
         "-serial", `file:${join(share, "console.log")}`,
+        "-monitor", `unix:${join(share, "monitor.sock")},server=on,wait=off`,
         ...(machine.rootImage
           ? ["-drive", `file=${join(dir, "root.img")},if=none,id=root,format=raw,readonly=on`, "-device", "virtio-blk-pci,drive=root"]
           : ["-fsdev", `local,id=root,path=${cpu === "x86_64" ? "/" : join(dir, "root")},security_model=none,readonly=on,multidevs=remap`, "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot"]),
@@ -182,8 +184,9 @@ export class Vm {
     while (!existsSync(rc)) {
       if (!this.running) throw new Error(`vm: qemu exited (${this.proc.exitCode ?? this.proc.signalCode}) during: ${cmd}`);
       if (Date.now() - started > limit) {
+        const cpu = await this.cpuState();
         this.kill();
-        throw new Error(`vm: command timed out after ${limit} ms, VM stopped: ${cmd}`);
+        throw new Error(`vm: command timed out after ${limit} ms, VM stopped: ${cmd}\n${cpu}`);
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -201,6 +204,47 @@ export class Vm {
    */
   private get running(): boolean {
     return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /**
+   * Where the guest's CPU is, asked of qemu's monitor twice a second apart: whether a stalled guest
+   * still runs (its PC moves) or spins on one instruction.
+   */
+  private async cpuState(): Promise<string> {
+    // The lines with the program counter, RIP= (x86_64), PC= (aarch64), pc= (mips), and mips's
+    // CP0 status (in an exception handler or not).
+    const ask = async () => (await this.monitor("info registers")).split("\n").filter((l) => /\b(RIP|PC|pc)=|CP0 Status/.test(l)).map((l) => l.trim()).join("\n") || "(no PC)";
+    try {
+      const first = await ask();
+      await new Promise((r) => setTimeout(r, 1000));
+      return `the guest's CPU, 1 s apart:\n${first}\n${await ask()}`;
+    } catch (e) {
+      return `qemu's monitor did not answer: ${(e as Error).message}`;
+    }
+  }
+
+  /** One command to qemu's human monitor; its answer, without the prompt. */
+  private monitor(cmd: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const c = createConnection(join(this.share, "monitor.sock"));
+      let out = "";
+      let sent = false;
+      const timer = setTimeout(() => (c.destroy(), reject(new Error(`no answer to ${cmd} in 5 s`))), 5000);
+      c.on("error", (e) => (clearTimeout(timer), reject(e)));
+      c.on("data", (d) => {
+        out += d;
+        if (!out.endsWith("(qemu) ")) return;
+        if (!sent) {
+          [sent, out] = [true, ""];
+          c.write(`${cmd}\n`);
+          return;
+        }
+        clearTimeout(timer);
+        c.end();
+        // The monitor echoes the command, with terminal escapes, before its answer.
+        resolve(out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/\r/g, "").split("\n").slice(1, -1).join("\n"));
+      });
+    });
   }
 
   /** A shell path in the guest for a file in the share. */
