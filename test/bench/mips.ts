@@ -37,9 +37,8 @@ const VM_IP = "10.98.0.2";
 /** The malta board's memory: 256 MB, a mid-size router's. */
 const MEMORY_MB = 256;
 /**
- * Any command in the VM, in this host's time. A round takes 10-20 s; once in a few runs a
- * tailscaled round stalled (the guest's clock all but stopped, its log too), and the attempt is
- * given up and made again in a fresh VM (ATTEMPTS).
+ * Any command in the VM, in this host's time. A round takes 10-20 s; a VM that stalls (as qemu
+ * 7.2's did: qemu.sh) is given up and the attempt made again in a fresh VM (ATTEMPTS).
  */
 const COMMAND_MS = 150_000;
 const ATTEMPTS = 3;
@@ -96,6 +95,10 @@ async function cpuTicks(router: Host): Promise<{ busy: number; all: number }> {
  * how busy its CPU was meanwhile (a figure is the router's cost only when that is near 100%).
  */
 async function iperf(router: Host, phone: Host, ip: string, seconds: number): Promise<{ up: number; down: number; busyPct: number; rttMs: number }> {
+  // After the other router's round a tunnel may be idle: its first packet waits for a handshake,
+  // which tailscaled's userspace crypto takes seconds to make on this CPU. Both sides get it done
+  // before the measured pings.
+  await waitFor(`a ping from ${router.name} to the phone`, async () => ((await router.exec(`ping -c 1 -W 5 ${ip}`)).code === 0 ? true : undefined), 60_000, 500);
   const ping = await router.run(`ping -c 10 -i 0.2 -W 2 ${ip}`);
   const rttMs = Number(/= [\d.]+\/([\d.]+)\//.exec(ping)?.[1] ?? NaN);
   const out: number[] = [];
@@ -106,6 +109,8 @@ async function iperf(router: Host, phone: Host, ip: string, seconds: number): Pr
     const before = await cpuTicks(router);
     // iperf3 waits for its server's results without end when the tunnel died under it.
     const r = JSON.parse(await router.run(`timeout ${seconds * 10} iperf3 -c ${ip} -t ${seconds} -J ${reverse ? "-R" : ""}`));
+    // iperf3 says what failed (the server unreachable, the control connection lost) in its JSON.
+    if (r.error) throw new Error(`iperf3 ${reverse ? "down" : "up"}: ${r.error}`);
     const after = await cpuTicks(router);
     [busy, all] = [busy + after.busy - before.busy, all + after.all - before.all];
     out.push((reverse ? r.end.sum_received : r.end.sum_sent).bits_per_second / 1e6);
@@ -123,17 +128,19 @@ interface RoundOptions {
 export async function mipsRounds(o: RoundOptions): Promise<MipsRound[]> {
   execFileSync("make", ["--no-print-directory", "cross", `TARGET=${TARGET}`], { stdio: ["ignore", "ignore", "inherit"] });
   const tailscaled = tailscaleForMips(versions.tailscale, join(process.env.HOME ?? "/root", ".cache/meshwrt", `tailscale-mipsle-${versions.tailscale}`));
+  // Not Debian's qemu 7.2: on the instruction clock its MIPS guest stalled for good (qemu.sh).
+  const qemu = execFileSync(join(import.meta.dirname, "../vm/qemu.sh"), ["mipsel"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await attemptRounds(o, tailscaled);
+      return await attemptRounds({ ...o, qemu }, tailscaled);
     } catch (e) {
       if (attempt === ATTEMPTS) throw e;
-      o.log(`mips: attempt ${attempt} of ${ATTEMPTS} failed, again in a fresh VM: ${(e as Error).message.split("\n")[0]}`);
+      o.log(`mips: attempt ${attempt} of ${ATTEMPTS} failed, again in a fresh VM: ${(e as Error).message}`);
     }
   }
 }
 
-async function attemptRounds(o: RoundOptions, tailscaled: string): Promise<MipsRound[]> {
+async function attemptRounds(o: RoundOptions & { qemu: string }, tailscaled: string): Promise<MipsRound[]> {
   const dir = mkdtempSync(join(tmpdir(), "meshwrt-mips-"));
   const ns = `mw-${process.pid}-mipsphone`;
   execFileSync("ip", ["netns", "add", ns]);
@@ -141,7 +148,7 @@ async function attemptRounds(o: RoundOptions, tailscaled: string): Promise<MipsR
   const rounds: MipsRound[] = [];
   try {
     await hostExec(`ip -n ${ns} link set lo up`);
-    const vm = await Vm.boot({ cpu: "mipsel", cpus: 1, memoryMb: MEMORY_MB, icountShift: 1, timeoutMs: 300_000, nic: { netns: ns, tap: "vm0" } });
+    const vm = await Vm.boot({ cpu: "mipsel", cpus: 1, memoryMb: MEMORY_MB, icountShift: 1, timeoutMs: 300_000, nic: { netns: ns, tap: "vm0" }, qemu: o.qemu });
     cleanup.unshift(() => vm.shutdown());
     o.log(`mips: VM ready in ${vm.bootMs} ms`);
     const phone = hostNamespace("phone", ns, PHONE_IP, dir);

@@ -41,6 +41,8 @@ export interface BootOptions {
   icountShift?: number;
   /** A virtio NIC on a tap device of this name in this network namespace (where qemu then runs). */
   nic?: { netns: string; tap: string };
+  /** This qemu-system binary in place of Debian's (test/vm/qemu.sh builds a newer one). */
+  qemu?: string;
 }
 
 /** How qemu emulates each CPU: a board with PCI (for virtio-9p) and a serial console. */
@@ -129,10 +131,11 @@ export class Vm {
     const started = Date.now();
     const machine = MACHINES[cpu];
     const nic = o.nic ? ["-netdev", `tap,id=nic,ifname=${o.nic.tap},script=no,downscript=no`, "-device", "virtio-net-pci,netdev=nic,romfile="] : [];
+    const qemu = o.qemu ?? machine.qemu;
     const proc = spawn(
-      o.nic ? "ip" : machine.qemu,
+      o.nic ? "ip" : qemu,
       [
-        ...(o.nic ? ["netns", "exec", o.nic.netns, machine.qemu] : []),
+        ...(o.nic ? ["netns", "exec", o.nic.netns, qemu] : []),
         ...nic,
         ...machine.args, ...(o.icountShift !== undefined ? ["-icount", `shift=${o.icountShift},sleep=on`] : []), "-accel", "tcg", "-smp", String(o.cpus ?? 1), "-m", String(o.memoryMb ?? machine.memoryMb),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
