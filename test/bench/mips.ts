@@ -211,8 +211,10 @@ async function attemptRounds(o: RoundOptions & { qemu: string }, tailscaled: str
           const r = await iperf(h, phone, phoneIp, o.seconds).catch(async (e: Error) => {
             // A stalled VM was stopped (vm.ts): nothing more can be asked of it.
             if (/timed out|qemu exited/.test(e.message)) throw new Error(`mips ${name} (cycle ${cycle}) stalled: ${e.message}`);
-            // What the router was short of, if it was: its memory and what the kernel said last.
-            const state = await vexec("free -m; dmesg | tail -n 8").catch((x: Error) => ({ stdout: x.message }));
+            // What the router was short of, if it was: its memory and what the kernel said last; and
+            // whether its NIC still moves packets and takes interrupts (twice, 2 s apart).
+            const nic = `ip -n ${t.internet.ns} -s link show eth0; grep -i virtio /proc/interrupts`;
+            const state = await vexec(`free -m; dmesg | tail -n 8; ${nic}; sleep 2; ${nic}`).catch((x: Error) => ({ stdout: x.message }));
             const agent = h === m ? (await mesh.log()).split("\n").slice(-30).join("\n") : `${(await tsd.cli("status")).stdout}\n${await tsd.log(40)}`;
             throw new Error(`mips ${name} (cycle ${cycle}): ${e.message}\nthe router:\n${state.stdout}\nits agent:\n${agent}`);
           });
