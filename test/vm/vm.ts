@@ -156,7 +156,7 @@ export class Vm {
     live.add(vm);
     const limit = o.timeoutMs ?? 60_000;
     while (!existsSync(join(share, "ready"))) {
-      if (proc.exitCode !== null || proc.signalCode !== null || Date.now() - started > limit) {
+      if (!vm.running || Date.now() - started > limit) {
         const console = existsSync(join(share, "console.log")) ? readFileSync(join(share, "console.log"), "utf8").slice(-2000) : "";
         vm.kill();
         rmSync(share, { recursive: true, force: true });
