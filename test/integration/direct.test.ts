@@ -196,36 +196,45 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     expect(await agents.get("router")!.log()).toContain("firewall: disco and STUN reach the agent by tproxy, before conntrack");
   }, 600_000);
 
-  it("direct in the kernel: while iperf3 runs on the direct path, every sample of the router's WireGuard endpoint for the phone is the phone's public address, and the relay bridge carries none of the router's WireGuard data and at most the phone's duplicates", async () => {
+  it("direct in the kernel: while iperf3 runs on the direct path, every sample of the router's WireGuard endpoint for the phone is the phone's public address, and the relay bridge carries at most the phone's duplicates and, only where the kernel took one, a few of the router's packets", async () => {
     const router = t.host("router"), ph = t.host("phone");
     const k = await phoneDirectInKernel();
     await router.run(`iperf3 -s -1 -D -B ${k.routerIp}`);
     await waitFor("iperf3 listening", async () => ((await router.exec(`ss -Htln 'sport = :5201'`)).stdout.trim() ? true : undefined), 10_000, 100);
     const read = await sampleKernelEndpoint(router, k.wgKey, 15, "transfer");
-    const before = await bridgeCounters();
+    const tunnelSent = async () => Number(await router.run("cat /sys/class/net/meshwrt0/statistics/tx_packets"));
+    const repins = async () => (await agents.get("router")!.log()).split("\n").filter((l) => l.includes("moved the kernel's endpoint")).length;
+    const [before, sentBefore, repinsBefore] = [await bridgeCounters(), await tunnelSent(), await repins()];
     const from = await vmNow(ph);
     const iperf = JSON.parse(await ph.run(`iperf3 -c ${k.routerIp} -t 6 -J`)) as { end: { sum_received: { bits_per_second: number } } };
     const until = await vmNow(ph);
     const bridge = grown(before, await bridgeCounters());
+    const sentByRouter = (await tunnelSent()) - sentBefore;
     const samples = (await read()).filter((s) => s.at >= from && s.at <= until);
     const eps = [...new Set(samples.map((s) => s.ep))];
     console.log(`iperf3 phone -> router on ${k.direct}: ${(iperf.end.sum_received.bits_per_second / 1e6).toFixed(1)} Mbit/s over ${until - from} ms; ` +
       `${samples.length} samples of the kernel endpoint: ${eps.map((e) => `${e || "none"} x${samples.filter((s) => s.ep === e).length}`).join(", ")}; ` +
-      `relay bridge meanwhile: ${JSON.stringify(bridge)}`);
+      `relay bridge meanwhile: ${JSON.stringify(bridge)}; the router sent ${sentByRouter} packets into the tunnel and set its kernel endpoint direct again ${(await repins()) - repinsBefore} time(s)`);
     if (bridge.toKernel.data) console.log(`the phone's tailscaled on its paths meanwhile:\n${(await phones.get("phone")!.log(400)).split("\n").filter((l) => /magicsock: (disco|endpoint)|now using|pong/.test(l)).slice(-12).join("\n")}`);
     expect(samples.length).toBeGreaterThanOrEqual(10);
     expect(eps).toEqual([k.direct]);
-    // The router's side is meshwrt's choice: not one data packet of the kernel's goes out by the relay.
-    expect(bridge.fromKernel.data, "WireGuard data packets to the phone through the relay").toBe(0);
     // The phone's side is tailscaled's: once its last pong is older than 6.5 s (magicsock's
     // trustUDPAddrDuration; two heartbeats lost in a VM starved by the transfer) it sends every
-    // packet both ways until the next pong. Each such copy duplicates one that came direct, and
-    // the kernel refuses it as a replay: the endpoint samples above stayed direct. Such lapses
-    // come with the host's load (12 and 83 copies in loaded runs, 0 on a quiet one); a phone
-    // that had left the direct path, or never had a pong from the router, would send all of
-    // its packets through the relay, not a tenth.
+    // packet both ways until the next pong. A copy whose twin came direct is refused by the
+    // kernel as a replay; one whose twin was lost, or is still queued behind the transfer,
+    // is taken. Such lapses come with the host's load (12 and 83 copies in loaded runs, 0 on a
+    // quiet one); a phone that had left the direct path, or never had a pong from the router,
+    // would send all of its packets through the relay, not a tenth.
     const sentByPhone = (iperf.end.sum_received.bits_per_second * (until - from)) / 1000 / 8 / 1400;
     expect(bridge.toKernel.data, `WireGuard data packets from the phone through the relay, of about ${Math.round(sentByPhone)} it sent`).toBeLessThan(Math.max(20, sentByPhone / 10));
+    // The router's side is meshwrt's: with nothing from the phone through the relay, not one
+    // data packet of the kernel's goes out by it. A copy the kernel took moves its endpoint to
+    // the relay (the kernel roams to where an authenticated packet came from) until meshwrt sets
+    // it direct again, at once when the kernel is seen sending there: a few packets each time
+    // (CI saw 78 of a router's packets relayed when the re-pin waited 100 ms). A router left on
+    // the relay would send all of them there, not a tenth.
+    if (bridge.toKernel.data === 0) expect(bridge.fromKernel.data, "WireGuard data packets to the phone through the relay").toBe(0);
+    else expect(bridge.fromKernel.data, `WireGuard data packets to the phone through the relay, of ${sentByRouter} the router sent`).toBeLessThan(Math.max(20, sentByRouter / 10));
   }, 180_000);
 
   it("kernel roaming: the phone's network changes (tailscale debug rebind) and its next packet comes through the relay; the router's kernel endpoint is direct again within one heartbeat and a stream to the phone loses nothing", async () => {

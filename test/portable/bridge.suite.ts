@@ -119,20 +119,25 @@ suite("relay bridge", (check) => {
   });
   check("a peer pinned direct is reported once per pin when the bridge carries a packet for it, either way", () => {
     const { bridge, opened } = harness();
-    const roamed: number[] = [];
-    bridge.onRoamed = (k) => roamed.push(k[0]!);
+    const roamed: string[] = [];
+    bridge.onRoamed = (k, evidence) => roamed.push(`${k[0]} ${evidence}`);
     bridge.deliver(a, Uint8Array.of(4));
     eq(roamed.length, 0, "on the relay: nothing to report");
     bridge.pin(a, true);
     bridge.deliver(a, Uint8Array.of(4));
     bridge.deliver(a, Uint8Array.of(4));
-    eq(JSON.stringify(roamed), "[1]", "once for two packets from DERP");
+    eq(roamed.join(", "), "1 delivered", "once for two packets from DERP");
+    opened[0]!.arrive(Uint8Array.of(4));
+    opened[0]!.arrive(Uint8Array.of(4));
+    bridge.deliver(a, Uint8Array.of(4));
+    eq(roamed.join(", "), "1 delivered, 1 kernel", "then once for the kernel sending through the bridge: it has moved");
     bridge.pin(a, true);
     opened[0]!.arrive(Uint8Array.of(4));
-    eq(JSON.stringify(roamed), "[1,1]", "the kernel sending through the bridge, after a new pin");
+    eq(roamed.join(", "), "1 delivered, 1 kernel, 1 kernel", "the kernel sending through the bridge, after a new pin");
     bridge.pin(a, false);
     bridge.deliver(a, Uint8Array.of(4));
-    eq(roamed.length, 2, "back on the relay: the bridge is its endpoint");
+    opened[0]!.arrive(Uint8Array.of(4));
+    eq(roamed.length, 3, "back on the relay: the bridge is its endpoint");
   });
   check("a direct peer's kernel endpoint is set again after a packet through the bridge moved it, once per burst", async () => {
     const r = await directRouter();
@@ -147,6 +152,16 @@ suite("relay bridge", (check) => {
     r.advance(REPIN_AFTER_MS);
     eq(r.set.length, 3, "the next packet through the relay: again");
     eq(r.logs.filter((l) => l.includes("moved the kernel's endpoint")).length, 2, "said in the debug log");
+  });
+  check("a direct peer's kernel endpoint is set again at once when the kernel sends through the bridge: it has moved, and all it sends meanwhile goes by the relay", async () => {
+    const r = await directRouter();
+    r.bridge.deliver(r.phone, Uint8Array.of(4, 0, 0, 0));
+    r.kernelSends(Uint8Array.of(4, 0, 0, 0));
+    eq(r.set.map(show).join(" "), "203.0.113.7:41641 203.0.113.7:41641", "set direct again before any time passed");
+    r.advance(REPIN_AFTER_MS);
+    eq(r.set.length, 2, "the delivered packet's later re-pin is not made as well");
+    r.kernelSends(Uint8Array.of(4, 0, 0, 0), Uint8Array.of(4, 0, 0, 0));
+    eq(r.set.length, 3, "the kernel moved by no packet the bridge delivered (one still in its queue): set direct again too, once for what it sent");
   });
   check("a direct path that dies while the peer's traffic comes over the relay: on the relay within 5 s, though every re-pin makes the kernel read it as received direct", async () => {
     // What the kernel says at each read: bytes received, the endpoint direct (the re-pin set it back 100 ms after the last packet through the bridge).
@@ -201,10 +216,19 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
     random: (n: number) => new Uint8Array(n).fill(now & 0xff),
     log: (level: string, msg: string) => void logs.push(`${level} ${msg}`),
   };
-  const bridge = new RelayBridge(
-    { openLoopback: () => ({ port: 40001, connect: () => {}, send: () => true, readInto: () => null, drops: () => 0, close: () => {}, onReadable: () => {} }), sendRelayed: () => {}, log: () => {} },
-    41641,
-  );
+  // The phone's loopback socket: what the test has the kernel send there is read by the bridge at once.
+  const fromKernel: Uint8Array[] = [];
+  const loopback: LoopbackPort = {
+    port: 40001, connect: () => {}, send: () => true, drops: () => 0, close: () => {}, onReadable: () => {},
+    readInto: (buf, off) => {
+      const d = fromKernel.shift();
+      if (!d) return null;
+      buf.set(d, off);
+      return d.length;
+    },
+  };
+  const kernelSends = (...d: Uint8Array[]) => (fromKernel.push(...d), loopback.onReadable());
+  const bridge = new RelayBridge({ openLoopback: () => loopback, sendRelayed: () => {}, log: () => {} }, 41641);
   const routerNode = keyPairFromSeed(new Uint8Array(32).fill(1)), routerDisco = keyPairFromSeed(new Uint8Array(32).fill(101));
   const phoneNode = keyPairFromSeed(new Uint8Array(32).fill(2)), phoneDisco = keyPairFromSeed(new Uint8Array(32).fill(102));
   const phoneEp = parseEndpoint("203.0.113.7:41641");
@@ -242,6 +266,6 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
     if (o.kind === "udp" && formatEndpoint(o.to) === "198.51.100.1:41641") onUdp(o.packet, "203.0.113.7", 41641);
   }
   await Promise.resolve();
-  return { bridge, set, logs, advance, sent, phone: phoneNode.publicKey };
+  return { bridge, set, logs, advance, sent, kernelSends, phone: phoneNode.publicKey };
 }
 

@@ -8,7 +8,9 @@
 // packet came from, so one packet through the bridge would put a peer with a
 // direct path back on the relay. For a peer pinned direct, the bridge says
 // so (onRoamed) when it carries anything for it, and the direct-path glue
-// points the kernel back at the direct endpoint.
+// points the kernel back at the direct endpoint: a packet delivered to the
+// kernel may move it (the kernel decides once it has decrypted it); a packet
+// the kernel sends here shows that it has moved.
 //
 // Per packet the bridge makes no address, no string and no copy of its own:
 // a socket is connected to the kernel's WireGuard port (the kernel drops
@@ -79,18 +81,29 @@ const READS_PER_TURN = 64;
 const LOOPBACK = parseIp("127.0.0.1");
 const WG_TRANSPORT_DATA = 4;
 
+/**
+ * Where a peer's kernel endpoint stands, as far as the bridge knows:
+ * - relay: the bridge is its endpoint;
+ * - direct: pinned direct, nothing through the bridge since;
+ * - delivered: pinned direct, and a packet from DERP went to the kernel, which may move the endpoint here;
+ * - roamed: pinned direct, and the kernel sent here: it has moved. Nothing more is said until pinned again.
+ */
+type PinState = "relay" | "direct" | "delivered" | "roamed";
+
+/** How a peer pinned direct may have left it: "delivered" (a packet from DERP went to the kernel) or "kernel" (the kernel sent one here). */
+export type RoamEvidence = "delivered" | "kernel";
+
 interface BridgePort {
   readonly key: Uint8Array;
   /** The key's bytes as a string: the bridge's map key, and the netmap's. */
   readonly id: string;
   readonly port: LoopbackPort;
-  /** The peer's kernel endpoint should be direct: traffic here is reported once, until pinned again. */
-  pinned: boolean;
+  pin: PinState;
 }
 
 export class RelayBridge {
-  /** Set by the user: the bridge carried a packet for a peer pinned direct (once per pin). */
-  onRoamed: (peer: Uint8Array) => void = () => {};
+  /** Set by the user: the bridge carried a packet for a peer pinned direct, said once for each kind of evidence per pin. */
+  onRoamed: (peer: Uint8Array, evidence: RoamEvidence) => void = () => {};
   private readonly flows: BridgeCounters = {
     toKernel: { packets: 0, bytes: 0, data: 0, dropped: 0 },
     fromKernel: { packets: 0, bytes: 0, data: 0, dropped: 0 },
@@ -143,7 +156,7 @@ export class RelayBridge {
    * Pinning direct again re-arms the report of the next packet carried here.
    */
   pin(peer: Uint8Array, direct: boolean): void {
-    this.portFor(peer).pinned = direct;
+    this.portFor(peer).pin = direct ? "direct" : "relay";
   }
 
   /** A WireGuard packet that came over DERP from `peer`, for the kernel. */
@@ -160,7 +173,10 @@ export class RelayBridge {
       c.dropped++;
       this.deps.log("debug", `relay bridge on port ${p.port.port}: ${(e as Error).message}`);
     }
-    if (p.pinned) this.roamed(p);
+    if (p.pin === "direct") {
+      p.pin = "delivered";
+      this.onRoamed(p.key, "delivered");
+    }
   }
 
   /** Closes the sockets of peers that left the netmap. */
@@ -178,11 +194,6 @@ export class RelayBridge {
 
   close(): void {
     this.retain([]);
-  }
-
-  private roamed(p: BridgePort): void {
-    p.pinned = false;
-    this.onRoamed(p.key);
   }
 
   /** What the kernel sent to `p`'s socket, read into the batch buffer and framed there, to the relay. */
@@ -214,7 +225,10 @@ export class RelayBridge {
       }
     }
     if (packets) this.deps.sendRelayed(p.key, p.id, b.subarray(0, fill), packets);
-    if (any && p.pinned) this.roamed(p);
+    if (any && (p.pin === "direct" || p.pin === "delivered")) {
+      p.pin = "roamed";
+      this.onRoamed(p.key, "kernel");
+    }
   }
 
   private portFor(peer: Uint8Array): BridgePort {
@@ -222,7 +236,7 @@ export class RelayBridge {
     const have = this.ports.get(id);
     if (have) return have;
     const port = this.deps.openLoopback(this.wgPort);
-    const p: BridgePort = { key: peer.slice(), id, port, pinned: false };
+    const p: BridgePort = { key: peer.slice(), id, port, pin: "relay" };
     port.onReadable = () => this.fromKernel(p);
     this.ports.set(id, p);
     return p;

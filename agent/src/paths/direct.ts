@@ -8,7 +8,7 @@ import type { DERPMap, NetInfo, Node } from "../control/tailcfg.js";
 import type { PortShare } from "../gateway/portshare.js";
 import type { Host, UdpSocket } from "../host/host.js";
 import { type Endpoint, formatEndpoint, formatIp, type IpBytes, parseIp } from "../netaddr/ip.js";
-import type { RelayBridge } from "./bridge.js";
+import type { RelayBridge, RoamEvidence } from "./bridge.js";
 import { type DiscoOut, DiscoManager, type DiscoVia, type PeerActivity } from "./manager.js";
 import { type PathStatus, RECEIVED_FRESH_MS } from "./peer.js";
 import { type NatMapping, type StunServer, StunProber } from "../stun/prober.js";
@@ -37,9 +37,11 @@ const STUN_NODES_PER_REGION = 3;
 const PING_WAIT_MS = 5_000;
 /**
  * A direct peer's kernel endpoint is set again this long after the bridge
- * carried a packet for it: after the kernel has taken that packet (and moved
+ * delivered a packet for it: after the kernel has taken that packet (and moved
  * the endpoint to the bridge), and at most this often while the peer still
  * sends over the relay (a stock client does until its own path is confirmed).
+ * Once the kernel itself sends to the bridge it has moved, and is set back at
+ * once: all it sends meanwhile goes by the relay.
  */
 export const REPIN_AFTER_MS = 100;
 
@@ -124,8 +126,8 @@ export class DirectPaths {
   private peerCount = 0;
   /** Our own pings waiting for their pong, by txid (hex). */
   private readonly waiting = new Map<string, (via: DiscoVia) => void>();
-  /** Direct peers whose kernel endpoint is about to be set again (node key hex). */
-  private readonly repinning = new Set<string>();
+  /** Direct peers whose kernel endpoint is about to be set again (node key hex), with what cancels the timer. */
+  private readonly repinning = new Map<string, () => void>();
   /** When the bridge last carried a packet for a peer pinned direct (node key hex): its received bytes may have come that way. */
   private readonly relayedAt = new Map<string, number>();
 
@@ -139,7 +141,7 @@ export class DirectPaths {
     });
     this.stun = new StunProber((n) => d.host.random(n));
     this.disco.onPong = (txid, via) => this.waiting.get(toHex(txid))?.(via);
-    if (d.bridge) d.bridge.onRoamed = (peer) => this.repin(peer);
+    if (d.bridge) d.bridge.onRoamed = (peer, evidence) => this.repin(peer, evidence);
   }
 
   get netcheck(): NetcheckFacts {
@@ -341,26 +343,34 @@ export class DirectPaths {
   }
 
   /**
-   * The bridge carried a packet for a direct peer: the kernel has moved (or
-   * will move) its endpoint to the relay. Set it direct again shortly, once
-   * for any number of such packets meanwhile.
+   * The bridge carried a packet for a direct peer: the kernel has moved (or,
+   * having been handed one, will move) its endpoint to the relay. Set it
+   * direct again: at once when the kernel was seen sending to the relay,
+   * otherwise shortly, once for any number of such packets meanwhile.
    */
-  private repin(peer: Uint8Array): void {
+  private repin(peer: Uint8Array, evidence: RoamEvidence): void {
     const id = toHex(peer);
     this.relayedAt.set(id, this.d.host.monotonic());
-    if (this.repinning.has(id)) return;
-    this.repinning.add(id);
-    const key = peer.slice();
-    this.d.host.setTimer(REPIN_AFTER_MS, () => {
-      this.repinning.delete(id);
-      const s = this.disco.status(id);
-      if (s?.kind !== "direct") {
-        this.relayedAt.delete(id); // on the relay by now: the bridge is the right endpoint
-        return;
-      }
-      this.d.host.log("debug", `path to ${id.slice(0, 8)}: a packet through the relay moved the kernel's endpoint; direct ${formatEndpoint(s.endpoint)} again`);
-      this.setEndpoint(key, s.endpoint);
-    });
+    const pending = this.repinning.get(id);
+    if (evidence === "delivered") {
+      if (pending) return;
+      const key = peer.slice();
+      this.repinning.set(id, this.d.host.setTimer(REPIN_AFTER_MS, () => this.setDirectAgain(id, key)));
+      return;
+    }
+    pending?.();
+    this.setDirectAgain(id, peer.slice());
+  }
+
+  private setDirectAgain(id: string, peer: Uint8Array): void {
+    this.repinning.delete(id);
+    const s = this.disco.status(id);
+    if (s?.kind !== "direct") {
+      this.relayedAt.delete(id); // on the relay by now: the bridge is the right endpoint
+      return;
+    }
+    this.d.host.log("debug", `path to ${id.slice(0, 8)}: a packet through the relay moved the kernel's endpoint; direct ${formatEndpoint(s.endpoint)} again`);
+    this.setEndpoint(peer, s.endpoint);
   }
 
   /** A datagram that cannot leave (the WAN is down: ENETUNREACH) is lost like any other; disco and STUN retry. False when it did not leave. */
