@@ -74,6 +74,7 @@ for (const [target, qemu] of TARGETS) {
     describeHostcheck("host check", command("hostcheck"), {
       soErrorUntranslated: qemu !== undefined && target.startsWith("mips") && qemuMajor() < 8,
       memInfoUntranslated: qemu !== undefined,
+      rssOfEmulator: qemu !== undefined,
       onRun: (r) => (hostcheckMs = r.ms),
     });
     it(`the host check runs in ${HOSTCHECK_BUDGET_MS / 1000} s`, () => withinBudget(`${target}: the host check (${how})`, hostcheckMs, HOSTCHECK_BUDGET_MS, { native: !qemu }));

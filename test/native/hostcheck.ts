@@ -22,6 +22,8 @@ export interface HostcheckConfig {
   tlsEd25519Chain: number;
   ca: string;
   wrongCa: string;
+  /** The system's bundle with the test CA after it: a real router's trust anchors. */
+  bigCa: string;
   /** A listener whose accept queue is full: a connect to it is never answered. */
   blackhole: number;
   /** Accepts and never sends a byte. */
@@ -234,6 +236,16 @@ async function main() {
   });
   await check("tlsUntrusted", () => roundTrip(tlsTo(cfg.tls, "localhost", cfg.wrongCa), "x"));
   await check("tlsSystemBundle", () => roundTrip(tlsTo(cfg.tls, "localhost"), "x"));
+  // The trust anchors are parsed for a handshake and let go after it: a system bundle is
+  // ~0.5 MB parsed, and a connection (DERP's) is open all the time.
+  await check("tlsBundleHeld", async () => {
+    const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(utf8Decode(env.readFile("/proc/self/status")!))?.[1]);
+    const before = rssKb();
+    const s = await tlsTo(cfg.tls, "localhost", cfg.bigCa)();
+    const held = rssKb();
+    s.close();
+    return `${held - before} kB`;
+  });
   await check("tlsWrongName", () => roundTrip(tlsTo(cfg.tls, "other.example", cfg.ca), "x"));
   await check("tlsMissingCa", () => roundTrip(tlsTo(cfg.tls, "localhost", `${cfg.dir}/no-such-ca.pem`), "x"));
   // Every descriptor open in this process: /proc/self/fd/N exists for each.
