@@ -48,7 +48,7 @@
 // again on a MIPS 24Kc VM of its own, only the router in it (mips.ts): (bm)
 // meshwrt and (cm) tailscaled direct, (dm) and (em) relayed.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
 import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
@@ -389,13 +389,24 @@ interface Join {
   readonly pollMs: number;
 }
 
+/**
+ * What the agents trust: this machine's bundle (OpenWrt's ca-bundle is the same Mozilla set)
+ * with derper's certificate after it, so their memory counts a real router's trust anchors.
+ */
+function routerBundle(j: Join): string {
+  const f = `${j.t.dir}/router-ca-bundle.pem`;
+  writeFileSync(f, Buffer.concat([readFileSync("/etc/ssl/certs/ca-certificates.crt"), readFileSync(j.derp.certFile)]));
+  return f;
+}
+
 /** meshwrt on m1 and m2, started at once; timed until m1's first ping to m2 is answered. */
 async function joinMeshwrt(j: Join, o: { interfaces?: readonly [string, string]; extra?: readonly [string, string] } = {}): Promise<{ m: Meshwrt[]; ip: string }> {
   const startedAt = Date.now();
   const m: Meshwrt[] = [];
+  const caFile = routerBundle(j);
   for (const [i, name] of ["m1", "m2"].entries()) {
     const own = { ...(o.interfaces ? { interface: o.interfaces[i]! } : {}), ...(o.extra ? { extra: o.extra[i]! } : {}) };
-    m.push(await startMeshwrt(j.t.host(name), { dir: `${j.t.dir}/${name}`, loginServer: j.hs.url, authKey: j.authKey, hostname: name, caFile: j.derp.certFile, ...own }));
+    m.push(await startMeshwrt(j.t.host(name), { dir: `${j.t.dir}/${name}`, loginServer: j.hs.url, authKey: j.authKey, hostname: name, caFile, ...own }));
   }
   const ip = await waitFor("m2's address", async () => (JSON.parse((await m[1]!.cli("status --json")).stdout).addresses as string[])[0], 60_000, j.pollMs);
   await firstPing(`m1 pinging m2, ${j.where}`, j.t.host("m1"), ip);
@@ -737,10 +748,18 @@ async function main(): Promise<void> {
     // (b) meshwrt, both ends; m2 shares its LAN, m1 takes the route.
     let m: Meshwrt[] = [];
     let m2ip = "";
+    // m1's peak RSS (VmHWM) as it stood after each stage: the stage that raised it is the one to look at.
+    const peaks: string[] = [];
+    const peakAfter = async (what: string) => {
+      if (!m.length) return;
+      peaks.push(`${what} ${(await proc(m1h, "meshwrt")).peakKb}`);
+      facts["meshwrt: peak RSS after each stage (kB)"] = peaks.join("; ");
+    };
     if (meshwrtRounds) {
       stage("(b) meshwrt");
       ({ m, ip: m2ip } = await joinMeshwrt(j, { extra: ["\toption accept_routes '1'\n", "\tlist lan_device 'lan0'\n"] }));
       facts["meshwrt: RSS joined (kB)"] = (await proc(m1h, "meshwrt")).rssKb;
+      await peakAfter("joined");
     }
     if (meshwrtPrinter) {
       const node = await waitFor("m2 advertising its LAN", async () => {
@@ -777,6 +796,7 @@ async function main(): Promise<void> {
     if (sides.length) {
       stage(`(a), (a'), (b) and forwarded, interleaved`);
       await interleaved("direct", CYCLES, sides);
+      await peakAfter("direct rounds");
     }
     if (want("c")) await tailscaledRound();
     // A profiled meshwrt round waits for what measureDirect waits for.
@@ -794,6 +814,7 @@ async function main(): Promise<void> {
         { name: "(af) kernel WireGuard, to a LAN host", from: k1, to: kernelPrinter, ip: KERNEL_PRINTER },
         { name: "(bf) meshwrt direct, to a LAN host", from: m1h, to: meshwrtPrinter, ip: MESHWRT_PRINTER, before: direct },
       ]);
+      await peakAfter("perf, direct");
     }
     if (meshwrtPrinter && fwd) {
       // flow_offloading on m2 (where the flows are forwarded): the agent restarts to apply it.
@@ -811,6 +832,7 @@ async function main(): Promise<void> {
           { name: "(bo) meshwrt direct, to a LAN host, flow_offloading", from: m1h, to: meshwrtPrinter, ip: MESHWRT_PRINTER, before: direct },
         ]);
       }
+      await peakAfter("flow_offloading");
     }
     if (want("r") && kernelPrinter) {
       stage("(r) meshwrt's rules on the kernel pair");
@@ -834,6 +856,7 @@ async function main(): Promise<void> {
       const [mo, to] = [await proc(m1h, "meshwrt"), await proc(t.host("t1"), "tailscaled")];
       facts["meshwrt: CPU in 60 s idle (s)"] = Number((mo.cpuS - mi.cpuS).toFixed(2));
       facts["tailscaled: CPU in 60 s idle (s)"] = Number((to.cpuS - ti.cpuS).toFixed(2));
+      await peakAfter("10 peers, idle");
     }
 
     if (want("d")) {
@@ -856,6 +879,7 @@ async function main(): Promise<void> {
         () => measure("(e) tailscaled relayed", t.host("t1"), t.host("t2"), t2ip, "relayed"),
       ]);
       facts["meshwrt: packets/s through the relay bridge in a (d) round (median)"] = Math.round(median(pps));
+      await peakAfter("relayed rounds");
       if (profiler) {
         // Where a relayed byte's CPU goes: the agents at both ends (their TLS, the bridge, and for
         // tailscaled its WireGuard), the DERP server between them, and the kernel's WireGuard.
@@ -864,6 +888,7 @@ async function main(): Promise<void> {
           { name: "(d) meshwrt relayed", from: m1h, to: m2h, ip: m2ip, before: () => bothRelayed(m, m1h, m2ip) },
           { name: "(e) tailscaled relayed", from: t.host("t1"), to: t.host("t2"), ip: t2ip },
         ]);
+        await peakAfter("perf, relayed");
       }
     }
 
@@ -881,6 +906,7 @@ async function main(): Promise<void> {
         facts[`${name}: RSS with 200 peers (kB)`] = p.rssKb;
         facts[`${name}: peak RSS (kB)`] = p.peakKb;
       }
+      await peakAfter("200 peers");
     }
     for (const x of m) await x.proc.stop();
   } catch (e) {
