@@ -48,7 +48,7 @@
 // again on a MIPS 24Kc VM of its own, only the router in it (mips.ts): (bm)
 // meshwrt and (cm) tailscaled direct, (dm) and (em) relayed.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { filterStatements } from "../../agent/src/gateway/filter.js";
 import { rulesetScript } from "../../agent/src/gateway/ruleset.js";
@@ -393,9 +393,9 @@ interface Join {
  * What the agents trust: this machine's bundle (OpenWrt's ca-bundle is the same Mozilla set)
  * with derper's certificate after it, so their memory counts a real router's trust anchors.
  */
-function routerBundle(j: Join): string {
+async function routerBundle(j: Join): Promise<string> {
   const f = `${j.t.dir}/router-ca-bundle.pem`;
-  writeFileSync(f, Buffer.concat([readFileSync("/etc/ssl/certs/ca-certificates.crt"), readFileSync(j.derp.certFile)]));
+  await j.t.host("m1").run(`cat /etc/ssl/certs/ca-certificates.crt ${j.derp.certFile} > ${f}`);
   return f;
 }
 
@@ -403,7 +403,7 @@ function routerBundle(j: Join): string {
 async function joinMeshwrt(j: Join, o: { interfaces?: readonly [string, string]; extra?: readonly [string, string] } = {}): Promise<{ m: Meshwrt[]; ip: string }> {
   const startedAt = Date.now();
   const m: Meshwrt[] = [];
-  const caFile = routerBundle(j);
+  const caFile = await routerBundle(j);
   for (const [i, name] of ["m1", "m2"].entries()) {
     const own = { ...(o.interfaces ? { interface: o.interfaces[i]! } : {}), ...(o.extra ? { extra: o.extra[i]! } : {}) };
     m.push(await startMeshwrt(j.t.host(name), { dir: `${j.t.dir}/${name}`, loginServer: j.hs.url, authKey: j.authKey, hostname: name, caFile, ...own }));
