@@ -51,6 +51,9 @@ const grown = (a: BridgeCounters, b: BridgeCounters) => ({
   fromKernel: { packets: b.fromKernel.packets - a.fromKernel.packets, data: b.fromKernel.data - a.fromKernel.data },
 });
 
+/** How many times the router's agent has set a direct peer's kernel endpoint back after a packet through the relay moved it (its debug log). */
+const routerRepins = async () => (await agents.get("router")!.log()).split("\n").filter((l) => l.includes("moved the kernel's endpoint")).length;
+
 /** The VM's wall clock in ms (the samples' clock; the test's own may differ). */
 const vmNow = async (h: Host) => Number((await h.run("date +%s%3N")).trim());
 
@@ -203,8 +206,7 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     await waitFor("iperf3 listening", async () => ((await router.exec(`ss -Htln 'sport = :5201'`)).stdout.trim() ? true : undefined), 10_000, 100);
     const read = await sampleKernelEndpoint(router, k.wgKey, 15, "transfer");
     const tunnelSent = async () => Number(await router.run("cat /sys/class/net/meshwrt0/statistics/tx_packets"));
-    const repins = async () => (await agents.get("router")!.log()).split("\n").filter((l) => l.includes("moved the kernel's endpoint")).length;
-    const [before, sentBefore, repinsBefore] = [await bridgeCounters(), await tunnelSent(), await repins()];
+    const [before, sentBefore, repinsBefore] = [await bridgeCounters(), await tunnelSent(), await routerRepins()];
     const from = await vmNow(ph);
     const iperf = JSON.parse(await ph.run(`iperf3 -c ${k.routerIp} -t 6 -J`)) as { end: { sum_received: { bits_per_second: number } } };
     const until = await vmNow(ph);
@@ -214,7 +216,7 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     const eps = [...new Set(samples.map((s) => s.ep))];
     console.log(`iperf3 phone -> router on ${k.direct}: ${(iperf.end.sum_received.bits_per_second / 1e6).toFixed(1)} Mbit/s over ${until - from} ms; ` +
       `${samples.length} samples of the kernel endpoint: ${eps.map((e) => `${e || "none"} x${samples.filter((s) => s.ep === e).length}`).join(", ")}; ` +
-      `relay bridge meanwhile: ${JSON.stringify(bridge)}; the router sent ${sentByRouter} packets into the tunnel and set its kernel endpoint direct again ${(await repins()) - repinsBefore} time(s)`);
+      `relay bridge meanwhile: ${JSON.stringify(bridge)}; the router sent ${sentByRouter} packets into the tunnel and set its kernel endpoint direct again ${(await routerRepins()) - repinsBefore} time(s)`);
     if (bridge.toKernel.data) console.log(`the phone's tailscaled on its paths meanwhile:\n${(await phones.get("phone")!.log(400)).split("\n").filter((l) => /magicsock: (disco|endpoint)|now using|pong/.test(l)).slice(-12).join("\n")}`);
     expect(samples.length).toBeGreaterThanOrEqual(10);
     expect(eps).toEqual([k.direct]);
@@ -276,7 +278,7 @@ describe("direct paths through NATs: meshwrt against a tailscaled reference in t
     const paceMs = (SECONDS * 1000) / sent.sent;
     console.log(`rebind at ${rebindAt}: ${samples.length} samples after it, off ${k.direct}: ${JSON.stringify(runs.map((r) => ({ afterMs: r.at - Number(rebindAt), ms: r.ms, ep: r.ep || "none", ...(r.open ? { open: true } : {}) })))}; ` +
       `relay bridge: ${JSON.stringify(bridge)}; stream: sent ${sent.sent} (one per ${paceMs.toFixed(1)} ms), received ${got.received} (missing ${got.missing.join(",") || "none"}), longest gap ${got.maxGapMs} ms; ` +
-      `the agent: ${(await agents.get("router")!.log()).split("\n").filter((l) => l.includes("moved the kernel's endpoint")).length} re-pin(s)`);
+      `the agent: ${await routerRepins()} re-pin(s)`);
     expect(pinged, "the phone's ping after the rebind").toBe("pinged");
     // The provocation took: a WireGuard data packet from the phone came through the relay.
     expect(bridge.toKernel.data, "WireGuard data from the phone through the relay").toBeGreaterThan(0);

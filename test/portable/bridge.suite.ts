@@ -216,19 +216,7 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
     random: (n: number) => new Uint8Array(n).fill(now & 0xff),
     log: (level: string, msg: string) => void logs.push(`${level} ${msg}`),
   };
-  // The phone's loopback socket: what the test has the kernel send there is read by the bridge at once.
-  const fromKernel: Uint8Array[] = [];
-  const loopback: LoopbackPort = {
-    port: 40001, connect: () => {}, send: () => true, drops: () => 0, close: () => {}, onReadable: () => {},
-    readInto: (buf, off) => {
-      const d = fromKernel.shift();
-      if (!d) return null;
-      buf.set(d, off);
-      return d.length;
-    },
-  };
-  const kernelSends = (...d: Uint8Array[]) => (fromKernel.push(...d), loopback.onReadable());
-  const bridge = new RelayBridge({ openLoopback: () => loopback, sendRelayed: () => {}, log: () => {} }, 41641);
+  const { bridge, opened } = harness();
   const routerNode = keyPairFromSeed(new Uint8Array(32).fill(1)), routerDisco = keyPairFromSeed(new Uint8Array(32).fill(101));
   const phoneNode = keyPairFromSeed(new Uint8Array(32).fill(2)), phoneDisco = keyPairFromSeed(new Uint8Array(32).fill(102));
   const phoneEp = parseEndpoint("203.0.113.7:41641");
@@ -266,6 +254,8 @@ async function directRouter(activity: (now: number) => PeerActivity = () => ({ a
     if (o.kind === "udp" && formatEndpoint(o.to) === "198.51.100.1:41641") onUdp(o.packet, "203.0.113.7", 41641);
   }
   await Promise.resolve();
+  // The phone's loopback socket: what the kernel sends there is read by the bridge at once.
+  const kernelSends = (...d: Uint8Array[]) => opened[0]!.arrive(...d);
   return { bridge, set, logs, advance, sent, kernelSends, phone: phoneNode.publicKey };
 }
 
