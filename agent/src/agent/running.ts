@@ -394,6 +394,8 @@ export class Running {
   private async readActivity(): Promise<void> {
     if (!this.netmap.peers.size) return;
     await this.refreshPeers();
+    // The path tick sleeps while every peer is idle: one that carries traffic again wakes it.
+    if (this.activity.anyActive(this.env.monotonic())) this.direct?.wake();
   }
 
   /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */

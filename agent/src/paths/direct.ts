@@ -25,6 +25,7 @@ const STUN_EVERY_MS = 30_000;
  * measuring when idle, a router that is always on measures seldom instead.
  */
 const NETCHECK_IDLE_MS = 5 * 60_000;
+/** The path tick's period while a peer is active: its heartbeats and timeouts are counted in these. */
 const TICK_MS = 1_000;
 const DEFAULT_STUN_PORT = 3478;
 /**
@@ -120,7 +121,11 @@ export class DirectPaths {
   private ours: Endpoint[] = [];
   private announced = "";
   private facts: NetcheckFacts = { mapping: "unknown", latencyMs: new Map(), udp: false, ipv6: false, osHasIpv6: false };
-  private stopTick: (() => void) | undefined;
+  /**
+   * The path tick: every second while a peer is active; asleep until the next STUN round while all
+   * are idle (an idle peer's path needs nothing, and an idle router should sleep), until wake().
+   */
+  private ticking: { readonly pace: "active" | "asleep"; readonly cancel: () => void } | undefined;
   private stopRound: (() => void) | undefined;
   private lastStun = -Infinity;
   private peerCount = 0;
@@ -182,12 +187,13 @@ export class DirectPaths {
       v6 = `IPv4 only: ${(e as Error).message}`;
     }
     h.log("info", `direct paths: disco on WireGuard port ${this.d.wgPort} (agent socket ${this.sock.port}; ${v6})`);
-    this.stopTick = this.every(TICK_MS, () => this.tick());
+    this.tickIn(TICK_MS, "active");
     return true;
   }
 
   async stop(): Promise<void> {
-    this.stopTick?.();
+    this.ticking?.cancel();
+    this.ticking = undefined;
     this.stopRound?.();
     this.sock6?.close();
     this.sock6 = undefined;
@@ -204,6 +210,8 @@ export class DirectPaths {
     this.stunServers = stunServers(derpMap);
     this.handle(this.disco.setPeers(list, regionOf));
     if (this.sock && this.lastStun === -Infinity && this.stunServers.length) this.rediscover("first netmap");
+    // The first peers bring STUN's period from the idle netcheck's down to 30 s.
+    this.wake();
   }
 
   /** A disco packet that came over the relay. */
@@ -306,12 +314,36 @@ export class DirectPaths {
     this.handle(this.disco.receive(data, { from }, now));
   }
 
+  /** A peer turned active (the kernel's counters moved), or the peers changed: the paths are worked on now. */
+  wake(): void {
+    if (this.ticking?.pace !== "asleep") return;
+    this.ticking.cancel();
+    this.tick();
+  }
+
+  /** The path tick, which sets the next one; a round that fails is said and the tick goes on. */
   private tick(): void {
     const now = this.d.host.monotonic();
-    // Past the freshness window a relayed packet says nothing of the path: forget it (and peers that left).
-    for (const [id, at] of this.relayedAt) if (now - at >= RECEIVED_FRESH_MS) this.relayedAt.delete(id);
-    if (now - this.lastStun >= (this.peerCount ? STUN_EVERY_MS : NETCHECK_IDLE_MS)) this.rediscover("periodic");
-    this.handle(this.disco.tick(now, (id) => this.activity(id)));
+    const stunEvery = this.peerCount ? STUN_EVERY_MS : NETCHECK_IDLE_MS;
+    let active = false;
+    try {
+      // Past the freshness window a relayed packet says nothing of the path: forget it (and peers that left).
+      for (const [id, at] of this.relayedAt) if (now - at >= RECEIVED_FRESH_MS) this.relayedAt.delete(id);
+      if (now - this.lastStun >= stunEvery) this.rediscover("periodic");
+      this.handle(this.disco.tick(now, (id) => {
+        const a = this.activity(id);
+        active ||= a.active;
+        return a;
+      }));
+    } catch (e) {
+      this.d.host.log("error", `direct paths: ${(e as Error).message}`);
+    }
+    const untilStun = this.stunServers.length ? this.lastStun + stunEvery - now : stunEvery;
+    this.tickIn(active ? TICK_MS : Math.min(stunEvery, Math.max(TICK_MS, untilStun)), active ? "active" : "asleep");
+  }
+
+  private tickIn(ms: number, pace: "active" | "asleep"): void {
+    this.ticking = { pace, cancel: this.d.host.setTimer(ms, () => this.tick()) };
   }
 
   /** The kernel's word on a peer, with when the bridge last carried its packets while it was pinned direct. */
@@ -384,21 +416,6 @@ export class DirectPaths {
       this.d.host.log("debug", `direct paths: ${(e as Error).message}`);
       return false;
     }
-  }
-
-  /** Re-armed before `fn` runs, and `fn` failing is said: a periodic job never stops for one bad round. */
-  private every(ms: number, fn: () => void): () => void {
-    let cancel = () => {};
-    const again = () => {
-      cancel = this.d.host.setTimer(ms, again);
-      try {
-        fn();
-      } catch (e) {
-        this.d.host.log("error", `direct paths: ${(e as Error).message}`);
-      }
-    };
-    cancel = this.d.host.setTimer(ms, again);
-    return () => cancel();
   }
 }
 
