@@ -325,9 +325,11 @@ export class Running {
       // Read in place (wg/genl.ts KernelPeerDump): no object per peer; a malformed dump fails here.
       const read = await readPeers(this.wg, this.opts.interfaceName);
       const outside = generation === peers.generation ? peers.outsideCheck() : undefined;
-      this.activity.update(read, this.env.monotonic(), outside?.peer);
+      const moved = this.activity.update(read, this.env.monotonic(), outside?.peer);
       // The pass over the peers is most of a read's cost: counted in.
       this.activity.took(this.env.monotonic() - readAt);
+      // The path tick sleeps while every peer is idle: one whose counters moved wakes it.
+      if (moved) this.direct?.wake();
       if (outside?.changed()) this.applies.reconcileSoon("WireGuard peers changed outside meshwrt");
     } catch (e) {
       this.env.log("warn", `read ${this.opts.interfaceName}'s peers: ${(e as Error).message}`);
@@ -394,8 +396,6 @@ export class Running {
   private async readActivity(): Promise<void> {
     if (!this.netmap.peers.size) return;
     await this.refreshPeers();
-    // The path tick sleeps while every peer is idle: one that carries traffic again wakes it.
-    if (this.activity.anyActive(this.env.monotonic())) this.direct?.wake();
   }
 
   /** Address and route changes elsewhere (a new WAN address) make the agent tell control its news again. */

@@ -45,11 +45,13 @@ export class PeerActivity {
   /**
    * Takes a read of the device's peers made at `now`. A peer as it was is updated in place:
    * nothing is allocated for it. `also` sees each peer in the same pass (the outside-change
-   * check). What the read cost, this pass included, is told after it (took).
+   * check). What the read cost, this pass included, is told after it (took). True when a peer's
+   * counters moved, which is how an idle peer turns active.
    */
-  update(peers: PeerDump, now: number, also?: (id: string, p: PeerReading) => void): void {
+  update(peers: PeerDump, now: number, also?: (id: string, p: PeerReading) => void): boolean {
     const read = ++this.reads;
     let count = 0;
+    let moved = false;
     peers.forEach((id, p) => {
       count++;
       also?.(id, p);
@@ -58,6 +60,7 @@ export class PeerActivity {
         // A peer first seen with nothing carried yet (a node that joined, or one that never
         // connects) is idle until its counters move: no heartbeats, no CallMeMaybe for it.
         const movedAt = p.rxBytes + p.txBytes > 0 ? now : -Infinity;
+        moved ||= movedAt === now;
         this.byPeer.set(id, { rxBytes: p.rxBytes, txBytes: p.txBytes, lastHandshakeMs: p.lastHandshakeMs, movedAt, seen: read });
         return;
       }
@@ -70,11 +73,13 @@ export class PeerActivity {
       // that grew, read with that endpoint, came over it.
       if (had.rxBytes !== p.rxBytes) had.received = { at: now, from: p.endpoint() };
       had.movedAt = now;
+      moved = true;
       had.rxBytes = p.rxBytes;
       had.txBytes = p.txBytes;
       had.lastHandshakeMs = p.lastHandshakeMs;
     });
     if (this.byPeer.size > count) for (const [id, c] of this.byPeer) if (c.seen !== read) this.byPeer.delete(id);
+    return moved;
   }
 
   /** What the last read cost (ms), from asking to the end of update's pass over it: sets the wait before the next. */
